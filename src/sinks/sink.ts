@@ -1,0 +1,93 @@
+/**
+ * The Sink contract. A stream session decodes each media frame once and hands the same
+ * borrowed frame to every sink of the stream, in order, synchronously:
+ *
+ *   socket ─► session ─► decode ─► fan-out ─┬─► recording.accept(frame)   (copies into its ring)
+ *                                           ├─► transcription.accept(frame)
+ *                                           └─► level.accept(frame)
+ *
+ * `accept` must not block, await or keep a reference to the frame: the session reuses its
+ * buffers for the next message. A sink does its I/O off the hot path, bounds its own buffer,
+ * and when that buffer is full applies its overflow policy and counts the drop in its stats.
+ */
+import type { Logger } from 'pino';
+
+export type Track = 'inbound' | 'outbound';
+
+/** Index of a track in per-track arrays: inbound 0, outbound 1 (stereo left/right). */
+export const TRACK_INDEX: Readonly<Record<Track, 0 | 1>> = { inbound: 0, outbound: 1 };
+export const TRACKS: readonly Track[] = ['inbound', 'outbound'];
+
+/** Samples per millisecond at Twilio's 8 kHz. */
+export const SAMPLES_PER_MS = 8;
+
+export interface StreamInfo {
+  readonly accountSid: string;
+  readonly callSid: string;
+  readonly streamSid: string;
+  /** Tracks announced in `start.tracks` (a subset of inbound/outbound). */
+  readonly tracks: readonly Track[];
+  readonly customParameters: Readonly<Record<string, string>>;
+  /** From the `conferenceSid` custom parameter, when present and valid. */
+  readonly conferenceSid: string | null;
+  /** Wall-clock time (ms since epoch) the `start` message arrived. */
+  readonly startedAtMs: number;
+}
+
+/**
+ * One decoded media frame. Borrowed: valid only for the duration of `accept`.
+ * Times are on the stream's media clock (`media.timestamp`), never arrival time.
+ */
+export interface MediaFrame {
+  track: Track;
+  trackIndex: 0 | 1;
+  /** Media-clock start of the frame, ms (Twilio `media.timestamp`). */
+  timestampMs: number;
+  chunk: number;
+  sequenceNumber: number;
+  /** Number of samples (= mu-law bytes) in this frame; usually 160. */
+  samples: number;
+  /** Decoded linear PCM, exactly `samples` long (a view over a reused buffer). */
+  pcm: Int16Array;
+  /** The raw mu-law bytes as Twilio sent them, exactly `samples` long. */
+  mulaw: Uint8Array;
+  /** Sum of squared PCM samples, computed while decoding (see twilio/mulaw.ts). */
+  energy: number;
+  /** `performance.now()` when the message arrived, for ingest-lag measurement. */
+  receivedAt: number;
+  /** True when this frame arrived after a later frame of the stream (out of order). */
+  late: boolean;
+}
+
+export type CloseReason = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';
+
+export interface Sink {
+  readonly name: string;
+  /** Takes one frame. Must not throw, block or retain `frame`; the fan-out still guards it. */
+  accept(frame: MediaFrame): void;
+  /** Flushes and finalises. Idempotent. Never rejects for the stream's sake: errors are counted. */
+  close(reason: CloseReason): Promise<void>;
+}
+
+/** Counters a sink kind shares across all its streams; folded into metrics at scrape time. */
+export interface SinkStats {
+  dropped: number;
+  errors: number;
+  /** Frames currently queued in this kind's buffers, over all streams. */
+  queued: number;
+}
+
+export interface SinkContext {
+  /** The stream's child logger (carries streamSid and callSid). */
+  readonly log: Logger;
+  readonly stats: SinkStats;
+}
+
+/** Makes one sink per stream. */
+export interface SinkFactory {
+  readonly name: string;
+  /** Returns null when this sink does not take the stream (e.g. a cap reached); that is not an error. */
+  open(info: StreamInfo, ctx: SinkContext): Sink | null;
+  /** Called once at gateway shutdown, after every stream's sinks closed. */
+  shutdown?(): Promise<void>;
+}
