@@ -36,29 +36,54 @@ export function signaturesEqual(expected: string, given: string): boolean {
 }
 
 /**
- * The URL variants Twilio may have signed for one public URL: with the port removed and with
- * the default port added (twilio-node validateRequest accepts either), as twilio-node does.
+ * The URL variants Twilio may have signed for one public URL: as given, with the port removed,
+ * and with the default port added (twilio-node validateRequest accepts any of these). The port
+ * is spliced in or out of the string: re-serialising through WHATWG `URL` would change what was
+ * signed (an empty path becomes `/`, `'` in a query becomes `%27`).
  */
 export function urlVariants(url: string): string[] {
-  const out = new Set<string>([url]);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return [...out];
-  }
-  const withoutPort = new URL(url);
-  withoutPort.port = '';
-  out.add(withoutPort.toString());
-  if (parsed.port === '') {
-    // WHATWG URL drops a default port, so splice it into the string by hand.
-    const port = parsed.protocol === 'https:' || parsed.protocol === 'wss:' ? '443' : '80';
-    const auth = parsed.username ? `${parsed.username}${parsed.password ? ':' + parsed.password : ''}@` : '';
-    out.add(`${parsed.protocol}//${auth}${parsed.hostname}:${port}${parsed.pathname}${parsed.search}`);
+  const parts = splitUrl(url);
+  if (parts === null) return [url];
+  const bare = parts.scheme + parts.userInfo + parts.host;
+  const out = new Set<string>([url, bare + parts.rest]);
+  if (parts.port === '') {
+    const scheme = parts.scheme.toLowerCase();
+    const secure = scheme === 'https://' || scheme === 'wss://';
+    out.add(bare + (secure ? ':443' : ':80') + parts.rest);
     // twilio-node adds :80 for every non-https scheme, wss included.
-    if (parsed.protocol === 'wss:') out.add(`${parsed.protocol}//${auth}${parsed.hostname}:80${parsed.pathname}${parsed.search}`);
+    if (scheme === 'wss://') out.add(bare + ':80' + parts.rest);
   }
   return [...out];
+}
+
+interface UrlParts {
+  /** `https://` */
+  scheme: string;
+  /** `user:pass@` or empty. */
+  userInfo: string;
+  host: string;
+  /** `:8443` or empty. */
+  port: string;
+  /** Path, query and fragment, exactly as given. */
+  rest: string;
+}
+
+/** Splits `scheme://authority` off a URL without normalising anything (as twilio-node 6.2 does). */
+function splitUrl(url: string): UrlParts | null {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(url);
+  if (match === null) return null;
+  const authority = match[2]!;
+  const userInfoEnd = authority.lastIndexOf('@');
+  const hostAndPort = authority.slice(userInfoEnd + 1);
+  // A colon starts the port only after the closing bracket of an IPv6 literal.
+  const portStart = hostAndPort.indexOf(':', hostAndPort.lastIndexOf(']') + 1);
+  return {
+    scheme: match[1]!,
+    userInfo: authority.slice(0, userInfoEnd + 1),
+    host: portStart === -1 ? hostAndPort : hostAndPort.slice(0, portStart),
+    port: portStart === -1 ? '' : hostAndPort.slice(portStart),
+    rest: url.slice(match[0].length),
+  };
 }
 
 /** True when `signature` matches `url` (or a port variant of it) with `params`. */
