@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what streamgate needs on Debian/Ubuntu: the speech engine and sox from apt, then the
+# npm dependencies. Used by the README's two commands, by .ci/run and by the Dockerfile.
+#   scripts/setup.sh                 Debian packages + npm ci
+#   scripts/setup.sh --system-only   Debian packages only (the Dockerfile's runtime stage)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(pocketsphinx pocketsphinx-en-us sox)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    SUDO=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+  else
+    echo "streamgate setup: cannot install Debian packages without root. Run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    echo "then run this script again. (Without them the gateway runs with TRANSCRIPTION=none.)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" != "--system-only" ]; then
+  npm ci --no-audit --no-fund
+fi

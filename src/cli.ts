@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * `streamgate start | sim | demo`. Configuration comes from the environment (design.md);
+ * a bad value stops start-up with one line naming the variable.
+ */
+import { ConfigError } from './errors.js';
+import { createAppGateway } from './gateway/app.js';
+import { loadConfig } from './gateway/config.js';
+import { installSignalHandlers } from './gateway/lifecycle.js';
+
+const USAGE = `usage: streamgate <command>
+
+commands:
+  start              run the gateway (configuration from the environment, see README)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command] = argv;
+  switch (command) {
+    case 'start': {
+      const config = loadConfig();
+      const gateway = await createAppGateway(config);
+      installSignalHandlers(gateway);
+      const address = await gateway.listen();
+      gateway.log.info({ address, publicUrl: config.publicUrl, media: `${config.publicUrl.replace(/^http/, 'ws')}/media` }, 'streamgate listening');
+      return -1; // keep running
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`streamgate: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`streamgate: ${err.message}\n`);
+    } else {
+      process.stderr.write(`streamgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exit(1);
+  },
+);

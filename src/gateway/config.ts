@@ -1,0 +1,142 @@
+/**
+ * Gateway configuration from the environment (design.md "Environment"). Every value is
+ * checked here, once; a bad one stops start-up with one line naming the variable.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError } from '../errors.js';
+import { isSid } from '../twilio/sids.js';
+
+export type RecordingFormat = 'pcm16' | 'mulaw';
+export type TranscriptionChoice = 'pocketsphinx' | 'none';
+export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
+
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  /** Origin Twilio reaches, without trailing slash. */
+  publicUrl: string;
+  twilioAccountSid: string | undefined;
+  twilioAuthToken: string | undefined;
+  twilioApiKeySid: string | undefined;
+  twilioApiKeySecret: string | undefined;
+  twilioApiUrl: string;
+  dataDir: string;
+  /** Undefined means "pocketsphinx when installed, else none", decided at start-up. */
+  transcription: TranscriptionChoice | undefined;
+  rulesFile: string | undefined;
+  transcriptWebhookUrl: string | undefined;
+  adminToken: string | undefined;
+  streamTokenRequired: boolean;
+  recordingFormat: RecordingFormat;
+  transcriptionMaxStreams: number;
+  maxStreams: number | undefined;
+  drainTimeoutSeconds: number;
+  logLevel: string;
+  /** Audio the recording sink may hold per stream while the disk catches up. */
+  recordingBufferMs: number;
+  /** Close a socket that sends no `start` within this many seconds. */
+  handshakeTimeoutSeconds: number;
+  /** Close a started stream that sends no message for this many seconds. */
+  stallTimeoutSeconds: number;
+  /** Largest WebSocket message accepted; Twilio's media messages are ~400 bytes. */
+  maxMessageBytes: number;
+  /** Refuse upgrades while event-loop delay p99 (ms) is above this. */
+  maxEventLoopDelayMs: number;
+  /** On participant-join, stream the participant's call with this track ('off' disables). */
+  autoStreamTrack: StreamTrack | 'off';
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): GatewayConfig {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const twilioAccountSid = optional(env, 'TWILIO_ACCOUNT_SID');
+  if (twilioAccountSid !== undefined && !isSid('account', twilioAccountSid)) {
+    throw new ConfigError('TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits');
+  }
+  const twilioApiKeySid = optional(env, 'TWILIO_API_KEY_SID');
+  if (twilioApiKeySid !== undefined && !isSid('apiKey', twilioApiKeySid)) {
+    throw new ConfigError('TWILIO_API_KEY_SID must look like SK followed by 32 hex digits');
+  }
+  const twilioApiKeySecret = optional(env, 'TWILIO_API_KEY_SECRET');
+  if ((twilioApiKeySid === undefined) !== (twilioApiKeySecret === undefined)) {
+    throw new ConfigError('TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET must be set together');
+  }
+  const logLevel = optional(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const maxStreamsRaw = optional(env, 'MAX_STREAMS');
+  return {
+    port,
+    host: optional(env, 'HOST') ?? '0.0.0.0',
+    publicUrl: url(env, 'PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:', 'ws:', 'wss:']).replace(/\/+$/, ''),
+    twilioAccountSid,
+    twilioAuthToken: optional(env, 'TWILIO_AUTH_TOKEN'),
+    twilioApiKeySid,
+    twilioApiKeySecret,
+    twilioApiUrl: url(env, 'TWILIO_API_URL', 'https://api.twilio.com', ['http:', 'https:']).replace(/\/+$/, ''),
+    dataDir: optional(env, 'STREAMGATE_DATA_DIR') ?? './data',
+    transcription: oneOf(env, 'TRANSCRIPTION', ['pocketsphinx', 'none'] as const, undefined),
+    rulesFile: optional(env, 'RULES_FILE'),
+    transcriptWebhookUrl: optional(env, 'TRANSCRIPT_WEBHOOK_URL') === undefined ? undefined : url(env, 'TRANSCRIPT_WEBHOOK_URL', '', ['http:', 'https:']),
+    adminToken: optional(env, 'ADMIN_TOKEN'),
+    streamTokenRequired: bool(env, 'STREAM_TOKEN_REQUIRED', false),
+    recordingFormat: oneOf(env, 'RECORDING_FORMAT', ['pcm16', 'mulaw'] as const, 'pcm16'),
+    transcriptionMaxStreams: int(env, 'TRANSCRIPTION_MAX_STREAMS', Math.max(1, availableParallelism()), 0, 10_000),
+    maxStreams: maxStreamsRaw === undefined ? undefined : int(env, 'MAX_STREAMS', 0, 1, 1_000_000),
+    drainTimeoutSeconds: int(env, 'DRAIN_TIMEOUT', 30, 0, 86_400),
+    logLevel,
+    recordingBufferMs: int(env, 'RECORDING_BUFFER_MS', 5000, 100, 600_000),
+    handshakeTimeoutSeconds: int(env, 'HANDSHAKE_TIMEOUT', 10, 1, 3600),
+    stallTimeoutSeconds: int(env, 'STALL_TIMEOUT', 30, 1, 86_400),
+    maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    maxEventLoopDelayMs: int(env, 'MAX_EVENT_LOOP_DELAY_MS', 200, 1, 60_000),
+    autoStreamTrack: oneOf(env, 'AUTO_STREAM_TRACK', ['inbound_track', 'outbound_track', 'both_tracks', 'off'] as const, 'inbound_track'),
+  };
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return dflt;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === undefined) return dflt;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function oneOf<T extends string, D extends T | undefined>(env: Env, name: string, values: readonly T[], dflt: D): T | D {
+  const raw = optional(env, name);
+  if (raw === undefined) return dflt;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, dflt: string, protocols: string[]): string {
+  const raw = optional(env, name) ?? dflt;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL, got ${JSON.stringify(raw)}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.map((p) => p.slice(0, -1)).join(' or ')}, got ${parsed.protocol.slice(0, -1)}`);
+  }
+  return raw;
+}

@@ -1,0 +1,160 @@
+/**
+ * Every metric the gateway exposes (design.md "Metrics"), declared once per gateway in its own
+ * registry. Hot counters are plain numbers on {@link HotCounters}, bumped per frame without any
+ * label lookup, and folded into prom-client counters when Prometheus scrapes.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SinkStats } from '../sinks/sink.js';
+import { FastHistogram } from './fast-histogram.js';
+
+const P = 'streamgate_';
+
+/** Per-frame counters; numbers only, so the hot path never touches prom-client. */
+export class HotCounters {
+  framesInbound = 0;
+  framesOutbound = 0;
+  mediaBytes = 0;
+  framesLost = 0;
+}
+
+export type StreamOutcome = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly hot = new HotCounters();
+  readonly #sinkStats = new Map<string, SinkStats>();
+  /** Live streams; set by the session registry. */
+  activeStreams = 0;
+
+  readonly streamsTotal: Counter<'outcome'>;
+  readonly protocolErrors: Counter<'reason'>;
+  readonly upgradeRejected: Counter<'reason'>;
+  readonly ingestLag: FastHistogram;
+  readonly transcripts: Counter<'kind'>;
+  readonly transcriptLatency: Histogram;
+  readonly conditionsTriggered: Counter<'rule'>;
+  readonly conferencesEnded: Counter<'result'>;
+  readonly twilioRequests: Counter<'operation' | 'status'>;
+  readonly twilioDuration: Histogram<'operation'>;
+  readonly unknownEvents: Counter;
+  readonly streamCallbacks: Counter<'event'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: P });
+    const hot = this.hot;
+
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const metrics = this;
+    new Gauge({
+      name: `${P}streams_active`,
+      help: 'Media streams currently open',
+      registers,
+      collect() {
+        this.set(metrics.activeStreams);
+      },
+    });
+
+    this.streamsTotal = new Counter({ name: `${P}streams_total`, help: 'Media streams ended, by outcome', labelNames: ['outcome'], registers });
+    foldCounter(`${P}media_frames_total`, 'Media frames received, by track', registers, ['track'], (c) => {
+      c.set('inbound', hot.framesInbound);
+      c.set('outbound', hot.framesOutbound);
+    });
+    foldCounter(`${P}media_bytes_total`, 'mu-law audio bytes received', registers, [], (c) => c.set('', hot.mediaBytes));
+    foldCounter(`${P}media_frames_lost_total`, 'Media frames missing from the wire (sequence number gaps)', registers, [], (c) => c.set('', hot.framesLost));
+    this.protocolErrors = new Counter({ name: `${P}protocol_errors_total`, help: 'Malformed or out-of-order messages, by reason', labelNames: ['reason'], registers });
+    this.upgradeRejected = new Counter({ name: `${P}upgrade_rejected_total`, help: 'WebSocket upgrades refused, by reason', labelNames: ['reason'], registers });
+    this.ingestLag = new FastHistogram({
+      name: `${P}frame_ingest_lag_seconds`,
+      help: 'Time from a media message arriving to its audio being handed to every sink',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    const sinkStats = this.#sinkStats;
+    new Gauge({
+      name: `${P}sink_queue_depth`,
+      help: 'Frames waiting in sink buffers, by sink',
+      labelNames: ['sink'],
+      registers,
+      collect() {
+        for (const [name, s] of sinkStats) this.labels(name).set(s.queued);
+      },
+    });
+    foldCounter(`${P}sink_dropped_frames_total`, 'Frames a sink dropped by its overflow policy', registers, ['sink'], (c) => {
+      for (const [name, s] of sinkStats) c.set(name, s.dropped);
+    });
+    foldCounter(`${P}sink_errors_total`, 'Sink failures (isolated), by sink', registers, ['sink'], (c) => {
+      for (const [name, s] of sinkStats) c.set(name, s.errors);
+    });
+    this.transcripts = new Counter({ name: `${P}transcripts_total`, help: 'Transcription results, by kind', labelNames: ['kind'], registers });
+    this.transcriptLatency = new Histogram({
+      name: `${P}transcript_latency_seconds`,
+      help: 'Time from the end of speech (media clock) to its final transcript',
+      buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+      registers,
+    });
+    this.conditionsTriggered = new Counter({ name: `${P}conditions_triggered_total`, help: 'Rule conditions that held, by rule', labelNames: ['rule'], registers });
+    this.conferencesEnded = new Counter({ name: `${P}conferences_ended_total`, help: 'Conference end actions, by result', labelNames: ['result'], registers });
+    this.twilioRequests = new Counter({ name: `${P}twilio_requests_total`, help: 'Twilio REST requests, by operation and HTTP status', labelNames: ['operation', 'status'], registers });
+    this.twilioDuration = new Histogram({
+      name: `${P}twilio_request_duration_seconds`,
+      help: 'Twilio REST request duration, by operation',
+      labelNames: ['operation'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.unknownEvents = new Counter({ name: `${P}unknown_events_total`, help: 'Media Streams messages with an event name we do not know (ignored)', registers });
+    this.streamCallbacks = new Counter({ name: `${P}stream_callbacks_total`, help: 'Stream status callbacks from Twilio, by event', labelNames: ['event'], registers });
+  }
+
+  /** The shared stats object of one sink kind (created on first use). */
+  sinkStats(name: string): SinkStats {
+    let s = this.#sinkStats.get(name);
+    if (s === undefined) {
+      s = { dropped: 0, errors: 0, queued: 0 };
+      this.#sinkStats.set(name, s);
+    }
+    return s;
+  }
+
+  /** Observer for the REST client: one call per attempt. */
+  observeTwilio = (operation: string, status: string, seconds: number): void => {
+    this.twilioRequests.labels(operation, status).inc();
+    this.twilioDuration.labels(operation).observe(seconds);
+  };
+}
+
+/**
+ * A counter whose value lives in plain numbers elsewhere: at scrape time `read` reports the
+ * totals and we add the difference since the last scrape (counters only go up).
+ */
+function foldCounter(
+  name: string,
+  help: string,
+  registers: Registry[],
+  labelNames: string[],
+  read: (c: { set(label: string, total: number): void }) => void,
+): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      read({
+        set: (label, total) => {
+          const prev = last.get(label) ?? 0;
+          if (total > prev) {
+            if (labelNames.length === 0) this.inc(total - prev);
+            else this.labels(label).inc(total - prev);
+            last.set(label, total);
+          } else if (!last.has(label)) {
+            if (labelNames.length > 0) this.labels(label).inc(0);
+            last.set(label, total);
+          }
+        },
+      });
+    },
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * Builds a gateway: one fastify app serving HTTP routes and, on the same port, the `/media`
+ * WebSocket endpoint. `createGateway` wires parts; it does not listen (tests and the CLI do).
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { SinkFactory } from '../sinks/sink.js';
+import type { StartFields } from '../twilio/protocol.js';
+import type { GatewayConfig } from './config.js';
+import { EventBus } from './events.js';
+import { registerHealthRoutes } from './health-routes.js';
+import { createLogger } from './logger.js';
+import { MediaEndpoint } from './media-socket.js';
+import { GatewayMetrics } from './metrics.js';
+import { SessionRegistry } from './session-registry.js';
+
+export interface GatewayParts {
+  config: GatewayConfig;
+  log?: Logger;
+  /** The sinks every stream gets, in fan-out order. */
+  sinkFactories?: SinkFactory[];
+  /** Vets a stream's `start` (per-call token); null accepts all. */
+  checkStart?: ((start: StartFields) => string | null) | null;
+  /** Registers further routes (admin API, webhooks) on the app. */
+  routes?: ((app: FastifyInstance, gateway: Gateway) => void)[];
+  defaultMetrics?: boolean;
+}
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly app: FastifyInstance;
+  readonly metrics: GatewayMetrics;
+  readonly bus: EventBus;
+  readonly registry: SessionRegistry;
+  readonly media: MediaEndpoint;
+  readonly sinkFactories: SinkFactory[];
+  draining = false;
+  #closed = false;
+  /** Run on close, after every stream ended (sinks' shutdown, engines, timers). */
+  readonly #cleanups: (() => Promise<void> | void)[] = [];
+
+  constructor(parts: GatewayParts) {
+    const config = parts.config;
+    this.config = config;
+    this.log = parts.log ?? createLogger(config.logLevel);
+    this.metrics = new GatewayMetrics({ defaultMetrics: parts.defaultMetrics });
+    this.bus = new EventBus(this.log);
+    this.sinkFactories = parts.sinkFactories ?? [];
+    this.registry = new SessionRegistry({
+      handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
+      stallTimeoutMs: config.stallTimeoutSeconds * 1000,
+      metrics: this.metrics,
+    });
+    this.app = Fastify({
+      loggerInstance: this.log as FastifyBaseLogger,
+      // Scrapes and health probes arrive every few seconds; per-request lines would drown the stream logs.
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 1024 * 1024,
+    });
+    this.media = new MediaEndpoint({
+      log: this.log,
+      metrics: this.metrics,
+      bus: this.bus,
+      registry: this.registry,
+      sinkFactories: this.sinkFactories,
+      publicUrl: config.publicUrl,
+      authToken: config.twilioAuthToken,
+      maxMessageBytes: config.maxMessageBytes,
+      maxStreams: config.maxStreams,
+      maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+      checkStart: parts.checkStart ?? null,
+      isDraining: () => this.draining,
+    });
+    this.media.attach(this.app.server);
+    registerHealthRoutes(this.app, { metrics: this.metrics, isDraining: () => this.draining });
+    for (const register of parts.routes ?? []) register(this.app, this);
+    if (config.twilioAuthToken === undefined) {
+      this.log.warn('TWILIO_AUTH_TOKEN is not set: /media upgrades and webhooks are accepted unsigned');
+    }
+  }
+
+  onClose(cleanup: () => Promise<void> | void): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  /** Starts listening; resolves to the http://host:port address. */
+  async listen(port = this.config.port, host = this.config.host): Promise<string> {
+    return this.app.listen({ port, host });
+  }
+
+  /** The port actually bound (after listen with port 0). */
+  get port(): number {
+    const addr = this.app.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : this.config.port;
+  }
+
+  /**
+   * Stops accepting, closes every live stream (code 1001) after its sinks finalised, runs
+   * cleanups and closes the HTTP server. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.draining = true;
+    await this.media.closeAll();
+    for (const cleanup of this.#cleanups) {
+      try {
+        await cleanup();
+      } catch (err) {
+        this.log.error({ err }, 'cleanup failed');
+      }
+    }
+    for (const f of this.sinkFactories) {
+      try {
+        await f.shutdown?.();
+      } catch (err) {
+        this.log.error({ err, sink: f.name }, 'sink shutdown failed');
+      }
+    }
+    this.registry.close();
+    await this.app.close();
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * One Twilio Media Stream = one WebSocket = one StreamSession.
+ *
+ *     OPEN ──connected──► CONNECTED ──start──► STARTED ──stop──► STOPPED ──► CLOSED
+ *       └────────────start────────────┘   media/dtmf/mark  │  (socket close: aborted)
+ *                 any state ──protocol error / socket close / shutdown──► CLOSED
+ *
+ * Every transition happens in `onText`. The session owns the buffers its frames are decoded
+ * into and reuses them for every message, so the media path allocates nothing per frame.
+ */
+import type { Logger } from 'pino';
+import { decodeMulaw } from '../twilio/mulaw.js';
+import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../twilio/protocol.js';
+import { isSid } from '../twilio/sids.js';
+import { TRACK_INDEX, type CloseReason, type MediaFrame, type SinkFactory, type StreamInfo, type Track } from '../sinks/sink.js';
+import type { EventBus } from './events.js';
+import { FanOut } from './fan-out.js';
+import type { GatewayMetrics } from './metrics.js';
+
+export const STATE = { OPEN: 0, CONNECTED: 1, STARTED: 2, STOPPED: 3, CLOSED: 4 } as const;
+export type SessionState = (typeof STATE)[keyof typeof STATE];
+
+/** WebSocket close codes we use (RFC 6455 §7.4.1). */
+export const CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  INVALID_PAYLOAD: 1007,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+} as const;
+
+export interface SessionDeps {
+  log: Logger;
+  metrics: GatewayMetrics;
+  bus: EventBus;
+  sinkFactories: readonly SinkFactory[];
+  /** Largest mu-law payload (bytes) one media message may carry. */
+  maxFrameBytes: number;
+  /** Vets a `start` (per-call token); returns a rejection reason, or null to accept. */
+  checkStart: ((start: StartFields) => string | null) | null;
+  /** Asks the transport to close the socket. */
+  closeSocket: (code: number, reason: string) => void;
+  onStarted: (session: StreamSession) => void;
+  onEnded: (session: StreamSession) => void;
+}
+
+class TrackState {
+  frames = 0;
+  bytes = 0;
+  /** Media-clock end of the furthest frame (timestamp + duration), -1 before the first. */
+  endMs = -1;
+  /** Media time Twilio skipped (timestamp jumps), ms. */
+  gapMs = 0;
+  gaps = 0;
+}
+
+export interface SessionSummary {
+  frames: number;
+  lost: number;
+  duplicate: number;
+  late: number;
+  gapMs: number;
+  bytes: number;
+}
+
+const SEQ_WINDOW = 32;
+
+export class StreamSession {
+  state: SessionState = STATE.OPEN;
+  /** True once the stream reached STARTED (it then counts as a live stream until it ends). */
+  started = false;
+  info: StreamInfo | null = null;
+  /** `performance.now()` of the last message, for stall detection. */
+  lastMessageAt: number;
+  readonly openedAt: number;
+  closeReason: CloseReason | null = null;
+
+  readonly #deps: SessionDeps;
+  #log: Logger;
+  readonly #msg = new ParsedMessage();
+  readonly #raw: Buffer;
+  readonly #pcm: Int16Array;
+  /** Views for the common 160-sample frame, made once. */
+  readonly #raw160: Uint8Array;
+  readonly #pcm160: Int16Array;
+  readonly #frame: MediaFrame;
+  readonly #tracks = [new TrackState(), new TrackState()];
+  #fanOut: FanOut | null = null;
+  // Sequence accounting over the stream-wide sequenceNumber (twilio-protocol.md §2.4).
+  #maxSeq = 0;
+  #seqWindow = 0;
+  #lost = 0;
+  #duplicate = 0;
+  #late = 0;
+  #ending: Promise<void> | null = null;
+
+  constructor(deps: SessionDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.openedAt = this.lastMessageAt = performance.now();
+    this.#raw = Buffer.allocUnsafe(deps.maxFrameBytes);
+    this.#pcm = new Int16Array(deps.maxFrameBytes);
+    // Plain Uint8Array views (not Buffer), so a sink's .slice() copies as it does for typed arrays.
+    this.#raw160 = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, 160);
+    this.#pcm160 = this.#pcm.subarray(0, 160);
+    this.#frame = {
+      track: 'inbound',
+      trackIndex: 0,
+      timestampMs: 0,
+      chunk: 0,
+      sequenceNumber: 0,
+      samples: 0,
+      pcm: this.#pcm160,
+      mulaw: this.#raw160,
+      energy: 0,
+      receivedAt: 0,
+      late: false,
+    };
+  }
+
+  get log(): Logger {
+    return this.#log;
+  }
+
+  summary(): SessionSummary {
+    const [a, b] = this.#tracks as [TrackState, TrackState];
+    return {
+      frames: a.frames + b.frames,
+      lost: this.#lost,
+      duplicate: this.#duplicate,
+      late: this.#late,
+      gapMs: a.gapMs + b.gapMs,
+      bytes: a.bytes + b.bytes,
+    };
+  }
+
+  /** One text message from the socket. */
+  onText(text: string, receivedAt: number): void {
+    if (this.state >= STATE.STOPPED) {
+      // Twilio closes right after `stop`; anything later is not audio we can place.
+      if (this.state === STATE.STOPPED) this.#deps.metrics.protocolErrors.labels('message_after_stop').inc();
+      return;
+    }
+    this.lastMessageAt = receivedAt;
+    const msg = this.#msg;
+    switch (msg.read(text)) {
+      case EVENT.MEDIA:
+        return this.#onMedia(msg, receivedAt);
+      case EVENT.START:
+        return this.#onStart(msg.start!);
+      case EVENT.CONNECTED:
+        if (this.state !== STATE.OPEN) return this.fail('unexpected_connected', CLOSE.PROTOCOL_ERROR);
+        this.state = STATE.CONNECTED;
+        return;
+      case EVENT.STOP:
+        if (this.state !== STATE.STARTED) return this.fail('stop_before_start', CLOSE.PROTOCOL_ERROR);
+        if (!this.#sameStream(msg.streamSid)) return;
+        this.#sequence(msg.sequenceNumber);
+        this.state = STATE.STOPPED;
+        void this.end('stopped');
+        return;
+      case EVENT.DTMF:
+        if (this.state !== STATE.STARTED) return this.fail('dtmf_before_start', CLOSE.PROTOCOL_ERROR);
+        if (!this.#sameStream(msg.streamSid)) return;
+        this.#sequence(msg.sequenceNumber);
+        this.#deps.bus.emit('dtmf', this.info!, msg.digit, Math.max(0, this.#tracks[0]!.endMs));
+        return;
+      case EVENT.MARK:
+        if (this.state !== STATE.STARTED) return this.fail('mark_before_start', CLOSE.PROTOCOL_ERROR);
+        if (!this.#sameStream(msg.streamSid)) return;
+        this.#sequence(msg.sequenceNumber);
+        return;
+      case EVENT.UNKNOWN:
+        this.#deps.metrics.unknownEvents.inc();
+        this.#log.debug({ event: msg.eventName.slice(0, 40) }, 'unknown event ignored');
+        return;
+      default:
+        return this.fail(msg.reason ?? 'invalid_message', CLOSE.INVALID_PAYLOAD, msg.field);
+    }
+  }
+
+  /** A binary frame: Twilio never sends one (twilio-protocol.md §1), so the stream is broken. */
+  onBinary(): void {
+    this.fail('binary_frame', CLOSE.UNSUPPORTED_DATA);
+  }
+
+  /** The socket closed (by either side). Without a `stop` first, the stream was aborted. */
+  onSocketClose(code: number): void {
+    if (this.state === STATE.CLOSED) return;
+    if (this.state === STATE.STARTED) this.#log.warn({ code }, 'socket closed without stop; stream aborted');
+    void this.end(this.state === STATE.STARTED ? 'aborted' : this.closeReason ?? 'aborted');
+  }
+
+  /** Counts a protocol error, logs it, closes the socket and ends the stream. */
+  fail(reason: string, code: number, field?: string | null): void {
+    if (this.state === STATE.CLOSED) return;
+    this.#deps.metrics.protocolErrors.labels(reason).inc();
+    this.#log.warn({ reason, field: field ?? undefined, code }, 'closing stream: protocol error');
+    this.#deps.closeSocket(code, reason);
+    void this.end('protocol-error');
+  }
+
+  /** No message for too long on a started stream: close it as stalled. */
+  stall(): void {
+    if (this.state !== STATE.STARTED) return;
+    this.#deps.closeSocket(CLOSE.POLICY, 'stalled');
+    void this.end('stalled');
+  }
+
+  /**
+   * Ends the session once: closes every sink (they finalise their files), counts the outcome
+   * and logs one summary line. Resolves when the sinks are closed.
+   */
+  end(reason: CloseReason): Promise<void> {
+    if (this.#ending !== null) return this.#ending;
+    const wasStarted = this.started;
+    this.state = STATE.CLOSED;
+    this.closeReason = reason;
+    const fanOut = this.#fanOut;
+    this.#ending = (async () => {
+      if (fanOut !== null) await fanOut.close(reason);
+      if (wasStarted) {
+        const m = this.#deps.metrics;
+        m.streamsTotal.labels(reason).inc();
+        this.#log.info({ outcome: reason, ...this.summary() }, 'stream ended');
+        this.#deps.bus.emit('stream-end', this.info!, reason);
+      }
+      this.#deps.onEnded(this);
+    })();
+    return this.#ending;
+  }
+
+  #sameStream(streamSid: string): boolean {
+    if (streamSid === this.info!.streamSid) return true;
+    this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
+    return false;
+  }
+
+  #onStart(start: StartFields): void {
+    if (this.state === STATE.STARTED) return this.fail('duplicate_start', CLOSE.PROTOCOL_ERROR);
+    const deps = this.#deps;
+    const conferenceSid = start.customParameters.conferenceSid;
+    const info: StreamInfo = {
+      accountSid: start.accountSid,
+      callSid: start.callSid,
+      streamSid: start.streamSid,
+      tracks: start.tracks,
+      customParameters: start.customParameters,
+      conferenceSid: isSid('conference', conferenceSid) ? conferenceSid : null,
+      startedAtMs: Date.now(),
+    };
+    this.info = info;
+    this.#log = deps.log.child({ streamSid: info.streamSid, callSid: info.callSid });
+    const rejection = deps.checkStart?.(start) ?? null;
+    if (rejection !== null) {
+      deps.metrics.streamsTotal.labels('rejected').inc();
+      this.fail(rejection, CLOSE.POLICY);
+      return;
+    }
+    this.#sequence(this.#msg.sequenceNumber);
+    this.state = STATE.STARTED;
+    this.started = true;
+    this.#fanOut = new FanOut(this.#openSinks(info), this.#log);
+    this.#log.info({ tracks: info.tracks, conferenceSid: info.conferenceSid, sinks: this.#fanOut.size }, 'stream started');
+    deps.onStarted(this);
+    deps.bus.emit('stream-start', info);
+  }
+
+  #openSinks(info: StreamInfo) {
+    const opened = [];
+    for (const factory of this.#deps.sinkFactories) {
+      const stats = this.#deps.metrics.sinkStats(factory.name);
+      try {
+        const sink = factory.open(info, { log: this.#log, stats });
+        if (sink !== null) opened.push({ sink, stats });
+      } catch (err) {
+        stats.errors++;
+        this.#log.error({ err, sink: factory.name }, 'sink failed to open; stream goes on without it');
+      }
+    }
+    return opened;
+  }
+
+  /**
+   * Accounts one stream-wide sequence number. Returns 0 for a new message, 1 for a duplicate,
+   * 2 for a late one (a number skipped earlier, now filled in).
+   */
+  #sequence(seq: number): 0 | 1 | 2 {
+    const max = this.#maxSeq;
+    if (seq > max) {
+      const skipped = seq - max - 1;
+      if (skipped > 0 && max > 0) {
+        this.#lost += skipped;
+        this.#deps.metrics.hot.framesLost += skipped;
+      }
+      const shift = seq - max;
+      this.#seqWindow = shift >= SEQ_WINDOW ? 1 : ((this.#seqWindow << shift) | 1) >>> 0;
+      this.#maxSeq = seq;
+      return 0;
+    }
+    const back = max - seq;
+    if (back < SEQ_WINDOW && ((this.#seqWindow >>> back) & 1) === 1) {
+      this.#duplicate++;
+      return 1;
+    }
+    if (back < SEQ_WINDOW) this.#seqWindow = (this.#seqWindow | (1 << back)) >>> 0;
+    this.#late++;
+    if (this.#lost > 0) {
+      this.#lost--;
+      this.#deps.metrics.hot.framesLost--;
+    }
+    return 2;
+  }
+
+  #onMedia(msg: ParsedMessage, receivedAt: number): void {
+    if (this.state !== STATE.STARTED) return this.fail('media_before_start', CLOSE.PROTOCOL_ERROR);
+    if (msg.streamSid !== this.info!.streamSid) return this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
+    const track: Track = msg.track;
+    const trackIndex = TRACK_INDEX[track];
+    if (!this.info!.tracks.includes(track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
+    const n = decodeBase64Into(msg.payload, this.#raw);
+    if (n < 0) return this.fail('invalid_base64', CLOSE.INVALID_PAYLOAD, 'media.payload');
+    const order = this.#sequence(msg.sequenceNumber);
+    if (order === 1) return; // a duplicate carries nothing new
+    if (n === 0) return;
+
+    const hot = this.#deps.metrics.hot;
+    if (trackIndex === 0) hot.framesInbound++;
+    else hot.framesOutbound++;
+    hot.mediaBytes += n;
+    const t = this.#tracks[trackIndex]!;
+    t.frames++;
+    t.bytes += n;
+    const ts = msg.timestamp;
+    const end = ts + (n >> 3); // 8 samples per ms
+    if (t.endMs >= 0 && ts > t.endMs) {
+      t.gapMs += ts - t.endMs;
+      t.gaps++;
+    }
+    if (end > t.endMs) t.endMs = end;
+
+    const frame = this.#frame;
+    if (n === 160) {
+      frame.pcm = this.#pcm160;
+      frame.mulaw = this.#raw160;
+    } else {
+      frame.pcm = this.#pcm.subarray(0, n);
+      frame.mulaw = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, n);
+    }
+    frame.energy = decodeMulaw(this.#raw, n, this.#pcm);
+    frame.track = track;
+    frame.trackIndex = trackIndex;
+    frame.timestampMs = ts;
+    frame.chunk = msg.chunk;
+    frame.sequenceNumber = msg.sequenceNumber;
+    frame.samples = n;
+    frame.receivedAt = receivedAt;
+    frame.late = order === 2;
+    this.#fanOut!.accept(frame);
+    this.#deps.metrics.ingestLag.observe((performance.now() - receivedAt) / 1000);
+  }
+}
