@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const HELLO_WORLD = fileURLToPath(new URL('../../../shared/fixtures/twilio-captures/hello-world.jsonl', import.meta.url));
+export const HELLO_WORLD = fileURLToPath(new URL('../fixtures/twilio-captures/hello-world.jsonl', import.meta.url));
 
 /** The capture's lines (one JSON message each), exactly as recorded. */
 export function captureLines(path = HELLO_WORLD): string[] {
