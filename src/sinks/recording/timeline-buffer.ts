@@ -1,0 +1,440 @@
+/**
+ * The recording's bounded buffer: places frames on the media timeline and hands the writer
+ * byte ranges laid out exactly as they go into the WAV data chunk. Pure memory, no I/O: the
+ * sink's writer (recording-sink.ts) drives it with plan/submit/release.
+ *
+ * Positions are sample frames on the stream's timeline: 0 is the first frame of the stream (any
+ * track); a frame at media time T starts at (T - firstT) * 8. Slots are sample frames of the
+ * ring, numbered by ever-growing "virtual" slot counters; slot v lives at ring index v % capacity.
+ *
+ *        vBase            vSub                         vEnd
+ *          │   in flight   │  placed, not yet handed    │     free (silence)
+ *   ring ──┼───────────────┼─────── to the writer ──────┼──────────────────────┐
+ *          └─ being written; immutable until release ───┘ late frames land in ─┘
+ *                                                          [vSub, vEnd) in place
+ *   capacity ≥ vEnd - vBase; released slots are reset to silence, so a timestamp gap costs
+ *   nothing but the slots it spans.
+ *
+ * Segments map positions to slots: position p of segment k sits in slot segV[k] + (p - segPos[k]).
+ * Normally there is one segment. A frame that jumps further ahead than the free slots reach
+ * (a long silence Twilio sent no frames for, or the stretch after an overload) opens a new
+ * segment instead; the positions skipped between two segments never occupy the ring, and the
+ * writer fills them in the file with silence from a shared block.
+ *
+ *   timeline  0 ──seg 0── E0 · · · skipped (silence) · · · P1 ──seg 1── E
+ *   slots     0 ─────────  n0                               n0 ───────  vEnd
+ *
+ * A two-track stream interleaves left/right samples in each slot. The writer hands out only up
+ * to the horizon: the slower track's frontier, but never more than `lagFrames` behind the
+ * faster one, so a track that goes quiet cannot hold audio back for longer than that.
+ */
+import type { MediaFrame } from '../sink.js';
+import { SAMPLES_PER_MS } from '../sink.js';
+import { GAP_DROPPED, GAP_LEADING, GAP_TIMESTAMP, GapList } from './gap-list.js';
+import type { RecordingFormat } from './wav-header.js';
+
+/** What became of a frame, as `accept` reports it. */
+export const Outcome = {
+  /** Written at its place, in order. */
+  placed: 0,
+  /** Arrived after later audio of its track, filled (part of) a hole in the unflushed buffer. */
+  placedLate: 1,
+  /** Its whole region on its track was already written: dropped. */
+  duplicate: 2,
+  /** Late and its hole already handed to the disk (or before the stream's zero): dropped. */
+  lateDropped: 3,
+  /** Buffer full (the disk is behind): dropped, its stretch recorded as a 'dropped' gap. */
+  dropped: 4,
+  /** Not a recorded track, or an empty/malformed frame. */
+  ignored: 5,
+} as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+/** Results of {@link TimelineBuffer.plan}. */
+export const Plan = { none: 0, silence: 1, data: 2 } as const;
+export type Plan = (typeof Plan)[keyof typeof Plan];
+
+/** Segments a buffer can hold at once; each needs at least one slot, and most streams use one. */
+const MAX_SEGMENTS = 64;
+const SEG_MASK = MAX_SEGMENTS - 1;
+
+/** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export interface TimelineOptions {
+  readonly format: RecordingFormat;
+  readonly channels: 1 | 2;
+  /** Channel of each track index (inbound 0, outbound 1), or -1 when the track is not recorded. */
+  readonly channelOfTrack: readonly [number, number];
+  /** Ring size in sample frames. */
+  readonly capacityFrames: number;
+  /** How far the horizon may trail the leading track (sample frames). */
+  readonly lagFrames: number;
+}
+
+export class TimelineBuffer {
+  readonly capacity: number;
+  readonly channels: number;
+  /** The ring as bytes in file layout; the writer passes ranges of it straight to write(). */
+  readonly bytes: Buffer;
+
+  readonly #pcm: Int16Array | null;
+  readonly #mu: Uint8Array | null;
+  readonly #chanOf: Int8Array;
+  readonly #lag: number;
+
+  #vBase = 0;
+  #vSub = 0;
+  #vEnd = 0;
+  readonly #segPos = new Float64Array(MAX_SEGMENTS);
+  readonly #segV = new Float64Array(MAX_SEGMENTS);
+  #segHead = 0;
+  #segCount = 1;
+  /** File data frontier: positions written or submitted, in order (data and skipped silence). */
+  #filePos = 0;
+
+  /** Media time (ms) of the stream's first frame: the timeline's zero. NaN until then. */
+  #firstTs = Number.NaN;
+  /** Per channel: position after the last sample placed or given up on. */
+  readonly #trackEnd = new Float64Array(2);
+  readonly #trackSeen = new Uint8Array(2);
+  /** Per channel: frames accepted for it (any outcome but ignored). */
+  readonly trackFrames = new Float64Array(2);
+  readonly gaps: readonly [GapList, GapList] = [new GapList(), new GapList()];
+
+  framesReceived = 0;
+  framesLate = 0;
+  framesLateDropped = 0;
+  framesDuplicate = 0;
+  framesDropped = 0;
+  framesIgnored = 0;
+
+  /** Set by {@link plan}: the next write's timeline position, length and ring slot. */
+  planPos = 0;
+  planFrames = 0;
+  planSlot = 0;
+
+  constructor(opts: TimelineOptions) {
+    this.capacity = Math.max(1, Math.floor(opts.capacityFrames));
+    this.channels = opts.channels;
+    this.#chanOf = Int8Array.from(opts.channelOfTrack);
+    this.#lag = Math.max(0, Math.floor(opts.lagFrames));
+    const slots = this.capacity * opts.channels;
+    if (opts.format === 'pcm16') {
+      this.#pcm = new Int16Array(slots);
+      this.#mu = null;
+      this.bytes = Buffer.from(this.#pcm.buffer, 0, this.#pcm.byteLength);
+    } else {
+      this.#mu = new Uint8Array(slots).fill(0xff); // mu-law silence (positive zero, §2.3)
+      this.#pcm = null;
+      this.bytes = Buffer.from(this.#mu.buffer, 0, this.#mu.byteLength);
+    }
+  }
+
+  /** Media time of the stream's first frame, or null before it. */
+  get firstTimestampMs(): number | null {
+    return Number.isNaN(this.#firstTs) ? null : this.#firstTs;
+  }
+
+  /** Position just after the last placed slot. */
+  get frontier(): number {
+    const k = (this.#segHead + this.#segCount - 1) & SEG_MASK;
+    return this.#segPos[k]! + (this.#vEnd - this.#segV[k]!);
+  }
+
+  /** Where the finished file ends: the frontier, or further when the last frames were dropped. */
+  get finalEnd(): number {
+    const t = this.#trackEnd;
+    return Math.max(this.frontier, t[0]!, t[1]!);
+  }
+
+  /** Slots in use (placed or being written). */
+  get occupied(): number {
+    return this.#vEnd - this.#vBase;
+  }
+
+  /** Placed slots not yet handed to the writer. */
+  get unsubmitted(): number {
+    return this.#vEnd - this.#vSub;
+  }
+
+  /** Positions written or submitted to the file. */
+  get filePos(): number {
+    return this.#filePos;
+  }
+
+  /**
+   * Places one borrowed frame (copies its samples; keeps no reference). Synchronous, allocation
+   * free except when it records a new gap.
+   */
+  accept(frame: MediaFrame): Outcome {
+    this.framesReceived++;
+    const ch = this.#chanOf[frame.trackIndex] ?? -1;
+    const n = frame.samples;
+    const ts = frame.timestampMs;
+    if (ch < 0 || !(n > 0) || n > frame.pcm.length || n > frame.mulaw.length || !Number.isFinite(ts)) {
+      this.framesIgnored++;
+      return Outcome.ignored;
+    }
+    this.trackFrames[ch]!++;
+    if (Number.isNaN(this.#firstTs)) this.#firstTs = ts;
+    const s = Math.round((ts - this.#firstTs) * SAMPLES_PER_MS);
+    let outcome: Outcome;
+    if (s < 0) {
+      outcome = Outcome.lateDropped; // before the timeline's zero: nowhere to put it
+    } else {
+      const te = this.#trackEnd[ch]!;
+      outcome = s >= te ? this.#inOrder(ch, s, s + n, frame, 0) : this.#outOfOrder(ch, s, s + n, te, frame);
+    }
+    switch (outcome) {
+      case Outcome.placedLate:
+        this.framesLate++;
+        break;
+      case Outcome.lateDropped:
+        this.framesLate++;
+        this.framesLateDropped++;
+        break;
+      case Outcome.duplicate:
+        this.framesDuplicate++;
+        break;
+      case Outcome.dropped:
+        this.framesDropped++;
+        break;
+    }
+    return outcome;
+  }
+
+  /** Counts a frame the sink refused without looking at it (after a write error). */
+  refuse(): void {
+    this.framesReceived++;
+    this.framesDropped++;
+  }
+
+  /** A frame at or after its track's frontier. */
+  #inOrder(ch: number, s: number, e: number, frame: MediaFrame, srcOff: number): Outcome {
+    const te = this.#trackEnd[ch]!;
+    const E = this.frontier;
+    const free = this.capacity - (this.#vEnd - this.#vBase);
+    let v: number;
+    if (s < E) {
+      // The other track is ahead: the start lies inside the buffered range.
+      v = this.#spanV(s, e < E ? e : E);
+      if (v < 0) return this.#giveUp(ch, s, e, te, Outcome.lateDropped);
+      if (e > E) {
+        if (e - E > free) return this.#giveUp(ch, s, e, te, Outcome.dropped);
+        this.#vEnd += e - E;
+      }
+    } else if (e - E <= free) {
+      v = this.#vEnd + (s - E);
+      this.#vEnd += e - E;
+    } else if (e - s <= free && this.#segCount < MAX_SEGMENTS) {
+      // Too far ahead to reach through the free slots, but the frame itself fits: skip the
+      // stretch between (all channels silent there) with a new segment. Start it a little early
+      // so the other track's frames, a few ms behind, still find slots.
+      let margin = (free - (e - s)) >> 1;
+      if (margin > this.#lag) margin = this.#lag;
+      const start = s - margin;
+      const k = (this.#segHead + this.#segCount) & SEG_MASK;
+      this.#segPos[k] = start;
+      this.#segV[k] = this.#vEnd;
+      this.#segCount++;
+      v = this.#vEnd + margin;
+      this.#vEnd += e - start;
+    } else {
+      return this.#giveUp(ch, s, e, te, Outcome.dropped);
+    }
+    this.#copyIn(ch, v, frame, srcOff, e - s);
+    if (s > te) this.gaps[ch]!.append(te, s, this.#trackSeen[ch] === 1 ? GAP_TIMESTAMP : GAP_LEADING);
+    this.#trackEnd[ch] = e;
+    this.#trackSeen[ch] = 1;
+    return Outcome.placed;
+  }
+
+  /** Records the frame's stretch as dropped and moves the track past it, so timing stays right. */
+  #giveUp(ch: number, s: number, e: number, te: number, outcome: Outcome): Outcome {
+    const gaps = this.gaps[ch]!;
+    if (s > te) gaps.append(te, s, this.#trackSeen[ch] === 1 ? GAP_TIMESTAMP : GAP_LEADING);
+    gaps.append(s > te ? s : te, e, GAP_DROPPED);
+    this.#trackEnd[ch] = e;
+    this.#trackSeen[ch] = 1;
+    return outcome;
+  }
+
+  /** A frame that starts before its track's frontier: fills holes, or is a duplicate. */
+  #outOfOrder(ch: number, s: number, e: number, te: number, frame: MediaFrame): Outcome {
+    const gaps = this.gaps[ch]!;
+    const hi = e < te ? e : te;
+    const subPos = this.#subPos();
+    let covered = false;
+    let placed = false;
+    let i = gaps.firstEndingAfter(s);
+    while (i < gaps.length) {
+      const g = gaps.spans[i]!;
+      if (g.start >= hi) break;
+      covered = true;
+      let a = g.start > s ? g.start : s;
+      const b = g.end < hi ? g.end : hi;
+      if (a < subPos) a = subPos; // what was handed to the disk is final
+      if (a < b) {
+        const v = this.#spanV(a, b);
+        if (v >= 0) {
+          this.#copyIn(ch, v, frame, a - s, b - a);
+          i = gaps.remove(i, a, b);
+          placed = true;
+          continue;
+        }
+      }
+      i++;
+    }
+    if (!covered && e <= te) return Outcome.duplicate;
+    if (e > te) {
+      // The frame runs past the frontier: place the new part like an in-order frame; the part
+      // over already-written audio is discarded (first write wins).
+      const tail = this.#inOrder(ch, te, e, frame, te - s);
+      if (!covered) return tail;
+    }
+    return placed ? Outcome.placedLate : Outcome.lateDropped;
+  }
+
+  /**
+   * Slot of position `a` when all of [a, b) lies in one segment's buffered range and has not
+   * been handed to the writer; -1 otherwise.
+   */
+  #spanV(a: number, b: number): number {
+    const last = this.#segCount - 1;
+    for (let i = last; i >= 0; i--) {
+      const k = (this.#segHead + i) & SEG_MASK;
+      const p0 = this.#segPos[k]!;
+      if (a < p0) continue;
+      const v0 = this.#segV[k]!;
+      const endV = i === last ? this.#vEnd : this.#segV[(k + 1) & SEG_MASK]!;
+      if (b > p0 + (endV - v0)) return -1;
+      const v = v0 + (a - p0);
+      return v >= this.#vSub ? v : -1;
+    }
+    return -1;
+  }
+
+  /** Timeline position of the first slot not yet handed to the writer. */
+  #subPos(): number {
+    let i = 0;
+    while (i < this.#segCount - 1 && this.#vSub >= this.#segV[(this.#segHead + i + 1) & SEG_MASK]!) i++;
+    const k = (this.#segHead + i) & SEG_MASK;
+    return this.#segPos[k]! + (this.#vSub - this.#segV[k]!);
+  }
+
+  #copyIn(ch: number, v: number, frame: MediaFrame, srcOff: number, n: number): void {
+    const cap = this.capacity;
+    const chs = this.channels;
+    let slot = v % cap;
+    let o = slot * chs + ch;
+    if (this.#pcm !== null) {
+      const ring = this.#pcm;
+      const src = frame.pcm;
+      for (let i = 0; i < n; i++) {
+        const x = src[srcOff + i]!;
+        ring[o] = HOST_LE ? x : ((x & 0xff) << 8) | ((x >> 8) & 0xff);
+        o += chs;
+        if (++slot === cap) {
+          slot = 0;
+          o = ch;
+        }
+      }
+    } else {
+      const ring = this.#mu!;
+      const src = frame.mulaw;
+      for (let i = 0; i < n; i++) {
+        ring[o] = src[srcOff + i]!;
+        o += chs;
+        if (++slot === cap) {
+          slot = 0;
+          o = ch;
+        }
+      }
+    }
+  }
+
+  /**
+   * Where the writer may hand audio to the disk up to: the slowest recorded track's frontier,
+   * but at most `lagFrames` behind the buffered frontier.
+   */
+  horizon(): number {
+    const E = this.frontier;
+    let min = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < 2; t++) {
+      const c = this.#chanOf[t]!;
+      if (c >= 0 && this.#trackEnd[c]! < min) min = this.#trackEnd[c]!;
+    }
+    const floor = E - this.#lag;
+    const h = min > floor ? min : floor;
+    return h < E ? h : E;
+  }
+
+  /**
+   * Decides the next write toward horizon `h`: skipped silence first, then buffered audio in
+   * timeline order; past the buffer, silence up to `tail` (the final end, at close; else 0).
+   * Sets planPos/planFrames (and planSlot for data). Silence runs are cut at `maxSilenceFrames`.
+   */
+  plan(h: number, tail: number, maxSilenceFrames: number): Plan {
+    let i = 0;
+    while (i < this.#segCount - 1 && this.#vSub >= this.#segV[(this.#segHead + i + 1) & SEG_MASK]!) i++;
+    const k = (this.#segHead + i) & SEG_MASK;
+    const v0 = this.#segV[k]!;
+    const p0 = this.#segPos[k]!;
+    const posSub = p0 + (this.#vSub - v0);
+    if (this.#filePos < posSub) {
+      this.planPos = this.#filePos;
+      this.planFrames = Math.min(posSub - this.#filePos, maxSilenceFrames);
+      return Plan.silence;
+    }
+    const endV = i === this.#segCount - 1 ? this.#vEnd : this.#segV[(k + 1) & SEG_MASK]!;
+    const segEnd = p0 + (endV - v0);
+    const limit = segEnd < h ? segEnd : h;
+    if (limit > posSub) {
+      const slot = this.#vSub % this.capacity;
+      let n = limit - posSub;
+      if (n > this.capacity - slot) n = this.capacity - slot; // up to the ring's end; the rest next
+      this.planPos = posSub;
+      this.planFrames = n;
+      this.planSlot = slot;
+      return Plan.data;
+    }
+    if (this.#vSub === this.#vEnd && this.#filePos < tail) {
+      this.planPos = this.#filePos;
+      this.planFrames = Math.min(tail - this.#filePos, maxSilenceFrames);
+      return Plan.silence;
+    }
+    return Plan.none;
+  }
+
+  /** The planned data write was issued: its slots are now immutable until {@link release}. */
+  submitData(frames: number): void {
+    this.#vSub += frames;
+    this.#filePos += frames;
+  }
+
+  /** The planned silence write was issued. */
+  submitSilence(frames: number): void {
+    this.#filePos += frames;
+  }
+
+  /** The oldest `frames` submitted slots are on disk (or abandoned): reset them to silence. */
+  release(frames: number): void {
+    const cap = this.capacity;
+    const chs = this.channels;
+    const from = this.#vBase % cap;
+    const first = Math.min(frames, cap - from);
+    this.#clear(from * chs, (from + first) * chs);
+    if (first < frames) this.#clear(0, (frames - first) * chs);
+    this.#vBase += frames;
+    while (this.#segCount > 1 && this.#vBase >= this.#segV[(this.#segHead + 1) & SEG_MASK]!) {
+      this.#segHead = (this.#segHead + 1) & SEG_MASK;
+      this.#segCount--;
+    }
+  }
+
+  #clear(from: number, to: number): void {
+    if (this.#pcm !== null) this.#pcm.fill(0, from, to);
+    else this.#mu!.fill(0xff, from, to);
+  }
+}
