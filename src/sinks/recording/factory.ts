@@ -34,7 +34,7 @@ export interface RecordingSinkOptions {
 /** A SinkFactory whose sinks are {@link RecordingSink}s. */
 export interface RecordingSinkFactory extends SinkFactory {
   open(info: StreamInfo, ctx: SinkContext): RecordingSink | null;
-  /** Stops the flush ticker and waits for streams still closing. */
+  /** Stops the flush ticker and waits for closes and archiving still under way. */
   shutdown(): Promise<void>;
 }
 
@@ -56,7 +56,12 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   const dataDir = opts.dataDir;
 
   const live = new Set<RecordingSink>();
-  const closing = new Set<Promise<void>>();
+  /** Closes and archives under way; shutdown() waits for them. */
+  const pending = new Set<Promise<void>>();
+  const background = (work: Promise<void>): void => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
   let timer: NodeJS.Timeout | null = null;
 
   const tick = (): void => {
@@ -69,8 +74,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       clearInterval(timer);
       timer = null;
     }
-    closing.add(done);
-    void done.finally(() => closing.delete(done));
+    background(done);
   };
 
   return {
@@ -99,6 +103,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
         flushThresholdFrames,
         archiver,
         onClosing,
+        background,
       });
       live.add(sink);
       if (timer === null) {
@@ -110,7 +115,8 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
     async shutdown(): Promise<void> {
       if (timer !== null) clearInterval(timer);
       timer = null;
-      await Promise.all([...closing]);
+      // Archiving starts when a close ends, so wait until nothing new appears.
+      while (pending.size > 0) await Promise.all([...pending]);
     },
   };
 }

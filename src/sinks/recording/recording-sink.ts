@@ -10,7 +10,8 @@
  *                                                    flushThresholdFrames
  *
  * close(): last flush (everything, plus trailing dropped stretches as silence), final header,
- * fsync, rename .partial → .wav, manifest (atomic), sidecar removed, then the archiver.
+ * fsync, rename .partial → .wav, manifest (atomic), sidecar removed; close() resolves, and the
+ * archiver runs in the background (the factory's shutdown() waits for it).
  * A write error degrades the stream: counted and logged once; frames are then refused (and
  * counted as dropped) and close() still finishes the file with what reached the disk.
  */
@@ -46,6 +47,8 @@ export interface RecordingSinkSetup {
   readonly archiver: Archiver;
   /** Told once, when close() is first called, with the promise close() returns. */
   readonly onClosing: (sink: RecordingSink, done: Promise<void>) => void;
+  /** Takes work that outlives close() (archiving); shutdown() waits for it. Never rejects. */
+  readonly background: (work: Promise<void>) => void;
 }
 
 /** The recording sink of one stream. Made by {@link createRecordingSinkFactory}. */
@@ -251,12 +254,19 @@ export class RecordingSink implements Sink {
       this.#queuedShown = 0;
     }
     if (manifest !== null) {
-      try {
-        await this.#setup.archiver.archive({ wavPath: paths.wav, manifestPath: paths.manifest, manifest });
-      } catch (err) {
-        ctx.stats.errors++;
-        ctx.log.error({ err, wavPath: paths.wav }, 'recording archive failed; the files stay where they are');
-      }
+      // The recording is complete and durable here; a slow archive (an upload) must not hold up
+      // the stream's end. The factory's shutdown() waits for it.
+      this.#setup.background(this.#archive(manifest));
+    }
+  }
+
+  async #archive(manifest: RecordingManifest): Promise<void> {
+    const { paths, ctx, archiver } = this.#setup;
+    try {
+      await archiver.archive({ wavPath: paths.wav, manifestPath: paths.manifest, manifest });
+    } catch (err) {
+      ctx.stats.errors++;
+      ctx.log.error({ err, wavPath: paths.wav }, 'recording archive failed; the files stay where they are');
     }
   }
 

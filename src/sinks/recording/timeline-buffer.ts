@@ -158,6 +158,11 @@ export class TimelineBuffer {
     return this.#vEnd - this.#vSub;
   }
 
+  /** Position after the last sample placed on channel `ch`, or given up on (dropped). */
+  trackEnd(ch: number): number {
+    return this.#trackEnd[ch] ?? 0;
+  }
+
   /** Positions written or submitted to the file. */
   get filePos(): number {
     return this.#filePos;
