@@ -312,6 +312,31 @@ describe('RecordingSink', () => {
     expect(manifestOf(sink).gaps).toEqual([{ track: 'inbound', startMs: 299, lengthMs: 20, cause: 'timestamp-gap' }]);
   });
 
+  it('writes mu-law silence (0xFF) in gaps, skipped stretches and dropped tails alike', async () => {
+    // A 100 ms buffer recycled many times, a 2 s jump past it, and a burst whose tail is dropped.
+    const { sink, feeder } = openSink(capture.info, { format: 'mulaw', bufferMs: 100 });
+    const ts = (i: number) => 99 + i * 20 + (i >= 10 ? 2000 : 0);
+    for (let i = 0; i < 15; i++) {
+      if (i !== 4) feeder.feed('inbound', ts(i), FRAMES[i]!.mulaw);
+      if (i % 2 === 1) await sink.flush();
+    }
+    for (let i = 15; i < 25; i++) feeder.feed('inbound', ts(i), FRAMES[i]!.mulaw); // 4 fit, 6 drop
+    await sink.close('stopped');
+    const wav = readWav(sink.paths.wav);
+    const want = concat([
+      ...FRAMES.slice(0, 10).map((f, i) => (i === 4 ? SILENT_FRAME : f.mulaw)),
+      new Uint8Array(16000).fill(0xff),
+      ...FRAMES.slice(10, 19).map((f) => f.mulaw),
+      new Uint8Array(6 * 160).fill(0xff),
+    ]);
+    expect(Buffer.compare(wav.data, Buffer.from(want))).toBe(0);
+    expect(manifestOf(sink).gaps).toEqual([
+      { track: 'inbound', startMs: 179, lengthMs: 20, cause: 'timestamp-gap' },
+      { track: 'inbound', startMs: 299, lengthMs: 2000, cause: 'timestamp-gap' },
+      { track: 'inbound', startMs: ts(19), lengthMs: 120, cause: 'dropped' },
+    ]);
+  });
+
   it('pads an odd-sized mu-law data chunk', async () => {
     const { sink, feeder } = openSink(capture.info, { format: 'mulaw' });
     feeder.feed('inbound', 99, FRAMES[0]!.mulaw.subarray(0, 101));

@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
+import { channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, tempDir, testContext } from './helpers.js';
+
+const capture = loadCapture();
+const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+const RUN_CHILD = `import { runnerImport } from 'vite';
+const { module } = await runnerImport(process.argv[1]);
+module.main(process.argv[2]);`;
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+/** Starts the recording child, waits until it has fed `frames` frames, kills it with SIGKILL. */
+function recordThenKill(frames: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', RUN_CHILD, CHILD, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let last = 0;
+    let err = '';
+    let buffered = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const l of lines) last = Number(l);
+      if (last >= frames && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+    });
+    child.on('exit', (code, signal) => {
+      if (signal === 'SIGKILL') resolve(last);
+      else reject(new Error(`child exited ${code} ${signal}: ${err}`));
+    });
+  });
+}
+
+describe('RecordingSink under kill -9', () => {
+  it('loses at most about the last second: recovery yields a valid WAV of everything before it', async () => {
+    const fed = await recordThenKill(200); // 4 s of audio, fed in real time
+    const callDir = join(dir, 'recordings', capture.info.accountSid, capture.info.callSid);
+    expect(readdirSync(callDir).sort()).toEqual([`${capture.info.streamSid}.partial.json`, `${capture.info.streamSid}.wav.partial`]);
+
+    const report = await recoverPartialRecordings(dir, testContext().log);
+    expect(report.failed).toEqual([]);
+    expect(report.recovered).toHaveLength(1);
+    const { wavPath, manifest } = report.recovered[0]!;
+    const got = channel(readWav(wavPath), 0);
+    const frames = got.length / 160;
+    expect(Number.isInteger(frames)).toBe(true); // the flusher writes whole frames here
+    expect(frames).toBeGreaterThanOrEqual(fed - 50); // ≤ 1 s lost
+    expect(frames).toBeLessThanOrEqual(fed + 5); // (the child may feed a frame or two after its last report)
+    const want = g711All(concat(Array.from({ length: frames }, (_, i) => capture.frames[i % 363]!.mulaw)));
+    expect(firstDiff(got, want)).toBe(-1);
+    expect(manifest).toMatchObject({ recovered: true, mediaStartMs: 99, durationMs: frames * 20, streamSid: capture.info.streamSid });
+    expect((await soxInfo(wavPath)).Duration).toMatch(new RegExp(`= ${frames * 160} samples`));
+  });
+});
