@@ -1,16 +1,19 @@
-import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
 import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
 import { channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, tempDir, testContext } from './helpers.js';
 
 const capture = loadCapture();
-const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./recording-child.ts', import.meta.url));
+/** Loads the TypeScript child through vite (as vitest does) and runs one scenario. */
 const RUN_CHILD = `import { runnerImport } from 'vite';
 const { module } = await runnerImport(process.argv[1]);
-module.main(process.argv[2]);`;
+await module[process.argv[3]](process.argv[2]);`;
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -24,7 +27,7 @@ afterEach(async () => {
 /** Starts the recording child, waits until it has fed `frames` frames, kills it with SIGKILL. */
 function recordThenKill(frames: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', RUN_CHILD, CHILD, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', RUN_CHILD, CHILD, dir, 'live'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let last = 0;
     let err = '';
     let buffered = '';
@@ -62,5 +65,34 @@ describe('RecordingSink under kill -9', () => {
     expect(firstDiff(got, want)).toBe(-1);
     expect(manifest).toMatchObject({ recovered: true, mediaStartMs: 99, durationMs: frames * 20, streamSid: capture.info.streamSid });
     expect((await soxInfo(wavPath)).Duration).toMatch(new RegExp(`= ${frames * 160} samples`));
+  });
+});
+
+describe('RecordingSink when the disk refuses writes', () => {
+  it('counts and logs the error once, keeps accepting, and finishes a valid file of what was written', async () => {
+    // ulimit -f 40: no file of this process may pass 40 KiB (Node ignores SIGXFSZ, so writes fail
+    // with EFBIG), while the whole recording needs 116 KiB.
+    const script = `ulimit -f 40 && exec "$0" --input-type=module -e "$1" "$2" "$3" whole`;
+    const { stdout } = await promisify(execFile)('bash', ['-c', script, process.execPath, RUN_CHILD, CHILD, dir]);
+    const out = JSON.parse(stdout.trim().split('\n').pop()!) as { stats: { dropped: number; errors: number; queued: number }; errors: { msg: string; err: { code?: string } }[] };
+    expect(out.stats.errors).toBe(1);
+    expect(out.stats.queued).toBe(0);
+    expect(out.stats.dropped).toBeGreaterThan(0); // frames refused after the failure, counted
+    expect(out.errors).toHaveLength(1);
+    expect(out.errors[0]!.err.code).toBe('EFBIG');
+
+    const callDir = join(dir, 'recordings', capture.info.accountSid, capture.info.callSid);
+    const wavPath = join(callDir, `${capture.info.streamSid}.wav`);
+    const wav = readWav(wavPath);
+    expect(wav.size).toBeLessThanOrEqual(40 * 1024);
+    expect(wav.riffSize).toBe(wav.size - 8);
+    const got = channel(wav, 0);
+    expect(got.length).toBeGreaterThan(0);
+    expect(firstDiff(got, g711All(concat(capture.frames.map((f) => f.mulaw))).subarray(0, got.length))).toBe(-1);
+    const m = JSON.parse(readFileSync(join(callDir, `${capture.info.streamSid}.json`), 'utf8')) as RecordingManifest;
+    expect(m.error).toMatch(/EFBIG|too large/i);
+    expect(m).toMatchObject({ framesReceived: 363, durationMs: got.length / 8, bytes: wav.size });
+    expect(m.framesDropped).toBe(out.stats.dropped);
+    expect((await soxInfo(wavPath)).Duration).toMatch(new RegExp(`= ${got.length} samples`));
   });
 });
