@@ -12,6 +12,7 @@ import { registerHealthRoutes } from './health-routes.js';
 import { createLogger } from './logger.js';
 import { MediaEndpoint } from './media-socket.js';
 import { GatewayMetrics } from './metrics.js';
+import { registerSecurityHeaders } from './security-headers.js';
 import { SessionRegistry } from './session-registry.js';
 
 export interface GatewayParts {
@@ -73,6 +74,7 @@ export class Gateway {
       isDraining: () => this.draining,
     });
     this.media.attach(this.app.server);
+    registerSecurityHeaders(this.app);
     registerHealthRoutes(this.app, { metrics: this.metrics, isDraining: () => this.draining });
     for (const register of parts.routes ?? []) register(this.app, this);
     if (config.twilioAuthToken === undefined) {

@@ -1,0 +1,257 @@
+/**
+ * The admin API, `/v1/*` (design.md "Routes"), as one encapsulated fastify plugin with its own
+ * auth hook and error handler, so nothing here leaks onto the webhook or health routes.
+ *
+ * Auth: with ADMIN_TOKEN, `Authorization: Bearer <token>` (compared in constant time over
+ * SHA-256 digests, so not even the length leaks), else 401. Without ADMIN_TOKEN, only loopback
+ * clients that did not come through a proxy (no Forwarded / X-Forwarded-For) are answered,
+ * everyone else gets 403.
+ *
+ * `GET /v1/transcripts` (SSE) is registered by the transcription side, not here.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { StreamTrack } from '../twilio/rest-client.js';
+import { SID_PATTERNS } from '../twilio/sids.js';
+import type { ConferenceControl } from './conference-control.js';
+import { FieldError, sendRouteError } from './route-errors.js';
+import type { Gateway } from './server.js';
+import type { SessionRegistry } from './session-registry.js';
+import { STATE } from './stream-session.js';
+import { RESERVED_PARAMETERS, type StreamStarter, type TrackedStream } from './stream-starter.js';
+
+export const ADMIN_PREFIX = '/v1';
+
+export interface AdminRoutesOptions {
+  starter: StreamStarter;
+  conferences: ConferenceControl;
+}
+
+/** One entry of `GET /v1/streams`. */
+export interface LiveStream {
+  streamSid: string;
+  callSid: string;
+  accountSid: string | null;
+  conferenceSid: string | null;
+  tracks: string[];
+  /** ISO 8601; null while the stream is only requested. */
+  startedAt: string | null;
+  /** Media frames received so far. */
+  frames: number;
+  /** `streaming`: its socket is open here; `pending`: CreateStream succeeded, Twilio has not connected (here) yet. */
+  state: 'streaming' | 'pending';
+  /** Set when the gateway asked for the stream (or Twilio sent a callback for it). */
+  name: string | null;
+  origin: TrackedStream['origin'] | null;
+  /** Last stream status callback (`stream-started`, `stream-stopped`, `stream-error`). */
+  lastCallback: string | null;
+  error: string | null;
+}
+
+const TRACKS = ['inbound_track', 'outbound_track', 'both_tracks'] as const;
+const TRACKS_OF: Record<StreamTrack, string[]> = {
+  inbound_track: ['inbound'],
+  outbound_track: ['outbound'],
+  both_tracks: ['inbound', 'outbound'],
+};
+const BODY_FIELDS = ['track', 'name', 'conferenceSid', 'parameters'];
+
+const callParams = {
+  type: 'object',
+  required: ['CallSid'],
+  properties: { CallSid: { type: 'string', pattern: SID_PATTERNS.call.source } },
+} as const;
+
+const createStreamSchema = {
+  params: callParams,
+  body: {
+    type: 'object',
+    // propertyNames rather than additionalProperties:false: fastify's ajv would silently strip
+    // unknown keys, and a typo in an admin request should be answered, not ignored.
+    propertyNames: { enum: BODY_FIELDS },
+    properties: {
+      track: { type: 'string', enum: TRACKS },
+      name: { type: 'string', minLength: 1, maxLength: 256 },
+      conferenceSid: { type: 'string', pattern: SID_PATTERNS.conference.source },
+      parameters: {
+        type: 'object',
+        // 99 Twilio parameters minus the two the gateway adds.
+        maxProperties: 97,
+        propertyNames: { minLength: 1, maxLength: 256 },
+        additionalProperties: { type: 'string', maxLength: 500 },
+      },
+    },
+  },
+} as const;
+
+const stopStreamSchema = {
+  params: {
+    type: 'object',
+    required: ['CallSid', 'nameOrSid'],
+    properties: {
+      CallSid: { type: 'string', pattern: SID_PATTERNS.call.source },
+      nameOrSid: { type: 'string', minLength: 1, maxLength: 256 },
+    },
+  },
+} as const;
+
+const endConferenceSchema = {
+  params: {
+    type: 'object',
+    required: ['ConferenceSid'],
+    properties: { ConferenceSid: { type: 'string', pattern: SID_PATTERNS.conference.source } },
+  },
+} as const;
+
+interface CreateStreamBody {
+  track?: StreamTrack;
+  name?: string;
+  conferenceSid?: string;
+  parameters?: Record<string, string>;
+}
+
+/** A `GatewayParts.routes` entry that registers the admin API. */
+export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, gateway: Gateway) => void {
+  return (app, gateway) => {
+    app.register(
+      async (scope) => {
+        scope.addHook('onRequest', adminAuth(gateway.config.adminToken));
+        scope.setErrorHandler(sendRouteError);
+        registerRoutes(scope, gateway, opts);
+      },
+      { prefix: ADMIN_PREFIX },
+    );
+  };
+}
+
+function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRoutesOptions): void {
+  const { starter, conferences } = opts;
+
+  scope.post<{ Params: { CallSid: string }; Body: CreateStreamBody }>(
+    '/calls/:CallSid/streams',
+    {
+      schema: createStreamSchema,
+      // An empty POST (no body at all) means "all defaults".
+      preValidation: async (req) => {
+        if (req.body === undefined) req.body = {};
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      for (const key of Object.keys(body.parameters ?? {})) {
+        if (RESERVED_PARAMETERS.includes(key)) throw new FieldError(`parameters.${key}`, `parameters.${key} is reserved: the gateway sets it`);
+      }
+      const entry = await starter.start(req.params.CallSid, body, 'admin');
+      return reply.code(201).send({
+        streamSid: entry.streamSid,
+        callSid: entry.callSid,
+        name: entry.name,
+        conferenceSid: entry.conferenceSid,
+        track: entry.track,
+        status: entry.status,
+        url: starter.mediaUrl,
+      });
+    },
+  );
+
+  scope.delete<{ Params: { CallSid: string; nameOrSid: string } }>(
+    '/calls/:CallSid/streams/:nameOrSid',
+    { schema: stopStreamSchema },
+    async (req) => {
+      const resource = await starter.stop(req.params.CallSid, req.params.nameOrSid);
+      return { streamSid: resource.sid, callSid: req.params.CallSid, name: resource.name, status: resource.status };
+    },
+  );
+
+  scope.post<{ Params: { ConferenceSid: string } }>('/conferences/:ConferenceSid/end', { schema: endConferenceSchema }, async (req) => {
+    return conferences.endConference(req.params.ConferenceSid, 'admin');
+  });
+
+  scope.get('/streams', async () => ({ streams: listStreams(gateway.registry, starter) }));
+}
+
+/**
+ * The live streams: every started session on this gateway, then every stream the gateway
+ * asked Twilio for that has not connected here (yet).
+ */
+export function listStreams(registry: SessionRegistry, starter: StreamStarter | null): LiveStream[] {
+  const out: LiveStream[] = [];
+  const seen = new Set<string>();
+  for (const s of registry.sessions) {
+    const info = s.info;
+    if (s.state !== STATE.STARTED || info === null) continue;
+    const tracked = starter?.get(info.streamSid);
+    seen.add(info.streamSid);
+    out.push({
+      streamSid: info.streamSid,
+      callSid: info.callSid,
+      accountSid: info.accountSid,
+      conferenceSid: info.conferenceSid,
+      tracks: [...info.tracks],
+      startedAt: new Date(info.startedAtMs).toISOString(),
+      frames: s.summary().frames,
+      state: 'streaming',
+      name: tracked?.name ?? null,
+      origin: tracked?.origin ?? null,
+      lastCallback: tracked?.lastCallback ?? null,
+      error: tracked?.error ?? null,
+    });
+  }
+  if (starter === null) return out;
+  for (const e of starter.active()) {
+    if (seen.has(e.streamSid)) continue;
+    out.push({
+      streamSid: e.streamSid,
+      callSid: e.callSid,
+      accountSid: starter.accountSid,
+      conferenceSid: e.conferenceSid,
+      tracks: e.track === null ? [] : TRACKS_OF[e.track],
+      startedAt: null,
+      frames: 0,
+      state: 'pending',
+      name: e.name,
+      origin: e.origin,
+      lastCallback: e.lastCallback,
+      error: e.error,
+    });
+  }
+  return out;
+}
+
+/** The `/v1` onRequest hook. */
+function adminAuth(adminToken: string | undefined): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  if (adminToken === undefined) {
+    return async (req, reply) => {
+      if (isLoopback(req.socket.remoteAddress) && !viaProxy(req)) return;
+      await reply.code(403).send({ error: 'forbidden', message: 'ADMIN_TOKEN is not set: /v1 answers loopback clients only' });
+    };
+  }
+  const expected = digest(adminToken);
+  return async (req, reply) => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
+    if (match !== null && timingSafeEqual(digest(match[1]!), expected)) return;
+    await reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="streamgate"')
+      .send({ error: 'unauthorized', message: match === null ? 'Authorization: Bearer <ADMIN_TOKEN> required' : 'wrong bearer token' });
+  };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** 127.0.0.0/8, ::1, and IPv4-mapped loopback. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  if (address === '::1') return true;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/** A reverse proxy on the same host connects from loopback on behalf of anyone. */
+function viaProxy(req: FastifyRequest): boolean {
+  const h = req.headers;
+  return h.forwarded !== undefined || h['x-forwarded-for'] !== undefined || h['x-real-ip'] !== undefined;
+}

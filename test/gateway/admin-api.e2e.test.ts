@@ -1,0 +1,337 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { isLoopback } from '../../src/gateway/admin-routes.js';
+import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
+import { computeSignature } from '../../src/twilio/signature.js';
+import { newSid } from '../../src/twilio/sids.js';
+import { collectingSinkFactory } from '../helpers/collecting-sink.js';
+import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
+import { metricValue, waitFor } from '../helpers/gateway.js';
+import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
+import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+
+const ADMIN = 'admin-token-for-tests-0123456789';
+const PUBLIC = 'https://gw.example.com';
+
+let gw: TwilioTestGateway | undefined;
+let tw: FakeTwilio | undefined;
+afterEach(async () => {
+  await gw?.close();
+  await tw?.close();
+  gw = tw = undefined;
+});
+
+async function setup(env: Record<string, string> = {}): Promise<{ gw: TwilioTestGateway; tw: FakeTwilio }> {
+  tw = await startFakeTwilio();
+  gw = await startTwilioGateway({
+    PUBLIC_URL: PUBLIC,
+    ADMIN_TOKEN: ADMIN,
+    TWILIO_ACCOUNT_SID: tw.accountSid,
+    TWILIO_AUTH_TOKEN: tw.authToken,
+    TWILIO_API_URL: tw.baseUrl,
+    ...env,
+  });
+  return { gw, tw };
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+async function call(method: string, path: string, opts: { body?: unknown; raw?: string; token?: string | null; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const token = opts.token === undefined ? ADMIN : opts.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined) headers['content-type'] ??= 'application/json';
+  const res = await fetch(gw!.http + path, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+describe('POST /v1/calls/{CallSid}/streams', () => {
+  it('calls CreateStream with the wss media URL, the status callback, the per-call token and the conference', async () => {
+    const { tw } = await setup();
+    const callSid = newSid('call');
+    const conferenceSid = newSid('conference');
+    const res = await call('POST', `/v1/calls/${callSid}/streams`, {
+      body: { track: 'both_tracks', name: 'rec-1', conferenceSid, parameters: { tenant: 'acme' } },
+    });
+    expect(res.status).toBe(201);
+    expect(tw.requests).toHaveLength(1);
+    const req = tw.requests[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Calls/${callSid}/Streams.json`);
+    const f = req.form;
+    expect(f.get('Url')).toBe('wss://gw.example.com/media');
+    expect(f.get('StatusCallback')).toBe('https://gw.example.com/twilio/stream-status');
+    expect(f.get('StatusCallbackMethod')).toBe('POST');
+    expect(f.get('Track')).toBe('both_tracks');
+    expect(f.get('Name')).toBe('rec-1');
+    const expectedToken = createStreamToken(deriveStreamTokenSecret(tw.authToken), callSid, conferenceSid);
+    expect([f.get('Parameter1.Name'), f.get('Parameter1.Value')]).toEqual(['sgToken', expectedToken]);
+    expect([f.get('Parameter2.Name'), f.get('Parameter2.Value')]).toEqual(['conferenceSid', conferenceSid]);
+    expect([f.get('Parameter3.Name'), f.get('Parameter3.Value')]).toEqual(['tenant', 'acme']);
+    expect(f.has('Parameter4.Name')).toBe(false);
+    expect(res.body).toMatchObject({ streamSid: tw.streams[0]!.sid, callSid, name: 'rec-1', conferenceSid, track: 'both_tracks', status: 'requested' });
+    expect(JSON.stringify(res.body)).not.toContain(expectedToken);
+    expect(await metricValue(gw!.http, 'streamgate_twilio_requests_total', { operation: 'CreateStream', status: '200' })).toBe(1);
+    // The token is a secret: it never reaches a log line.
+    expect(gw!.logs.join('')).not.toContain(expectedToken);
+  });
+
+  it('treats an empty POST as all defaults: token bound to the call alone, no conference parameter', async () => {
+    const { tw } = await setup();
+    const callSid = newSid('call');
+    const res = await fetch(`${gw!.http}/v1/calls/${callSid}/streams`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.status).toBe(201);
+    const f = tw.requests[0]!.form;
+    expect(f.has('Track')).toBe(false);
+    expect(f.has('Name')).toBe(false);
+    expect(f.get('Parameter1.Value')).toBe(createStreamToken(deriveStreamTokenSecret(tw.authToken), callSid));
+    expect(f.has('Parameter2.Name')).toBe(false);
+  });
+
+  it.each([
+    ['a CallSid that is not a call SID', `/v1/calls/CA123/streams`, { track: 'inbound_track' }, 'CallSid'],
+    ['an unknown track', null, { track: 'inbound' }, 'track'],
+    ['a conference SID of the wrong kind', null, { conferenceSid: newSid('call') }, 'conferenceSid'],
+    ['an unknown body field', null, { trak: 'inbound_track' }, 'trak'],
+    ['a parameter value that is not a string', null, { parameters: { tenant: { nested: true } } }, 'parameters.tenant'],
+    ['a reserved parameter', null, { parameters: { sgToken: 'forged' } }, 'parameters.sgToken'],
+    ['an empty name', null, { name: '' }, 'name'],
+  ])('answers 400 naming the field for %s, and never calls Twilio', async (_what, path, body, field) => {
+    const { tw } = await setup();
+    const res = await call('POST', path ?? `/v1/calls/${newSid('call')}/streams`, { body });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_request', field });
+    expect(typeof res.body.message).toBe('string');
+    expect(tw.requests).toHaveLength(0);
+  });
+
+  it('answers 400 for a body that is not JSON', async () => {
+    const { tw } = await setup();
+    const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { raw: '{"track":' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_request', field: 'body' });
+    expect(tw.requests).toHaveLength(0);
+  });
+
+  it('answers 502 with Twilio code and message when Twilio refuses', async () => {
+    const { tw } = await setup();
+    tw.failNext(400, { code: 21220, message: 'Invalid call state', more_info: 'https://www.twilio.com/docs/errors/21220', status: 400 });
+    const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { body: {} });
+    expect(res.status).toBe(502);
+    expect(res.body).toEqual({ error: 'twilio_error', twilioCode: 21220, message: 'Invalid call state', status: 400 });
+  });
+
+  it('answers 502 when Twilio cannot be reached', async () => {
+    const { tw } = await setup();
+    await tw.close();
+    const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { body: {} });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ error: 'twilio_unreachable', twilioCode: null });
+  });
+
+  it('answers 503 with a clear message when no Twilio credentials are configured', async () => {
+    gw = await startTwilioGateway({ ADMIN_TOKEN: ADMIN });
+    for (const [method, path] of [
+      ['POST', `/v1/calls/${newSid('call')}/streams`],
+      ['DELETE', `/v1/calls/${newSid('call')}/streams/rec-1`],
+      ['POST', `/v1/conferences/${newSid('conference')}/end`],
+    ] as const) {
+      const res = await call(method, path, method === 'POST' && path.endsWith('streams') ? { body: {} } : {});
+      expect(res.status, `${method} ${path}`).toBe(503);
+      expect(res.body.error).toBe('twilio_not_configured');
+      expect(res.body.message).toMatch(/TWILIO_ACCOUNT_SID/);
+    }
+  });
+});
+
+describe('DELETE /v1/calls/{CallSid}/streams/{nameOrSid}', () => {
+  it('stops a stream by name with UpdateStream Status=stopped', async () => {
+    const { tw } = await setup();
+    const callSid = newSid('call');
+    await call('POST', `/v1/calls/${callSid}/streams`, { body: { name: 'rec 1/a' } });
+    const res = await call('DELETE', `/v1/calls/${callSid}/streams/${encodeURIComponent('rec 1/a')}`);
+    expect(res.status).toBe(200);
+    expect(tw.requests[1]!.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Calls/${callSid}/Streams/rec%201%2Fa.json`);
+    expect(tw.requests[1]!.form.get('Status')).toBe('stopped');
+    expect(tw.streams[0]!.status).toBe('stopped');
+    expect(res.body).toEqual({ streamSid: tw.streams[0]!.sid, callSid, name: 'rec 1/a', status: 'stopped' });
+    // A stopped stream is no longer listed.
+    expect((await call('GET', '/v1/streams')).body.streams).toEqual([]);
+  });
+
+  it('stops a stream by SID, and answers 502 with 20404 for one Twilio does not know', async () => {
+    const { tw } = await setup();
+    const callSid = newSid('call');
+    const created = await call('POST', `/v1/calls/${callSid}/streams`, { body: {} });
+    const sid = created.body.streamSid as string;
+    expect((await call('DELETE', `/v1/calls/${callSid}/streams/${sid}`)).status).toBe(200);
+    expect(tw.streams[0]!.status).toBe('stopped');
+    const missing = await call('DELETE', `/v1/calls/${callSid}/streams/nope`);
+    expect(missing.status).toBe(502);
+    expect(missing.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404 });
+  });
+
+  it('validates the CallSid', async () => {
+    const { tw } = await setup();
+    const res = await call('DELETE', `/v1/calls/${newSid('conference')}/streams/x`);
+    expect(res.status).toBe(400);
+    expect(res.body.field).toBe('CallSid');
+    expect(tw.requests).toHaveLength(0);
+  });
+});
+
+describe('POST /v1/conferences/{ConferenceSid}/end', () => {
+  it('ends the conference with UpdateConference Status=completed', async () => {
+    const { tw } = await setup();
+    const conferenceSid = newSid('conference');
+    const res = await call('POST', `/v1/conferences/${conferenceSid}/end`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ conferenceSid, result: 'ended', status: 'completed' });
+    expect(tw.requests[0]!.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Conferences/${conferenceSid}.json`);
+    expect(tw.requests[0]!.form.toString()).toBe('Status=completed');
+    expect(await metricValue(gw!.http, 'streamgate_twilio_requests_total', { operation: 'UpdateConference', status: '200' })).toBe(1);
+  });
+
+  it('uses an injected endConference (the conditions engine ends a conference once)', async () => {
+    const { gw, tw } = await setup();
+    const rest = gw.twilio.conferences.endConference;
+    const done = new Map<string, Promise<unknown>>();
+    const sources: string[] = [];
+    gw.twilio.conferences.endConference = async (sid, source) => {
+      sources.push(source);
+      if (done.has(sid)) return { conferenceSid: sid, result: 'already-ended', status: 'completed' };
+      const p = rest(sid, source);
+      done.set(sid, p);
+      await p;
+      return { conferenceSid: sid, result: 'ended', status: 'completed' };
+    };
+    const conferenceSid = newSid('conference');
+    expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('ended');
+    expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('already-ended');
+    expect(tw.requests).toHaveLength(1);
+    expect(sources).toEqual(['admin', 'admin']);
+  });
+
+  it('answers 502 with 20404 for an unknown conference and 400 for a bad SID', async () => {
+    const { tw } = await setup();
+    tw.failNext(404, { code: 20404, message: 'The requested resource was not found', status: 404 });
+    const res = await call('POST', `/v1/conferences/${newSid('conference')}/end`);
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404, message: 'The requested resource was not found' });
+    const bad = await call('POST', '/v1/conferences/CFxyz/end');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'ConferenceSid' });
+    expect(tw.requests).toHaveLength(1);
+  });
+});
+
+describe('GET /v1/streams', () => {
+  it('lists live streams with SIDs, conference, tracks, start time and frames so far, and pending ones', async () => {
+    const sink = collectingSinkFactory();
+    tw = await startFakeTwilio();
+    // The test dials ws://127.0.0.1, as a TLS-terminating proxy would; the signature is over the public wss:// URL.
+    gw = await startTwilioGateway({ PUBLIC_URL: PUBLIC, TWILIO_ACCOUNT_SID: tw.accountSid, TWILIO_AUTH_TOKEN: tw.authToken, TWILIO_API_URL: tw.baseUrl, ADMIN_TOKEN: ADMIN }, [sink]);
+    const s = ids();
+    const conferenceSid = newSid('conference');
+    const token = createStreamToken(deriveStreamTokenSecret(tw.authToken), s.callSid, conferenceSid);
+    const ws = new WebSocket(gw.ws, { headers: { 'x-twilio-signature': computeSignature(tw.authToken, 'wss://gw.example.com/media') } });
+    await new Promise((r) => ws.on('open', r));
+    ws.send(connected());
+    ws.send(start(s, { tracks: ['inbound', 'outbound'], customParameters: { sgToken: token, conferenceSid } }));
+    for (let i = 0; i < 7; i++) ws.send(media(s, i + 2, i + 1, 100 + 20 * i, tone(i)));
+    await waitFor(() => sink.streams[0]?.frames.length === 7);
+
+    const pendingCall = newSid('call');
+    await call('POST', `/v1/calls/${pendingCall}/streams`, { body: { name: 'later', track: 'outbound_track' } });
+
+    const before = Date.now();
+    const res = await call('GET', '/v1/streams');
+    expect(res.status).toBe(200);
+    const streams = res.body.streams as Record<string, unknown>[];
+    expect(streams).toHaveLength(2);
+    expect(streams[0]).toMatchObject({
+      streamSid: s.streamSid,
+      callSid: s.callSid,
+      accountSid: s.accountSid,
+      conferenceSid,
+      tracks: ['inbound', 'outbound'],
+      frames: 7,
+      state: 'streaming',
+    });
+    const startedAt = Date.parse(streams[0]!.startedAt as string);
+    expect(startedAt).toBeGreaterThan(before - 10_000);
+    expect(startedAt).toBeLessThanOrEqual(before);
+    expect(streams[1]).toMatchObject({ streamSid: tw.streams[0]!.sid, callSid: pendingCall, accountSid: tw.accountSid, name: 'later', tracks: ['outbound'], frames: 0, state: 'pending', startedAt: null });
+    expect(JSON.stringify(res.body)).not.toContain(token);
+
+    ws.send(stop(s, 9));
+    await waitFor(() => sink.streams[0]?.closed === 'stopped');
+    const after = (await call('GET', '/v1/streams')).body.streams as Record<string, unknown>[];
+    expect(after.map((x) => x.streamSid)).toEqual([tw.streams[0]!.sid]);
+    ws.close();
+  });
+});
+
+describe('/v1 auth', () => {
+  it('answers 401 without a token and with a wrong one, 200 with the right one (any case of "Bearer")', async () => {
+    await setup();
+    const none = await call('GET', '/v1/streams', { token: null });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(none.body.error).toBe('unauthorized');
+    expect((await call('GET', '/v1/streams', { token: ADMIN + 'x' })).status).toBe(401);
+    expect((await call('GET', '/v1/streams', { token: ADMIN.slice(0, -1) })).status).toBe(401);
+    expect((await call('GET', '/v1/streams', { token: null, headers: { authorization: `Basic ${ADMIN}` } })).status).toBe(401);
+    expect((await call('GET', '/v1/streams', { token: null, headers: { authorization: `bearer ${ADMIN}` } })).status).toBe(200);
+    expect((await call('GET', '/v1/streams')).status).toBe(200);
+  });
+
+  it('checks the token before validating or calling Twilio', async () => {
+    const { tw } = await setup();
+    expect((await call('POST', '/v1/calls/bad/streams', { token: 'wrong', body: { track: 'x' } })).status).toBe(401);
+    expect((await call('POST', `/v1/conferences/${newSid('conference')}/end`, { token: null })).status).toBe(401);
+    expect(tw.requests).toHaveLength(0);
+  });
+
+  it('without ADMIN_TOKEN answers loopback clients only, and not through a proxy', async () => {
+    gw = await startTwilioGateway({});
+    expect((await call('GET', '/v1/streams', { token: null })).status).toBe(200);
+    const proxied = await call('GET', '/v1/streams', { token: null, headers: { 'x-forwarded-for': '203.0.113.9' } });
+    expect(proxied.status).toBe(403);
+    expect(proxied.body.message).toMatch(/ADMIN_TOKEN/);
+    // A remote peer, through fastify's own request pipeline.
+    const remote = await gw.gw.app.inject({ method: 'GET', url: '/v1/streams', remoteAddress: '203.0.113.7' });
+    expect(remote.statusCode).toBe(403);
+    const local = await gw.gw.app.inject({ method: 'GET', url: '/v1/streams', remoteAddress: '::ffff:127.0.0.1' });
+    expect(local.statusCode).toBe(200);
+  });
+
+  it('recognises loopback addresses', () => {
+    expect(['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1'].map(isLoopback)).toEqual([true, true, true, true]);
+    expect(['10.0.0.1', '::ffff:10.0.0.1', '128.0.0.1', '::2', '1127.0.0.1', undefined].map(isLoopback)).toEqual([false, false, false, false, false, false]);
+  });
+});
+
+describe('security headers', () => {
+  it('sets nosniff, DENY and no-referrer everywhere, and no-store on /v1 (errors included)', async () => {
+    await setup();
+    for (const res of [await fetch(`${gw!.http}/v1/streams`, { headers: { authorization: `Bearer ${ADMIN}` } }), await fetch(`${gw!.http}/v1/streams`)]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    }
+    const health = await fetch(`${gw!.http}/healthz`);
+    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(health.headers.get('x-frame-options')).toBe('DENY');
+    expect(health.headers.get('cache-control')).toBeNull();
+  });
+});

@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { computeSignature } from '../../src/twilio/signature.js';
+import { newSid } from '../../src/twilio/sids.js';
+import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
+import { collectingSinkFactory } from '../helpers/collecting-sink.js';
+import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
+import { metricValue, replay, waitFor } from '../helpers/gateway.js';
+import { connected, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
+import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+
+const PUBLIC = 'https://gw.example.com';
+const ADMIN = 'admin-token-stream-token';
+
+let gw: TwilioTestGateway | undefined;
+let tw: FakeTwilio | undefined;
+afterEach(async () => {
+  await gw?.close();
+  await tw?.close();
+  gw = tw = undefined;
+});
+
+async function setup(required: boolean, sink = collectingSinkFactory()) {
+  tw = await startFakeTwilio();
+  gw = await startTwilioGateway(
+    {
+      PUBLIC_URL: PUBLIC,
+      ADMIN_TOKEN: ADMIN,
+      TWILIO_ACCOUNT_SID: tw.accountSid,
+      TWILIO_AUTH_TOKEN: tw.authToken,
+      TWILIO_API_URL: tw.baseUrl,
+      STREAM_TOKEN_REQUIRED: String(required),
+    },
+    [sink],
+  );
+  return { gw, tw, sink };
+}
+
+/**
+ * Plays Twilio: dials the gateway (signed) and streams 5 frames with these custom parameters.
+ * A stream expected to be refused is left open, so the close code seen is the gateway's.
+ */
+async function dial(s: StreamIds, customParameters: Record<string, string>, expectAccepted = false) {
+  const frames = 5;
+  const msgs = [connected(), start(s, { customParameters })];
+  for (let i = 0; i < frames; i++) msgs.push(media(s, i + 2, i + 1, 100 + 20 * i, tone(i)));
+  msgs.push(stop(s, frames + 2));
+  const signature = computeSignature(tw!.authToken, 'wss://gw.example.com/media');
+  return replay(gw!.ws, msgs, { headers: { 'x-twilio-signature': signature }, lingerMs: 3000, closeAfter: expectAccepted });
+}
+
+function streamIds(callSid = newSid('call')): StreamIds {
+  return { accountSid: tw!.accountSid, callSid, streamSid: newSid('stream') };
+}
+
+describe('per-call stream token', () => {
+  it('admits the stream the gateway asked for: the parameters sent on CreateStream pass the start check', async () => {
+    const { tw, sink } = await setup(true);
+    const callSid = newSid('call');
+    const conferenceSid = newSid('conference');
+    const res = await fetch(`${gw!.http}/v1/calls/${callSid}/streams`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ conferenceSid, parameters: { tenant: 'acme' } }),
+    });
+    expect(res.status).toBe(201);
+    // Twilio echoes ParameterN.Name/Value as start.customParameters (twilio-protocol.md §1).
+    const form = tw.requests[0]!.form;
+    const customParameters: Record<string, string> = {};
+    for (let n = 1; form.has(`Parameter${n}.Name`); n++) customParameters[form.get(`Parameter${n}.Name`)!] = form.get(`Parameter${n}.Value`)!;
+    expect(Object.keys(customParameters)).toEqual(['sgToken', 'conferenceSid', 'tenant']);
+
+    const s = { ...streamIds(callSid), streamSid: tw.streams[0]!.sid };
+    await dial(s, customParameters, true);
+    await waitFor(() => sink.streams[0]?.closed === 'stopped');
+    expect(sink.streams[0]!.frames).toHaveLength(5);
+    expect(sink.streams[0]!.info.conferenceSid).toBe(conferenceSid);
+    expect(await metricValue(gw!.http, 'streamgate_streams_total', { outcome: 'stopped' })).toBe(1);
+    expect(await metricValue(gw!.http, 'streamgate_streams_total', { outcome: 'rejected' })).toBe(0);
+    // The token never reaches a log line (the session logs its custom parameters' owner, not them).
+    expect(gw!.logs.join('')).not.toContain(customParameters.sgToken!);
+  });
+
+  it.each([true, false])('closes 1008 token_invalid before any audio reaches a sink for a wrong token (required=%s)', async (required) => {
+    const { sink } = await setup(required);
+    const s = streamIds();
+    const res = await dial(s, { sgToken: 'A'.repeat(32) });
+    expect(res).toEqual({ closeCode: 1008, closeReason: 'token_invalid' });
+    expect(sink.streams).toHaveLength(0);
+    expect(await metricValue(gw!.http, 'streamgate_protocol_errors_total', { reason: 'token_invalid' })).toBe(1);
+    expect(await metricValue(gw!.http, 'streamgate_streams_total', { outcome: 'rejected' })).toBe(1);
+    expect(await metricValue(gw!.http, 'streamgate_media_frames_total', { track: 'inbound' })).toBe(0);
+  });
+
+  it.each([
+    ['another call', (s: StreamIds, secret: Buffer, conf: string) => ({ sgToken: createStreamToken(secret, newSid('call'), conf), conferenceSid: conf })],
+    ['another conference', (s: StreamIds, secret: Buffer) => ({ sgToken: createStreamToken(secret, s.callSid, newSid('conference')), conferenceSid: newSid('conference') })],
+    ['the conference parameter removed', (s: StreamIds, secret: Buffer, conf: string) => ({ sgToken: createStreamToken(secret, s.callSid, conf) })],
+    ['the conference parameter swapped', (s: StreamIds, secret: Buffer, conf: string) => ({ sgToken: createStreamToken(secret, s.callSid, conf), conferenceSid: newSid('conference') })],
+    ['another key', (s: StreamIds, _secret: Buffer, conf: string) => ({ sgToken: createStreamToken(deriveStreamTokenSecret('other-token'), s.callSid, conf), conferenceSid: conf })],
+    ['an empty token', () => ({ sgToken: '' })],
+  ])('refuses a token made for %s', async (_what, make) => {
+    const { sink } = await setup(false);
+    const s = streamIds();
+    const res = await dial(s, make(s, deriveStreamTokenSecret(tw!.authToken), newSid('conference')));
+    expect(res).toEqual({ closeCode: 1008, closeReason: 'token_invalid' });
+    expect(sink.streams).toHaveLength(0);
+  });
+
+  it('closes 1008 token_missing when STREAM_TOKEN_REQUIRED and the start carries no token', async () => {
+    const { sink } = await setup(true);
+    const res = await dial(streamIds(), { tenant: 'acme' });
+    expect(res).toEqual({ closeCode: 1008, closeReason: 'token_missing' });
+    expect(sink.streams).toHaveLength(0);
+    expect(await metricValue(gw!.http, 'streamgate_protocol_errors_total', { reason: 'token_missing' })).toBe(1);
+    expect(await metricValue(gw!.http, 'streamgate_streams_total', { outcome: 'rejected' })).toBe(1);
+  });
+
+  it('admits a stream without a token when tokens are not required (e.g. started by TwiML)', async () => {
+    const { sink } = await setup(false);
+    const s = streamIds();
+    await dial(s, { tenant: 'acme' }, true);
+    await waitFor(() => sink.streams[0]?.closed === 'stopped');
+    expect(sink.streams[0]!.frames).toHaveLength(5);
+    expect(sink.streams[0]!.info.customParameters).toEqual({ tenant: 'acme' });
+    expect(await metricValue(gw!.http, 'streamgate_protocol_errors_total', { reason: 'token_missing' })).toBe(0);
+  });
+
+  it('admits a correct token computed from the auth token, with and without a conference', async () => {
+    const { sink } = await setup(true);
+    const secret = deriveStreamTokenSecret(tw!.authToken);
+    const a = streamIds();
+    const conferenceSid = newSid('conference');
+    await dial(a, { sgToken: createStreamToken(secret, a.callSid, conferenceSid), conferenceSid }, true);
+    const b = streamIds();
+    await dial(b, { sgToken: createStreamToken(secret, b.callSid) }, true);
+    await waitFor(() => sink.streams.length === 2 && sink.streams.every((c) => c.closed === 'stopped'));
+    expect(sink.streams.map((c) => c.frames.length)).toEqual([5, 5]);
+    expect(sink.streams.map((c) => c.info.conferenceSid)).toEqual([conferenceSid, null]);
+  });
+});
