@@ -138,6 +138,8 @@ export class MediaStreamer implements Paced {
   #nextDue = 0;
   #tsBase = 0;
   #stalled = false;
+  #stallUntil = 0;
+  #finishTimer: NodeJS.Timeout | null = null;
   #audioEnded = false;
   #pendingError: StreamError | null = null;
 
@@ -205,14 +207,30 @@ export class MediaStreamer implements Paced {
     ws.on('close', (code: number) => this.#onClose(code));
   }
 
-  /** Stops the stream: pending messages, `stop`, then a normal close. Idempotent. */
+  /**
+   * Stops the stream: pending messages, `stop`, then a normal close. Idempotent. The stream
+   * counts as ended at once; on the wire, a stall in progress (delay fault) still holds the
+   * backlog and the `stop` behind it, as a congested connection would.
+   */
   stop(reason: string): void {
     if (this.#state === StreamerState.ended) return;
     const wasStreaming = this.#state === StreamerState.streaming;
     this.#end();
+    const stallLeft = this.#stalled ? this.#stallUntil - performance.now() : 0;
+    if (wasStreaming && stallLeft > 0) {
+      this.#finishTimer = setTimeout(() => this.#finishWire(true), stallLeft);
+    } else {
+      this.#finishWire(wasStreaming);
+    }
+    this.#hooks.onEnded({ reason, error: null });
+  }
+
+  /** Sends what is left, then `stop` (when `start` went out), then closes normally. */
+  #finishWire(sendStop: boolean): void {
+    this.#finishTimer = null;
     const ws = this.#ws;
     if (ws !== null && ws.readyState === WebSocket.OPEN) {
-      if (wasStreaming) {
+      if (sendStop) {
         this.#rechunker?.flush(this.#emitChunk);
         this.#pipeline?.flush(this.#outbox);
         this.#flushOutbox(true);
@@ -226,11 +244,12 @@ export class MediaStreamer implements Paced {
     } else {
       this.#resolveClosed();
     }
-    this.#hooks.onEnded({ reason, error: null });
   }
 
   /** Destroys the socket at once (Sim shutdown after the grace period). */
   terminate(): void {
+    if (this.#finishTimer !== null) clearTimeout(this.#finishTimer);
+    this.#finishTimer = null;
     this.#ws?.terminate();
     this.#resolveClosed();
   }
@@ -379,6 +398,7 @@ export class MediaStreamer implements Paced {
 
   #stall(ms: number): void {
     this.#stalled = true;
+    this.#stallUntil = performance.now() + ms;
     this.#later(ms, () => {
       this.#stalled = false;
       if (this.#state !== StreamerState.streaming) return;

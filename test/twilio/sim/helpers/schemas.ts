@@ -3,6 +3,12 @@
  * ajv + ajv-formats. `date-time-rfc-2822` gets a strict format check; `uri` accepts URI
  * references because the 2010 API (and the spec's own examples) give relative URIs; formats
  * that describe no string shape (uri-map, http-method, …) are ignored.
+ *
+ * One patch: the spec's `reason_conference_ended` is a `$ref` to a non-nullable enum, yet its
+ * description ("When a conference is in progress, will be `null`") and the spec's own
+ * `fetchValidRegionInProgress` example say null while running; it is made nullable here.
+ * exampleBodies() exposes the spec's examples so a test can show the patched schemas accept
+ * every one of them.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -15,16 +21,29 @@ export const RFC2822 = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|M
 
 interface Operation {
   operationId: string;
-  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+  responses: Record<string, { content?: Record<string, { schema: unknown; examples?: Record<string, { value: unknown }> }> }>;
 }
 
 type AddFormats = (ajv: Ajv) => Ajv;
 
-export function loadValidators(): { validator(operationId: string): ValidateFunction; statusOf(operationId: string): number } {
+interface Components {
+  schemas: Record<string, { properties?: Record<string, unknown> }>;
+}
+
+export interface Validators {
+  validator(operationId: string): ValidateFunction;
+  statusOf(operationId: string): number;
+  /** The response examples the spec gives for an operation. */
+  exampleBodies(operationId: string): unknown[];
+}
+
+export function loadValidators(): Validators {
   const doc = JSON.parse(readFileSync(EXTRACT, 'utf8')) as {
     paths: Record<string, Record<string, Operation>>;
-    components: unknown;
+    components: Components;
   };
+  const conference = doc.components.schemas['api.v2010.account.conference']!.properties!;
+  conference.reason_conference_ended = { oneOf: [conference.reason_conference_ended, { type: 'null' }] };
   const ajv = new Ajv({ strict: false, allErrors: true });
   // ajv-formats ships CJS with a default export; under NodeNext the namespace may wrap it.
   const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).default ?? addFormatsModule) as unknown as AddFormats;
@@ -32,12 +51,14 @@ export function loadValidators(): { validator(operationId: string): ValidateFunc
   ajv.addFormat('date-time-rfc-2822', RFC2822);
   ajv.addFormat('uri', (s: string) => /^(\/|[a-z][a-z0-9+.-]*:)/i.test(s));
   for (const f of ['uri-map', 'http-method', 'endpoint', 'phone-number', 'date-time-rfc-2822-or-iso']) ajv.addFormat(f, true);
-  const byId = new Map<string, { schema: unknown; status: number }>();
+  const byId = new Map<string, { schema: unknown; status: number; examples: unknown[] }>();
   for (const methods of Object.values(doc.paths)) {
     for (const op of Object.values(methods)) {
       if (typeof op !== 'object' || op === null || !('operationId' in op)) continue;
       const [status, response] = Object.entries(op.responses)[0]!;
-      byId.set(op.operationId, { schema: response.content!['application/json']!.schema, status: Number(status) });
+      const json = response.content!['application/json']!;
+      const examples = Object.values(json.examples ?? {}).map((e) => e.value);
+      byId.set(op.operationId, { schema: json.schema, status: Number(status), examples });
     }
   }
   const cache = new Map<string, ValidateFunction>();
@@ -54,6 +75,9 @@ export function loadValidators(): { validator(operationId: string): ValidateFunc
     },
     statusOf(operationId) {
       return byId.get(operationId)!.status;
+    },
+    exampleBodies(operationId) {
+      return byId.get(operationId)!.examples;
     },
   };
 }
