@@ -5,7 +5,13 @@
  */
 export { createRecordingSinkFactory, type RecordingSinkFactory, type RecordingSinkOptions } from './factory.js';
 export { RecordingSink } from './recording-sink.js';
-export { recoverPartialRecordings, type RecoveredRecording, type RecoveryLog, type RecoveryReport } from './recover.js';
+export {
+  recoverPartialRecordings,
+  type RecoveredRecording,
+  type RecoveryLog,
+  type RecoveryOptions,
+  type RecoveryReport,
+} from './recover.js';
 export { LocalDirectoryArchiver, type ArchivedRecording, type Archiver, type LocalDirectoryArchiverOptions } from './archiver.js';
 export type { RecordingGap, RecordingManifest } from './manifest.js';
 export type { RecordingFormat } from './wav-header.js';

@@ -290,8 +290,8 @@ export class RecordingSink implements Sink {
       channels: layout.channels,
       mediaStartMs: first,
       mediaEndMs: first === null ? null : first + durationMs,
-      wallStart: new Date(info.startedAtMs).toISOString(),
-      wallEnd: new Date(wallEnd).toISOString(),
+      wallStart: isoTime(info.startedAtMs),
+      wallEnd: isoTime(wallEnd),
       durationMs,
       framesReceived: buf.framesReceived,
       framesLost,
@@ -321,7 +321,7 @@ export class RecordingSink implements Sink {
       customParameters: info.customParameters,
       format: layout.format,
       channels: layout.channels,
-      wallStart: new Date(info.startedAtMs).toISOString(),
+      wallStart: isoTime(info.startedAtMs) ?? '',
       mediaStartMs: this.#buf.firstTimestampMs,
     };
   }
@@ -347,4 +347,10 @@ export class RecordingSink implements Sink {
     ctx.stats.queued -= this.#queuedShown;
     this.#queuedShown = 0;
   }
+}
+
+/** ISO time of an epoch-ms value; null for a value no Date can hold (never throws). */
+function isoTime(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isSid } from '../../twilio/sids.js';
 import type { Track } from '../sink.js';
+import type { Archiver } from './archiver.js';
 import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
 import type { RecordingManifest, RecordingSidecar } from './manifest.js';
 import { recordingPaths, recordingsRoot, type RecordingPaths } from './paths.js';
@@ -49,11 +50,21 @@ export interface RecoveryReport {
 const LEFTOVER = /^(MZ[0-9a-fA-F]{32})\.(wav\.partial|partial\.json)$/;
 const TEMP = /^MZ[0-9a-fA-F]{32}\.(json|partial\.json)\.tmp$/;
 
+export interface RecoveryOptions {
+  /** Hands each recovered recording to the archive too, as the sink does after a close. */
+  readonly archiver?: Archiver;
+}
+
 /**
  * Repairs every partial recording under `{dataDir}/recordings`. Call once at start-up, before
- * any stream opens. Never throws for one bad file: it is logged and listed in `failed`.
+ * any stream opens. Never throws for one bad file: it is logged and listed in `failed`. An
+ * archiver failure is logged and leaves the recovered files in place.
  */
-export async function recoverPartialRecordings(dataDir: string, log: RecoveryLog): Promise<RecoveryReport> {
+export async function recoverPartialRecordings(
+  dataDir: string,
+  log: RecoveryLog,
+  opts: RecoveryOptions = {},
+): Promise<RecoveryReport> {
   const report: RecoveryReport = { recovered: [], failed: [] };
   const root = recordingsRoot(dataDir);
   for (const account of await dirs(root)) {
@@ -74,6 +85,9 @@ export async function recoverPartialRecordings(dataDir: string, log: RecoveryLog
           if (rec !== null) {
             report.recovered.push(rec);
             log.info({ wavPath: rec.wavPath, durationMs: rec.manifest.durationMs }, 'recovered a partial recording');
+            await opts.archiver?.archive(rec).catch((err: unknown) => {
+              log.error({ err, wavPath: rec.wavPath }, 'recovered recording could not be archived; it stays where it is');
+            });
           }
         } catch (err) {
           report.failed.push({ path: paths.partial, error: err instanceof Error ? err.message : String(err) });

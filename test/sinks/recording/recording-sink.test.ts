@@ -507,6 +507,14 @@ describe('RecordingSink', () => {
     expect((await soxInfo(sink.paths.wav)).Channels).toBe('1');
   });
 
+  it('survives a start time no Date can hold', async () => {
+    const { sink, feeder, ctx } = openSink({ ...capture.info, startedAtMs: Number.NaN });
+    feeder.feed('inbound', 99, FRAMES[0]!.mulaw);
+    await sink.close('stopped');
+    expect(manifestOf(sink)).toMatchObject({ wallStart: null, durationMs: 20 });
+    expect(ctx.stats.errors).toBe(0);
+  });
+
   it('ignores frames of a track the stream did not announce', async () => {
     const { sink, feeder } = openSink(capture.info);
     feeder.feed('inbound', 99, FRAMES[0]!.mulaw);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalDirectoryArchiver } from '../../../src/sinks/recording/archiver.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
 import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
 import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
@@ -200,6 +201,19 @@ describe('recoverPartialRecordings', () => {
     expect(JSON.parse(readFileSync(join(d, `${streamSid}.json`), 'utf8'))).toMatchObject({ recovered: true, durationMs: 20, mediaStartMs: 99 });
     expect(readdirSync(d).sort()).toEqual([`${streamSid}.json`, `${streamSid}.wav`]);
     expect(readFileSync(join(dir, 'recordings', 'not-a-sid', 'x.wav.partial'), 'utf8')).toBe('left alone');
+  });
+
+  it('hands recovered recordings to the archiver when given one', async () => {
+    const d = callDir(dir);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `${streamSid}.wav.partial`), Buffer.concat([header(1, 1, 0), Buffer.alloc(640, 9)]));
+    const target = join(dir, 'archive');
+    const report = await recoverPartialRecordings(dir, testContext().log, { archiver: new LocalDirectoryArchiver({ targetDir: target }) });
+    expect(report.recovered).toHaveLength(1);
+    const moved = join(target, accountSid, callSid);
+    expect(readdirSync(moved).sort()).toEqual([`${streamSid}.json`, `${streamSid}.wav`]);
+    expect(readWav(join(moved, `${streamSid}.wav`)).dataSize).toBe(640);
+    expect(readdirSync(d)).toEqual([]);
   });
 
   it('does nothing when there is no recordings directory', async () => {
