@@ -185,7 +185,12 @@ async function loadOnce(spec: AudioSpec | undefined): Promise<AudioSource> {
 
 async function loadFile(path: string): Promise<AudioSource> {
   const ext = extname(path).toLowerCase();
-  const content = await readFile(path);
+  let content: Buffer;
+  try {
+    content = await readFile(path);
+  } catch (err) {
+    throw new InvalidInputError(`cannot read audio file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   switch (ext) {
     case '.wav':
     case '.wave':
