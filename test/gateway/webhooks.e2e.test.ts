@@ -4,9 +4,11 @@ import { parseForm } from '../../src/gateway/webhook-routes.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { verifyStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
+import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+import { freePort, startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
 
 const PUBLIC = 'https://gw.example.com';
 const ADMIN = 'admin-token-webhooks';
@@ -311,5 +313,74 @@ describe('parseForm', () => {
       body: body.replace('&Extra=a', ''),
     });
     expect(res2.status).toBe(403);
+  });
+});
+
+describe('with the Twilio emulator (src/twilio/sim)', () => {
+  let sim: Sim | undefined;
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+    await sim?.close();
+    sim = undefined;
+  });
+
+  it('conference join → signed callback → CreateStream with token → signed /media → audio; admin end → conference-end', async () => {
+    const accountSid = newSid('account');
+    const authToken = 'sim-auth-token-0123456789';
+    sim = await startSim({ accountSid, authToken, speed: 10 });
+    const port = await freePort();
+    const publicUrl = `http://127.0.0.1:${port}`;
+    const sink = collectingSinkFactory();
+    gw = await startTwilioGateway(
+      {
+        PORT: String(port),
+        PUBLIC_URL: publicUrl,
+        TWILIO_ACCOUNT_SID: accountSid,
+        TWILIO_AUTH_TOKEN: authToken,
+        TWILIO_API_URL: sim.url,
+        STREAM_TOKEN_REQUIRED: 'true',
+        ADMIN_TOKEN: ADMIN,
+      },
+      [sink],
+    );
+    const ended: ConferenceEndEvent[] = [];
+    gw.twilio.conferences.onConferenceEnd((e) => ended.push(e));
+
+    const conf = await sim.createConference({
+      statusCallback: `${publicUrl}/twilio/conference-events`,
+      statusCallbackEvent: 'start end join leave',
+      participants: [{ audio: { type: 'tone', hz: 440, ms: 60_000 } }, { audio: { type: 'tone', hz: 660, ms: 60_000 } }],
+    });
+    const callSids = conf.participants.map((p) => p.callSid);
+    // Both participants streamed (each once), and the gateway accepted both sockets.
+    await waitFor(() => sink.streams.length === 2 && sink.streams.every((c) => c.frames.length >= 10), 10_000, 'audio from both participants');
+    expect(sink.streams.map((c) => c.info.callSid).sort()).toEqual([...callSids].sort());
+    expect(sink.streams.every((c) => c.info.conferenceSid === conf.sid)).toBe(true);
+    const simStreams = sim.streams();
+    expect(simStreams).toHaveLength(2);
+    for (const st of simStreams) {
+      expect(st.url).toBe(`ws://127.0.0.1:${port}/media`);
+      expect(st.track).toBe('inbound_track');
+      expect(st.statusCallback).toBe(`${publicUrl}/twilio/stream-status`);
+      expect(st.parameters.conferenceSid).toBe(conf.sid);
+      expect(verifyStreamToken(deriveStreamTokenSecret(authToken), st.parameters.sgToken, st.callSid, conf.sid)).toBe(true);
+    }
+    // The emulator's signed stream-started callbacks were accepted and filed.
+    await waitFor(() => simStreams.every((st) => gw!.twilio.starter.get(st.sid)?.status === 'started'), 5000, 'stream-started callbacks');
+    const live = await liveStreams();
+    expect(live.map((l) => l.state)).toEqual(['streaming', 'streaming']);
+    expect(live.every((l) => (l.frames as number) > 0)).toBe(true);
+
+    const res = await fetch(`${gw.http}/v1/conferences/${conf.sid}/end`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ conferenceSid: conf.sid, result: 'ended', status: 'completed' });
+    await sim.waitForConferenceStatus(conf.sid, 'completed');
+    await waitFor(() => ended.length === 1, 5000, 'conference-end callback');
+    expect(ended[0]).toMatchObject({ conferenceSid: conf.sid, accountSid, reason: 'conference-ended-via-api' });
+    await waitFor(() => sink.streams.every((c) => c.closed !== null), 5000, 'streams closed');
+    expect(await metricValue(gw.http, 'streamgate_protocol_errors_total', { reason: 'webhook_signature_invalid' })).toBe(0);
+    expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'signature_invalid' })).toBe(0);
+    expect(await metricValue(gw.http, 'streamgate_stream_callbacks_total', { event: 'stream-started' })).toBe(2);
   });
 });
