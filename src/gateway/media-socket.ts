@@ -102,7 +102,7 @@ export class MediaEndpoint {
   /** Closes every live socket with 1001 after its session's sinks finalised. */
   async closeAll(): Promise<void> {
     const ending: Promise<void>[] = [];
-    for (const s of this.#opts.registry.sessions) ending.push(s.end('shutdown'));
+    for (const s of this.#opts.registry.sessions) ending.push(s.shutdown());
     await Promise.all(ending);
   }
 }

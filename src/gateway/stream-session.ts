@@ -203,6 +203,12 @@ export class StreamSession {
     void this.end('protocol-error');
   }
 
+  /** Gateway shutdown: finalise the sinks first, then close the socket with 1001 (going away). */
+  async shutdown(): Promise<void> {
+    await this.end('shutdown');
+    this.#deps.closeSocket(CLOSE.GOING_AWAY, 'shutdown');
+  }
+
   /** No message for too long on a started stream: close it as stalled. */
   stall(): void {
     if (this.state !== STATE.STARTED) return;
