@@ -22,9 +22,14 @@ import { RESERVED_PARAMETERS, type StreamStarter, type TrackedStream } from './s
 
 export const ADMIN_PREFIX = '/v1';
 
+/** Registers more routes inside the `/v1` scope (paths relative to `/v1`), behind its auth and error handler. */
+export type AdminExtension = (scope: FastifyInstance, gateway: Gateway) => void;
+
 export interface AdminRoutesOptions {
   starter: StreamStarter;
   conferences: ConferenceControl;
+  /** E.g. `GET /v1/transcripts` (SSE), owned by the transcription side. */
+  extensions?: readonly AdminExtension[];
 }
 
 /** One entry of `GET /v1/streams`. */
@@ -115,9 +120,10 @@ export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, ga
   return (app, gateway) => {
     app.register(
       async (scope) => {
-        scope.addHook('onRequest', adminAuth(gateway.config.adminToken));
+        scope.addHook('onRequest', adminAuthHook(gateway.config.adminToken));
         scope.setErrorHandler(sendRouteError);
         registerRoutes(scope, gateway, opts);
+        for (const extend of opts.extensions ?? []) extend(scope, gateway);
       },
       { prefix: ADMIN_PREFIX },
     );
@@ -218,8 +224,8 @@ export function listStreams(registry: SessionRegistry, starter: StreamStarter | 
   return out;
 }
 
-/** The `/v1` onRequest hook. */
-function adminAuth(adminToken: string | undefined): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+/** The `/v1` onRequest hook (exported for a route that must live outside the scope but share its auth). */
+export function adminAuthHook(adminToken: string | undefined): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   if (adminToken === undefined) {
     return async (req, reply) => {
       if (isLoopback(req.socket.remoteAddress) && !viaProxy(req)) return;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { StartFields } from '../twilio/protocol.js';
 import { TwilioRestClient, type RequestObserver } from '../twilio/rest-client.js';
 import { deriveStreamTokenSecret } from '../twilio/stream-token.js';
-import { adminRoutes } from './admin-routes.js';
+import { adminRoutes, type AdminExtension } from './admin-routes.js';
 import { ConferenceControl } from './conference-control.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -28,7 +28,12 @@ export interface TwilioParts {
   routes: ((app: FastifyInstance, gateway: Gateway) => void)[];
 }
 
-export function twilioParts(config: GatewayConfig, log: Logger): TwilioParts {
+export interface TwilioPartsOptions {
+  /** More `/v1` routes behind the admin auth (e.g. `GET /v1/transcripts`). */
+  adminExtensions?: readonly AdminExtension[];
+}
+
+export function twilioParts(config: GatewayConfig, log: Logger, opts: TwilioPartsOptions = {}): TwilioParts {
   // The REST client exists before the gateway (and its metrics); the first route hook binds them.
   let metrics: GatewayMetrics | null = null;
   const client = restClientFromConfig(config, log, (op, status, s) => metrics?.observeTwilio(op, status, s));
@@ -44,7 +49,7 @@ export function twilioParts(config: GatewayConfig, log: Logger): TwilioParts {
       (_app, gateway) => {
         metrics = gateway.metrics;
       },
-      adminRoutes({ starter, conferences }),
+      adminRoutes({ starter, conferences, extensions: opts.adminExtensions }),
       webhookRoutes({ starter, conferences }),
     ],
   };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { isLoopback } from '../../src/gateway/admin-routes.js';
+import { FieldError } from '../../src/gateway/route-errors.js';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
@@ -312,6 +313,27 @@ describe('/v1 auth', () => {
     expect(remote.statusCode).toBe(403);
     const local = await gw.gw.app.inject({ method: 'GET', url: '/v1/streams', remoteAddress: '::ffff:127.0.0.1' });
     expect(local.statusCode).toBe(200);
+  });
+
+  it('puts extension routes (e.g. /v1/transcripts) behind the same auth and error handling', async () => {
+    gw = await startTwilioGateway({ ADMIN_TOKEN: ADMIN }, [], {
+      adminExtensions: [
+        (scope) => {
+          scope.get('/things', async () => ({ ok: true }));
+          scope.get('/broken', async () => {
+            throw new FieldError('callSid', 'callSid must match ^CA[0-9a-fA-F]{32}$');
+          });
+        },
+      ],
+    });
+    expect((await call('GET', '/v1/things', { token: null })).status).toBe(401);
+    const ok = await call('GET', '/v1/things');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ ok: true });
+    expect(ok.headers.get('cache-control')).toBe('no-store');
+    const bad = await call('GET', '/v1/broken');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'callSid' });
   });
 
   it('recognises loopback addresses', () => {

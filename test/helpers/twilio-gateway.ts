@@ -10,7 +10,7 @@ import type { SinkFactory } from '../../src/sinks/sink.js';
 import { loadConfig } from '../../src/gateway/config.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import { Gateway } from '../../src/gateway/server.js';
-import { twilioParts, type TwilioParts } from '../../src/gateway/twilio-wiring.js';
+import { twilioParts, type TwilioParts, type TwilioPartsOptions } from '../../src/gateway/twilio-wiring.js';
 import type { TestGateway } from './gateway.js';
 
 export interface TwilioTestGateway extends TestGateway {
@@ -21,7 +21,7 @@ export interface TwilioTestGateway extends TestGateway {
 
 export const TEST_ENV = { HOST: '127.0.0.1', PORT: '0', TRANSCRIPTION: 'none', LOG_LEVEL: 'debug' };
 
-export async function startTwilioGateway(env: Record<string, string> = {}, sinkFactories: SinkFactory[] = []): Promise<TwilioTestGateway> {
+export async function startTwilioGateway(env: Record<string, string> = {}, sinkFactories: SinkFactory[] = [], opts: TwilioPartsOptions = {}): Promise<TwilioTestGateway> {
   const logs: string[] = [];
   const log = createLogger(
     'debug',
@@ -33,7 +33,7 @@ export async function startTwilioGateway(env: Record<string, string> = {}, sinkF
     }),
   );
   const config = loadConfig({ ...TEST_ENV, ...env });
-  const twilio = twilioParts(config, log);
+  const twilio = twilioParts(config, log, opts);
   const gw = new Gateway({ config, log, defaultMetrics: false, sinkFactories, checkStart: twilio.checkStart, routes: twilio.routes });
   const http = await gw.listen(config.port, '127.0.0.1');
   return {
