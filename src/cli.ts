@@ -12,10 +12,11 @@ const USAGE = `usage: streamgate <command>
 
 commands:
   start              run the gateway (configuration from the environment, see README)
+  sim [--port 3100]  run the Twilio emulator alone
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
     case 'start': {
       const config = loadConfig();
@@ -24,6 +25,10 @@ async function main(argv: string[]): Promise<number> {
       const address = await gateway.listen();
       gateway.log.info({ address, publicUrl: config.publicUrl, media: `${config.publicUrl.replace(/^http/, 'ws')}/media` }, 'streamgate listening');
       return -1; // keep running
+    }
+    case 'sim': {
+      const { runSimCli } = await import('./twilio/sim/index.js');
+      return runSimCli(rest);
     }
     case undefined:
     case '-h':

@@ -3,6 +3,7 @@
  * `createGateway` in server.ts stays free of these choices so tests can build lean gateways.
  */
 import type { Logger } from 'pino';
+import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
 import type { GatewayConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -10,7 +11,14 @@ import { Gateway } from './server.js';
 import { twilioParts } from './twilio-wiring.js';
 
 export async function createAppGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
-  const sinkFactories: SinkFactory[] = [];
+  // Repair recordings a crash left as .partial before any new stream can open one.
+  const recovery = await recoverPartialRecordings(config.dataDir, log);
+  if (recovery.recovered.length + recovery.failed.length > 0) {
+    log.warn({ recovered: recovery.recovered.length, failed: recovery.failed.length }, 'repaired partial recordings from an earlier crash');
+  }
+  const sinkFactories: SinkFactory[] = [
+    createRecordingSinkFactory({ dataDir: config.dataDir, format: config.recordingFormat, bufferMs: config.recordingBufferMs }),
+  ];
   // REST client, per-call token guard, /v1 admin API and /twilio webhooks. A conditions engine
   // plugs in through twilio.conferences (endConference, onConferenceEnd).
   const twilio = twilioParts(config, log);
