@@ -6,7 +6,7 @@
  */
 import { computeSignature } from '../signature.js';
 import { newSid } from '../sids.js';
-import { loadAudio } from './audio-source.js';
+import { AudioCache } from './audio-cache.js';
 import { CallMedia } from './call-media.js';
 import type { CallbackSender } from './callbacks.js';
 import { ConferenceEngine } from './conference-engine.js';
@@ -69,6 +69,7 @@ export class SimEngine implements MixContext {
   readonly #pacer: Pacer | null;
   readonly #epoch = performance.now();
   readonly #pendingHangups = new Set<string>();
+  readonly #audio = new AudioCache();
   #closed = false;
 
   constructor(opts: EngineOptions, bus: SimEventBus, callbacks: CallbackSender, faults: FaultController) {
@@ -98,8 +99,8 @@ export class SimEngine implements MixContext {
   }
 
   async createCall(opts: CreateCallOptions = {}, direction: CallRecord['direction'] = 'inbound'): Promise<CallRecord> {
-    const speaks = await loadAudio(opts.audio, opts.loop === true);
-    const hears = await loadAudio(opts.hears);
+    const speaks = await this.#audio.load(opts.audio, opts.loop === true);
+    const hears = await this.#audio.load(opts.hears);
     const sid = newSid('call');
     const now = new Date();
     const status = opts.status ?? 'in-progress';

@@ -29,9 +29,9 @@ export function startMessage(sequenceNumber: number, f: StartFields): string {
       accountSid: f.accountSid,
       streamSid: f.streamSid,
       callSid: f.callSid,
+      customParameters: f.customParameters,
       tracks: f.tracks,
       mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-      customParameters: f.customParameters,
     },
     streamSid: f.streamSid,
   });

@@ -145,3 +145,21 @@ describe('mixFrames', () => {
     }
   });
 });
+
+describe('AudioCache', () => {
+  it('decodes a file once and again when it changes', async () => {
+    const { AudioCache } = await import('../../../src/twilio/sim/audio-cache.js');
+    const dir = mkdtempSync(join(tmpdir(), 'sim-cache-'));
+    const raw = join(dir, 'a.ulaw');
+    writeFileSync(raw, new Uint8Array(320).fill(0x22));
+    const cache = new AudioCache();
+    const a = await cache.load(raw);
+    expect(await cache.load({ type: 'file', path: raw })).toBe(a);
+    expect(await cache.load(raw, true)).not.toBe(a);
+    writeFileSync(raw, new Uint8Array(480).fill(0x22));
+    const b = await cache.load(raw);
+    expect(b).not.toBe(a);
+    expect(b.frameCount).toBe(3);
+    await expect(cache.load(join(dir, 'missing.ulaw'))).rejects.toThrow(/ENOENT/);
+  });
+});

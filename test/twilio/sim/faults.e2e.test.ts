@@ -144,6 +144,29 @@ describe('stream faults', () => {
     expect(sim.faults.list().streams).toHaveLength(1);
   });
 
+  it('takes faults as startSim options', async () => {
+    const faulty = await startSim({
+      ...credentials(),
+      speed: 0,
+      faults: { streams: [{ faults: { drop: { frames: [2] } } }], rest: [{ operation: 'FetchConference', status: 503, next: 1 }] },
+    });
+    try {
+      const call = await faulty.createCall({ audio: { type: 'tone', hz: 440, ms: 80 } });
+      await createStream(faulty, call.sid, { Url: `${rx.origin}/media` });
+      const conn = await rx.connection();
+      await conn.closed;
+      expect(chunks(media(conn).map(mediaFields))).toEqual([1, 3, 4]);
+      const conf = await faulty.createConference();
+      const res = await fetch(`${faulty.url}/2010-04-01/Accounts/${faulty.accountSid}/Conferences/${conf.sid}.json`, {
+        headers: { Authorization: 'Basic ' + Buffer.from(`${faulty.accountSid}:${faulty.authToken}`).toString('base64') },
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ code: 20503, status: 503 });
+    } finally {
+      await faulty.close();
+    }
+  });
+
   it('refuses unknown or malformed stream faults', () => {
     expect(() => sim.faults.addStreamRule({ faults: { dorp: {} } as never })).toThrow(/dorp/);
     expect(() => sim.faults.addStreamRule({ faults: { drop: { rate: 2 } } })).toThrow(/between 0 and 1/);
