@@ -13,6 +13,7 @@ const USAGE = `usage: streamgate <command>
 commands:
   start              run the gateway (configuration from the environment, see README)
   sim [--port 3100]  run the Twilio emulator alone
+  demo               gateway + emulator: a simulated conference, recorded, transcribed, ended by a phrase
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -29,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
     case 'sim': {
       const { runSimCli } = await import('./twilio/sim/index.js');
       return runSimCli(rest);
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo(rest);
     }
     case undefined:
     case '-h':
