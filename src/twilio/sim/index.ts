@@ -16,7 +16,7 @@ export { Sim, type CallbackFilter, type RequestFilter, type SimFaults, type Stre
 export { runSimCli, type SimCliIo } from './cli.js';
 export { SimNotFoundError, SimTimeoutError } from './errors.js';
 export type { SimEvents } from './events.js';
-export { STREAM_ERRORS } from './media-streamer.js';
+export { STREAM_ERRORS } from './stream-errors.js';
 export { TWILIO_CODES, type TwilioErrorBody } from './rest-errors.js';
 export { rfc2822, rfc2822Callback, iso8601Nanos } from './dates.js';
 export type * from './types.js';

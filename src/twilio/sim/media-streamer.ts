@@ -1,7 +1,7 @@
 /**
  * The Media Streams client: one per stream, dialling the gateway as Twilio does
  * (twilio-protocol.md §1, §2): upgrade with X-Twilio-Signature, then `connected`, `start`,
- * `media` every 20 ms of media time (interleaved per track), and `stop` before closing.
+ * `media` every 20 ms of media time (frame-producer.ts), and `stop` before closing.
  *
  *   connecting ──open──► open ──(handshake delay) connected (start delay) start──► streaming
  *       │                  │                                                      │
@@ -11,34 +11,17 @@
  * batches, yielding to the event loop and backing off while the socket buffer is full.
  */
 import WebSocket from 'ws';
-import { isSilent } from './audio-source.js';
-import { FaultPipeline, Rechunker, type OutboxItem } from './frame-faults.js';
-import { connectedMessage, mediaMessage, startMessage, stopMessage } from './messages.js';
+import { FrameProducer } from './frame-producer.js';
+import { connectedMessage, startMessage, stopMessage } from './messages.js';
 import type { Paced, Pacer } from './pacer.js';
-import type { FrameOut, StreamAudio } from './stream-audio.js';
+import type { StreamAudio } from './stream-audio.js';
+import { classifyConnectError, STREAM_ERRORS, streamError, type StreamError, type StreamErrorKind } from './stream-errors.js';
 import type { MediaTrack, SimLogger, StreamFaults } from './types.js';
 
 export const StreamerState = { connecting: 0, open: 1, streaming: 2, ended: 3 } as const;
 type State = (typeof StreamerState)[keyof typeof StreamerState];
 
-/** Twilio's Media Streams error codes (twilio-protocol.md §11). */
-export const STREAM_ERRORS = {
-  unknown: { code: 31900, name: 'Stream - Unknown Error' },
-  timeout: { code: 31901, name: 'Stream - WebSocket - Connection Timeout' },
-  refused: { code: 31902, name: 'Stream - WebSocket - Connection Refused' },
-  brokenPipe: { code: 31903, name: 'Stream - WebSocket - Connection Broken Pipe' },
-  unreachable: { code: 31904, name: 'Stream - WebSocket - Host Unreachable' },
-  tls: { code: 31910, name: 'Stream - WebSocket - SSL Protocol Error' },
-  handshake: { code: 31920, name: 'Stream - WebSocket - Handshake Error' },
-  closed: { code: 31921, name: 'Stream - WebSocket - Close Error' },
-  scheme: { code: 31922, name: 'Stream - WebSocket - URL Schema Not Supported' },
-  malformedUrl: { code: 31923, name: 'Stream - WebSocket - Malformed URL' },
-} as const;
-
-export interface StreamError {
-  code: number;
-  message: string;
-}
+export type { StreamError } from './stream-errors.js';
 
 export interface StreamEnd {
   reason: string;
@@ -96,6 +79,8 @@ const UNPACED_HIGH_WATER = 512 * 1024;
 const MEDIA_PREFIX_LENGTH = '{"event":"media","sequenceNumber":"'.length;
 
 export class MediaStreamer implements Paced {
+  /** Resolves when the socket is closed (or was never opened). */
+  readonly closed: Promise<void>;
   readonly #stats: StreamerStats = {
     connected: false,
     handshakeStatus: null,
@@ -110,48 +95,33 @@ export class MediaStreamer implements Paced {
     reordered: 0,
     suppressed: 0,
   };
-  /** Resolves when the socket is closed (or was never opened). */
-  readonly closed: Promise<void>;
-
   readonly #cfg: StreamerConfig;
-  readonly #audio: StreamAudio;
   readonly #hooks: StreamerHooks;
-  readonly #pipeline: FaultPipeline | null;
-  readonly #rechunker: Rechunker | null;
-  readonly #silenceGaps: boolean;
+  readonly #producer: FrameProducer;
   readonly #closeAfter: number;
-  readonly #frame: FrameOut = { bytes: new Uint8Array(0), payload: '' };
-  readonly #outbox: OutboxItem[] = [];
   #head = 0;
   #state: State = StreamerState.connecting;
   #ws: WebSocket | null = null;
   #resolveClosed!: () => void;
   #timers = new Set<NodeJS.Timeout>();
   #immediate: NodeJS.Immediate | null = null;
-  #seq = 0;
-  #chunk = { inbound: 0, outbound: 0 };
-  #chunkShared = 0;
-  #ordinal = 0;
+  #finishTimer: NodeJS.Timeout | null = null;
   #mediaSentTotal = 0;
-  #tick = 0;
   #t0 = 0;
   #nextDue = 0;
-  #tsBase = 0;
   #stalled = false;
   #stallUntil = 0;
-  #finishTimer: NodeJS.Timeout | null = null;
   #audioEnded = false;
   #pendingError: StreamError | null = null;
 
   constructor(cfg: StreamerConfig, audio: StreamAudio, hooks: StreamerHooks) {
     this.#cfg = cfg;
-    this.#audio = audio;
     this.#hooks = hooks;
-    const f = cfg.faults;
-    this.#pipeline = f !== null && (f.drop || f.duplicate || f.reorder || f.delay) ? new FaultPipeline(f) : null;
-    this.#rechunker = f?.chunkSizes !== undefined && f.chunkSizes.length > 0 ? new Rechunker(f.chunkSizes) : null;
-    this.#silenceGaps = f?.silenceGaps === true;
-    this.#closeAfter = f?.closeAfterFrames ?? Infinity;
+    this.#producer = new FrameProducer(
+      { streamSid: cfg.streamSid, tracks: cfg.tracks, chunkCounting: cfg.chunkCounting, faults: cfg.faults },
+      audio,
+    );
+    this.#closeAfter = cfg.faults?.closeAfterFrames ?? Infinity;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -161,12 +131,11 @@ export class MediaStreamer implements Paced {
 
   /** Live counters (the object is reused; copy what you keep). */
   get stats(): StreamerStats {
-    const p = this.#pipeline;
-    if (p !== null) {
-      this.#stats.dropped = p.dropped;
-      this.#stats.duplicated = p.duplicated;
-      this.#stats.reordered = p.reordered;
-    }
+    const p = this.#producer;
+    this.#stats.dropped = p.dropped;
+    this.#stats.duplicated = p.duplicated;
+    this.#stats.reordered = p.reordered;
+    this.#stats.suppressed = p.suppressed;
     return this.#stats;
   }
 
@@ -202,6 +171,7 @@ export class MediaStreamer implements Paced {
       req.destroy();
       this.#fail(STREAM_ERRORS.handshake, `server answered HTTP ${res.statusCode} instead of 101`);
     });
+    // Unidirectional streams accept nothing from the server; count what arrives anyway.
     ws.on('message', () => this.#stats.messagesReceived++);
     ws.on('error', (err: NodeJS.ErrnoException) => this.#onSocketError(err));
     ws.on('close', (code: number) => this.#onClose(code));
@@ -225,27 +195,6 @@ export class MediaStreamer implements Paced {
     this.#hooks.onEnded({ reason, error: null });
   }
 
-  /** Sends what is left, then `stop` (when `start` went out), then closes normally. */
-  #finishWire(sendStop: boolean): void {
-    this.#finishTimer = null;
-    const ws = this.#ws;
-    if (ws !== null && ws.readyState === WebSocket.OPEN) {
-      if (sendStop) {
-        this.#rechunker?.flush(this.#emitChunk);
-        this.#pipeline?.flush(this.#outbox);
-        this.#flushOutbox(true);
-        this.#seq++;
-        this.#send(stopMessage(this.#seq, this.#cfg.accountSid, this.#cfg.callSid, this.#cfg.streamSid));
-        this.#stats.stopSent = true;
-      }
-      ws.close(1000);
-    } else if (ws !== null) {
-      ws.terminate();
-    } else {
-      this.#resolveClosed();
-    }
-  }
-
   /** Destroys the socket at once (Sim shutdown after the grace period). */
   terminate(): void {
     if (this.#finishTimer !== null) clearTimeout(this.#finishTimer);
@@ -257,8 +206,8 @@ export class MediaStreamer implements Paced {
   pump(now: number): void {
     if (this.#state !== StreamerState.streaming) return;
     while (!this.#audioEnded && now >= this.#nextDue) {
-      if (!this.#produceTick()) break;
-      this.#nextDue = this.#t0 + this.#audio.offsetMs(this.#tick) / this.#cfg.speed;
+      if (!this.#produce()) break;
+      this.#nextDue = this.#t0 + this.#producer.nextOffsetMs() / this.#cfg.speed;
     }
     this.#flushOutbox(false);
   }
@@ -278,19 +227,10 @@ export class MediaStreamer implements Paced {
   #sendStart(): void {
     if (this.#state !== StreamerState.open) return;
     const c = this.#cfg;
-    this.#seq = 1;
-    this.#send(
-      startMessage(1, {
-        accountSid: c.accountSid,
-        streamSid: c.streamSid,
-        callSid: c.callSid,
-        tracks: c.tracks,
-        customParameters: c.customParameters,
-      }),
-    );
+    const seq = this.#producer.nextSequence();
+    this.#send(startMessage(seq, { accountSid: c.accountSid, streamSid: c.streamSid, callSid: c.callSid, tracks: c.tracks, customParameters: c.customParameters }));
     this.#state = StreamerState.streaming;
-    this.#audio.begin();
-    this.#tsBase = this.#audio.firstTimestampMs ?? c.timestampOffsetMs;
+    this.#producer.begin(c.timestampOffsetMs);
     this.#hooks.onStarted();
     if (this.#state !== StreamerState.streaming) return;
     if (c.pacer !== null) {
@@ -311,7 +251,7 @@ export class MediaStreamer implements Paced {
       return;
     }
     for (let i = 0; i < UNPACED_BATCH && !this.#audioEnded; i++) {
-      if (!this.#produceTick()) break;
+      if (!this.#produce()) break;
     }
     this.#flushOutbox(false);
     if (this.#state === StreamerState.streaming && !this.#audioEnded && !this.#stalled) {
@@ -319,49 +259,19 @@ export class MediaStreamer implements Paced {
     }
   };
 
-  /** Generates one tick (every track); false when the call's audio has ended. */
-  #produceTick(): boolean {
-    const k = this.#tick;
-    if (this.#audio.ended(k)) {
-      if (!this.#audioEnded) {
-        this.#audioEnded = true;
-        this.#hooks.onAudioEnd();
-      }
-      return false;
+  /** One tick; at the end of the call's audio, tells the hooks once and produces no more. */
+  #produce(): boolean {
+    if (this.#producer.produce()) return true;
+    if (!this.#audioEnded) {
+      this.#audioEnded = true;
+      this.#hooks.onAudioEnd();
     }
-    const ts = this.#tsBase + this.#audio.offsetMs(k);
-    const frame = this.#frame;
-    const tracks = this.#cfg.tracks;
-    for (let i = 0; i < tracks.length; i++) {
-      const track = tracks[i]!;
-      this.#audio.frame(track, k, frame);
-      if (this.#rechunker !== null) this.#rechunker.push(track, frame.bytes, ts, this.#emitChunk);
-      else this.#emitFrame(track, frame.bytes, frame.payload, ts);
-    }
-    this.#tick = k + 1;
-    return true;
-  }
-
-  readonly #emitChunk = (track: MediaTrack, chunk: Uint8Array, timestamp: number): void => {
-    this.#emitFrame(track, chunk, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString('base64'), timestamp);
-  };
-
-  #emitFrame(track: MediaTrack, bytes: Uint8Array, payload: string, timestamp: number): void {
-    if (this.#silenceGaps && isSilent(bytes)) {
-      this.#stats.suppressed++;
-      return;
-    }
-    const seq = ++this.#seq;
-    const chunk = this.#cfg.chunkCounting === 'shared' ? ++this.#chunkShared : ++this.#chunk[track];
-    const text = mediaMessage(seq, track, chunk, timestamp, payload, this.#cfg.streamSid);
-    const ordinal = ++this.#ordinal;
-    if (this.#pipeline !== null) this.#pipeline.push(text, ordinal, this.#outbox);
-    else this.#outbox.push(text);
+    return false;
   }
 
   /** Sends queued messages; a stall marker pauses sending unless `ignoreStalls`. */
   #flushOutbox(ignoreStalls: boolean): void {
-    const box = this.#outbox;
+    const box = this.#producer.outbox;
     while (this.#head < box.length) {
       if (this.#stalled && !ignoreStalls) return;
       const item = box[this.#head++]!;
@@ -376,6 +286,26 @@ export class MediaStreamer implements Paced {
     if (this.#head >= box.length) {
       box.length = 0;
       this.#head = 0;
+    }
+  }
+
+  /** Sends what is left, then `stop` (when `start` went out), then closes normally. */
+  #finishWire(sendStop: boolean): void {
+    this.#finishTimer = null;
+    const ws = this.#ws;
+    if (ws !== null && ws.readyState === WebSocket.OPEN) {
+      if (sendStop) {
+        this.#producer.finish();
+        this.#flushOutbox(true);
+        const c = this.#cfg;
+        this.#send(stopMessage(this.#producer.nextSequence(), c.accountSid, c.callSid, c.streamSid));
+        this.#stats.stopSent = true;
+      }
+      ws.close(1000);
+    } else if (ws !== null) {
+      ws.terminate();
+    } else {
+      this.#resolveClosed();
     }
   }
 
@@ -411,31 +341,17 @@ export class MediaStreamer implements Paced {
   #abrupt(): void {
     this.#end();
     this.#ws?.terminate();
-    this.#hooks.onEnded({
-      reason: 'fault',
-      error: { code: STREAM_ERRORS.brokenPipe.code, message: `${STREAM_ERRORS.brokenPipe.name} (injected after ${this.#mediaSentTotal} frames)` },
-    });
+    this.#hooks.onEnded({ reason: 'fault', error: streamError(STREAM_ERRORS.brokenPipe, `injected after ${this.#mediaSentTotal} frames`) });
   }
 
   #onSocketError(err: NodeJS.ErrnoException): void {
     if (this.#state === StreamerState.ended) return;
     if (this.#state !== StreamerState.connecting) {
       // Mid-stream errors are followed by 'close'; remember the cause for it.
-      this.#pendingError = { code: STREAM_ERRORS.brokenPipe.code, message: `${STREAM_ERRORS.brokenPipe.name}: ${err.message}` };
+      this.#pendingError = streamError(STREAM_ERRORS.brokenPipe, err.message);
       return;
     }
-    const code = err.code ?? '';
-    const kind =
-      code === 'ECONNREFUSED'
-        ? STREAM_ERRORS.refused
-        : /handshake has timed out/i.test(err.message) || code === 'ETIMEDOUT'
-          ? STREAM_ERRORS.timeout
-          : code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH'
-            ? STREAM_ERRORS.unreachable
-            : /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(code + ' ' + err.message)
-              ? STREAM_ERRORS.tls
-              : STREAM_ERRORS.unknown;
-    this.#fail(kind, err.message);
+    this.#fail(classifyConnectError(err), err.message);
   }
 
   #onClose(code: number): void {
@@ -443,18 +359,18 @@ export class MediaStreamer implements Paced {
     this.#resolveClosed();
     if (this.#state === StreamerState.ended) return;
     // The gateway closed the socket (or the connection broke) before Twilio stopped the stream.
-    const error = this.#pendingError ?? { code: STREAM_ERRORS.closed.code, message: `${STREAM_ERRORS.closed.name}: server closed the socket (code ${code})` };
+    const error = this.#pendingError ?? streamError(STREAM_ERRORS.closed, `server closed the socket (code ${code})`);
     this.#end();
     this.#hooks.onEnded({ reason: 'server-closed', error });
   }
 
-  #fail(kind: { code: number; name: string }, detail: string): void {
+  #fail(kind: StreamErrorKind, detail: string): void {
     if (this.#state === StreamerState.ended) return;
     this.#end();
     this.#ws?.terminate();
     this.#resolveClosed();
     this.#cfg.logger.warn({ streamSid: this.#cfg.streamSid, url: this.#cfg.url, code: kind.code, detail }, 'stream connection failed');
-    this.#hooks.onEnded({ reason: 'error', error: { code: kind.code, message: `${kind.name}: ${detail}` } });
+    this.#hooks.onEnded({ reason: 'error', error: streamError(kind, detail) });
   }
 
   /** Leaves every state for `ended`: timers cleared, pacer left. */
