@@ -194,6 +194,7 @@ export class SimEngine implements MixContext {
       },
       audio,
       {
+        onConnected: () => this.#bus.emit('stream', streamSnapshot(record)),
         onStarted: () => {
           this.#streamCallback(record, 'stream-started');
           this.#bus.emit('stream', streamSnapshot(record));

@@ -49,6 +49,8 @@ export interface StreamerConfig {
 }
 
 export interface StreamerHooks {
+  /** The WebSocket opened (101). */
+  onConnected(): void;
   /** `start` went out. */
   onStarted(): void;
   /** The call's audio ran out at this stream's position (the call hangs up). */
@@ -216,6 +218,8 @@ export class MediaStreamer implements Paced {
     if (this.#state !== StreamerState.connecting) return;
     this.#state = StreamerState.open;
     this.#stats.connected = true;
+    this.#hooks.onConnected();
+    if (this.#state !== StreamerState.open) return;
     const f = this.#cfg.faults;
     this.#later(f?.handshakeDelayMs ?? 0, () => {
       if (this.#state !== StreamerState.open) return;

@@ -123,6 +123,8 @@ describe('stream faults', () => {
     const call = await sim.createCall({ audio: TONE, streamFaults: { handshakeDelayMs: 150, startDelayMs: 100 } });
     const t0 = performance.now();
     await createStream(sim, call.sid, { Url: `${rx.origin}/media` });
+    // The Sim reports the open socket before anything is sent on it.
+    expect(await sim.waitForStream({ connected: true })).toMatchObject({ messagesSent: 0, status: 'in-progress' });
     const conn = await rx.connection();
     const opened = performance.now();
     await conn.closed;
