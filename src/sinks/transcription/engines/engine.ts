@@ -1,0 +1,59 @@
+/**
+ * The speech-engine contract the transcription sink drives. An engine is created once per
+ * gateway; it opens one session per transcribed track.
+ *
+ *   sink.accept(frame) ──► session.write(pcm8k, samples, mediaMs)   sync, bounded, no I/O wait
+ *                                   │  (engine-owned buffer; oldest audio dropped when full)
+ *                                   ▼
+ *                           recogniser (process, thread, service…)
+ *                                   │
+ *            onResult / onPhrase ◄──┘   times on the stream's media clock
+ *
+ * Every time an engine reports is on the media clock: derived from the `mediaTimestampMs` of
+ * the audio written, never from wall time or the recogniser's own stream position. Gaps in the
+ * media timestamps and audio the engine dropped must not shift later results.
+ */
+import type { Logger } from 'pino';
+import type { TranscriptResult } from '../types.js';
+
+/** A phrase spotted in the audio, media-clock times. */
+export interface PhraseHit {
+  phrase: string;
+  startMs: number;
+  endMs: number;
+}
+
+export interface EngineSessionOptions {
+  /** The stream's (or track's) child logger. */
+  log: Logger;
+  /** Phrases to spot (lower-case words); empty for none. */
+  phrases: readonly string[];
+  onResult(result: TranscriptResult): void;
+  onPhrase(hit: PhraseHit): void;
+  /** Audio the engine could not take (its buffer was full), in 20 ms frames. */
+  onDrop(frames: number): void;
+  /** The recogniser failed and was restarted; the session goes on. */
+  onRestart?(): void;
+  /** The recogniser failed in a way the session cannot recover from (audio is discarded after). */
+  onError?(err: Error): void;
+}
+
+export interface EngineSession {
+  /**
+   * Takes `samples` samples of 8 kHz linear PCM starting at media time `mediaTimestampMs`.
+   * Copies what it keeps (the caller reuses `pcm8k`), never blocks, never throws.
+   */
+  write(pcm8k: Int16Array, samples: number, mediaTimestampMs: number): void;
+  /**
+   * No more audio: lets the recogniser finish what it was given, delivers the last results,
+   * releases everything. Idempotent; never rejects.
+   */
+  end(): Promise<void>;
+}
+
+export interface SpeechEngine {
+  readonly name: string;
+  open(opts: EngineSessionOptions): EngineSession;
+  /** Ends every open session and frees shared resources. Idempotent. */
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,191 @@
+/**
+ * The pocketsphinx engine: CMU pocketsphinx 0.8 (Debian `pocketsphinx` + `pocketsphinx-en-us`)
+ * as one `pocketsphinx_continuous` process per transcribed track, plus a keyword-spotting
+ * process when rule phrases are given. See pocketsphinx-session.ts for a track's pipeline and
+ * pocketsphinx-process.ts for supervision.
+ *
+ * Decoder settings, measured on the flite fixtures with bench/transcription.bench.ts:
+ * `-maxhmmpf 3000 -fwdflat no` roughly halves CPU against the defaults at about the same word
+ * error rate; `-vad_postspeech 30` (0.3 s of silence ends an utterance) keeps results coming
+ * within ~0.5 s of the end of speech. The spotter threshold 1e-30 with `-kws_plp 1e-10` finds
+ * the phrase in flite and espeak-ng speech; it also fires on near misses that share most of the
+ * phrase's sounds ("attend the conference", "send the contract"), which the bench reports.
+ */
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { EngineSession, EngineSessionOptions, SpeechEngine } from './engine.js';
+import { checkPhrases, kwsFileContent } from './phrases.js';
+import type { RecognizerProcess } from './pocketsphinx-process.js';
+import { PocketsphinxSession } from './pocketsphinx-session.js';
+import { findPrimerPath, loadPrimer } from './primer.js';
+
+/** Where Debian's pocketsphinx-en-us puts the model the binary was built to use. */
+export const DEFAULT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
+export const POCKETSPHINX_COMMAND = 'pocketsphinx_continuous';
+
+/** Transcription decoder: language model, word times, early end of utterance, pruned search. */
+export const LM_DECODER_ARGS: readonly string[] = [
+  '-logfn', '/dev/null',
+  '-time', 'yes',
+  '-vad_postspeech', '30',
+  '-maxhmmpf', '3000',
+  '-fwdflat', 'no',
+];
+
+export interface PocketsphinxEngineOptions {
+  log: Logger;
+  /** Executable name or path; default `pocketsphinx_continuous` on PATH. */
+  command?: string;
+  /** Model directory (for the phrase dictionary check); default DEFAULT_MODEL_DIR. */
+  modelDir?: string;
+  /** Warm-up clip (8 kHz mu-law); default the shipped fixture; null for none. */
+  primerPath?: string | null;
+  /** Audio each recogniser may fall behind by before the oldest is dropped; default 8 s. */
+  bufferSeconds?: number;
+  /** Keyword-spotting detection threshold per phrase; default 1e-10. */
+  kwsThreshold?: number;
+  /** Keyword-spotting phone-loop probability; default 1e-10. */
+  kwsPlp?: number;
+  /** Check spotted phrases against the transcript (phrase-verifier.ts); default true. */
+  verifySpots?: boolean;
+  /** Replaces LM_DECODER_ARGS (tuning, benches). */
+  lmArgs?: readonly string[];
+}
+
+/** Ticks of the shared pump that moves queued audio into the recognisers. */
+const PUMP_INTERVAL_MS = 50;
+
+class PocketsphinxEngine implements SpeechEngine {
+  readonly name = 'pocketsphinx';
+  readonly #log: Logger;
+  readonly #command: string;
+  readonly #dictPath: string;
+  readonly #primer: Int16Array | null;
+  readonly #ringSamples: number;
+  readonly #kwsThreshold: number;
+  readonly #kwsPlp: number;
+  readonly #lmArgs: readonly string[];
+  readonly #verifySpots: boolean;
+  readonly #sessions = new Set<PocketsphinxSession>();
+  /** Processes with audio to move; one ticker serves them all (no timer per stream). */
+  readonly #pumping = new Set<RecognizerProcess>();
+  #ticker: NodeJS.Timeout | null = null;
+  #kwsDir: string | null = null;
+  readonly #kwsFiles = new Map<string, string>();
+  readonly #warnedPhrases = new Set<string>();
+  #shutdown = false;
+
+  constructor(opts: PocketsphinxEngineOptions) {
+    this.#log = opts.log;
+    this.#command = opts.command ?? POCKETSPHINX_COMMAND;
+    this.#dictPath = join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'cmudict-en-us.dict');
+    this.#ringSamples = Math.round((opts.bufferSeconds ?? 8) * 16000);
+    this.#kwsThreshold = opts.kwsThreshold ?? 1e-10;
+    this.#kwsPlp = opts.kwsPlp ?? 1e-10;
+    this.#lmArgs = opts.lmArgs ?? LM_DECODER_ARGS;
+    this.#verifySpots = opts.verifySpots ?? true;
+    const primerPath = opts.primerPath === undefined ? findPrimerPath() : opts.primerPath;
+    this.#primer = primerPath === null ? null : loadPrimer(primerPath);
+    if (primerPath === null && opts.primerPath === undefined) {
+      this.#log.warn('speech primer clip not found; first utterances of each track may be less accurate');
+    }
+  }
+
+  open(opts: EngineSessionOptions): EngineSession {
+    const phrases = this.#usablePhrases(opts.phrases);
+    const session = new PocketsphinxSession(opts, phrases, {
+      command: this.#command,
+      lmArgs: this.#lmArgs,
+      kwsArgs: phrases.length === 0 ? null : this.#kwsArgs(phrases),
+      primer: this.#primer,
+      ringSamples: this.#ringSamples,
+      setPumping: (proc, on) => this.#setPumping(proc, on),
+      verifySpots: this.#verifySpots,
+      onEnded: (s) => this.#sessions.delete(s),
+    });
+    this.#sessions.add(session);
+    return session;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#shutdown) return;
+    this.#shutdown = true;
+    await Promise.all(Array.from(this.#sessions, (s) => s.kill()));
+    this.#sessions.clear();
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
+    if (this.#kwsDir !== null) rmSync(this.#kwsDir, { recursive: true, force: true });
+    this.#kwsDir = null;
+  }
+
+  #usablePhrases(phrases: readonly string[]): string[] {
+    if (phrases.length === 0) return [];
+    const { usable, rejected } = checkPhrases(phrases, this.#dictPath);
+    for (const r of rejected) {
+      if (this.#warnedPhrases.has(r.phrase)) continue;
+      this.#warnedPhrases.add(r.phrase);
+      this.#log.warn({ phrase: r.phrase, missing: r.missing }, 'phrase has words the recogniser does not know; not spotted');
+    }
+    return usable;
+  }
+
+  #kwsArgs(phrases: string[]): string[] {
+    const content = kwsFileContent(phrases, this.#kwsThreshold);
+    let file = this.#kwsFiles.get(content);
+    if (file === undefined) {
+      // Written once per distinct phrase list (normally once per gateway), not per stream.
+      this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-kws-'));
+      file = join(this.#kwsDir, `phrases-${this.#kwsFiles.size}.kws`);
+      writeFileSync(file, content);
+      this.#kwsFiles.set(content, file);
+    }
+    return ['-logfn', '/dev/null', '-time', 'yes', '-vad_postspeech', '30', '-kws', file, '-kws_plp', String(this.#kwsPlp)];
+  }
+
+  #setPumping(proc: RecognizerProcess, on: boolean): void {
+    if (on) this.#pumping.add(proc);
+    else this.#pumping.delete(proc);
+    if (this.#pumping.size > 0 && this.#ticker === null) {
+      this.#ticker = setInterval(() => {
+        for (const p of this.#pumping) p.pump();
+      }, PUMP_INTERVAL_MS);
+      this.#ticker.unref();
+    } else if (this.#pumping.size === 0 && this.#ticker !== null) {
+      clearInterval(this.#ticker);
+      this.#ticker = null;
+    }
+  }
+}
+
+/** Creates the pocketsphinx engine. Loads the primer now; starts no process until `open`. */
+export function createPocketsphinxEngine(opts: PocketsphinxEngineOptions): SpeechEngine {
+  return new PocketsphinxEngine(opts);
+}
+
+/**
+ * True when `pocketsphinx_continuous`, bash (used to hand it a real pipe) and the en-us model
+ * are present, i.e. the default engine can run.
+ */
+export function isPocketsphinxInstalled(modelDir: string = DEFAULT_MODEL_DIR): boolean {
+  return (
+    findExecutable(POCKETSPHINX_COMMAND) !== null &&
+    findExecutable('bash') !== null &&
+    existsSync(join(modelDir, 'en-us.lm.bin'))
+  );
+}
+
+function findExecutable(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}

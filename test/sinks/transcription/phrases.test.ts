@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { contradictingWord, PhraseVerifier } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
+import { checkPhrases, findPhrase, kwsFileContent, normalizePhrase } from '../../../src/sinks/transcription/engines/phrases.js';
+import { DEFAULT_MODEL_DIR } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
+import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
+
+const DICT = `${DEFAULT_MODEL_DIR}/cmudict-en-us.dict`;
+const w = (word: string, startMs: number, endMs: number, confidence = 0.5) => ({ word, startMs, endMs, confidence });
+
+describe('phrases', () => {
+  it('normalises spelling to the recogniser vocabulary', () => {
+    expect(normalizePhrase('  End the   Conference! ')).toBe('end the conference');
+    expect(normalizePhrase("Let's go")).toBe("let's go");
+  });
+
+  it('sets aside phrases with words the dictionary lacks', () => {
+    const { usable, rejected } = checkPhrases(['End the conference', 'end the conference', 'goodbye zzqxw', ''], DICT);
+    expect(usable).toEqual(['end the conference']);
+    expect(rejected).toEqual([{ phrase: 'goodbye zzqxw', missing: ['zzqxw'] }]);
+  });
+
+  it('writes a keyword file with a threshold per phrase', () => {
+    expect(kwsFileContent(['end the conference', 'goodbye everyone'], 1e-10)).toBe(
+      'end the conference /1e-10/\ngoodbye everyone /1e-10/\n',
+    );
+  });
+
+  it('finds a phrase as consecutive words', () => {
+    const words = ['we', 'can', 'end', 'the', 'conference', 'end', 'the'].map((x) => ({ word: x }));
+    expect(findPhrase(words, 'end the conference')).toEqual([2]);
+    expect(findPhrase(words, 'the end')).toEqual([]);
+  });
+});
+
+describe('PhraseVerifier', () => {
+  const hit = { phrase: 'end the conference', startMs: 1800, endMs: 2580 };
+
+  it('rejects a spot where the transcript confidently heard another word', () => {
+    // From the wer-3 fixture: the spotter fired on "at the office".
+    const words = [w('at', 1850, 2080, 0.55), w('the', 2090, 2220, 0.92), w('office', 2230, 2590, 0.99)];
+    expect(contradictingWord(hit, words)?.word).toBe('office');
+  });
+
+  it('keeps a spot where the transcript is unsure or agrees', () => {
+    expect(contradictingWord(hit, [w('add', 1800, 2200, 0.02), w('on', 2200, 2500, 0.15)])).toBeNull();
+    expect(contradictingWord(hit, [w('end', 1800, 2000, 0.95), w('conference', 2100, 2580, 1)])).toBeNull();
+    // A confident word mostly outside the stretch does not count.
+    expect(contradictingWord(hit, [w('mouth', 2500, 3000, 1)])).toBeNull();
+  });
+
+  it('waits for the transcript of the stretch, then decides', () => {
+    const emitted: string[] = [];
+    const rejected: string[] = [];
+    const v = new PhraseVerifier(
+      (h) => emitted.push(h.phrase),
+      (_h, word) => rejected.push(word.word),
+    );
+    v.addSpotted(hit);
+    v.addTranscript([w('we', 1000, 1500, 1)]);
+    expect(emitted).toEqual([]);
+    v.addTranscript([w('office', 2230, 2590, 0.99)]);
+    expect(rejected).toEqual(['office']);
+    v.addSpotted({ ...hit, startMs: 5000, endMs: 6000 });
+    v.close();
+    expect(emitted).toEqual(['end the conference']);
+  });
+});
+
+describe('wordErrorRate', () => {
+  it('counts substitutions, insertions and deletions over reference words', () => {
+    expect(wordErrorRate('the cat sat', 'the cat sat')).toEqual({ errors: 0, words: 3, wer: 0 });
+    expect(wordErrorRate('the cat sat', 'a cat sat down').errors).toBe(2);
+    expect(wordErrorRate('the cat sat', 'cat').wer).toBeCloseTo(2 / 3);
+    expect(wordErrorRate('', '').wer).toBe(0);
+  });
+});

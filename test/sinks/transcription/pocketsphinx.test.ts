@@ -1,0 +1,152 @@
+/**
+ * The pocketsphinx engine against real `pocketsphinx_continuous` processes on the speech
+ * fixtures. No mocks: what is asserted is what the recogniser does with 8 kHz telephone audio.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
+import type { PocketsphinxSession } from '../../../src/sinks/transcription/engines/pocketsphinx-session.js';
+import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
+import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
+import { childPidOf, collector, feed, quietLog, silence, sleep, waitFor } from './helpers.js';
+
+const PHRASE = 'end the conference';
+
+describe.runIf(isPocketsphinxInstalled())('pocketsphinx engine', () => {
+  const engine = createPocketsphinxEngine({ log: quietLog });
+  afterAll(() => engine.shutdown());
+
+  it('transcribes a flite sentence with WER ≤ 15% and word times within 300 ms of the audio', async () => {
+    const clip = speechClip('wer-1');
+    const c = collector();
+    const session = engine.open({ log: quietLog, phrases: [], ...c.callbacks });
+    const startMs = 60_000; // media clock of a stream already a minute old
+    await feed(session, readClipPcm(clip), startMs);
+    await session.end();
+
+    expect(c.results.length).toBeGreaterThan(0);
+    expect(wordErrorRate(clip.text, c.text()).wer).toBeLessThanOrEqual(0.15);
+    // Reference positions come from the synthesiser (flite's phone timing), not the recogniser.
+    const heard = c.results.flatMap((r) => r.words);
+    let matched = 0;
+    for (const ref of clip.words!) {
+      const w = heard.find((h) => h.word === ref.word && Math.abs(h.startMs - (startMs + ref.startMs)) < 1000);
+      if (w === undefined) continue;
+      matched++;
+      expect(Math.abs(w.startMs - (startMs + ref.startMs))).toBeLessThanOrEqual(300);
+      expect(Math.abs(w.endMs - (startMs + ref.endMs))).toBeLessThanOrEqual(300);
+    }
+    expect(matched).toBeGreaterThanOrEqual(clip.words!.length - 1);
+    for (const r of c.results) {
+      expect(r.isFinal).toBe(true);
+      expect(r.startMs).toBe(r.words[0]!.startMs);
+      expect(r.endMs).toBe(r.words.at(-1)!.endMs);
+    }
+  });
+
+  it('spots "end the conference" in flite and espeak-ng speech and not in unrelated sentences', async () => {
+    const positives = ['phrase-flite', 'phrase-espeak', 'demo-bob'];
+    const negatives = ['other-flite', 'other-espeak', 'demo-alice', 'wer-3'];
+    const run = async (name: string) => {
+      const clip = speechClip(name);
+      const c = collector();
+      const session = engine.open({ log: quietLog, phrases: ['End the conference'], ...c.callbacks });
+      await feed(session, readClipPcm(clip), 0);
+      await session.end();
+      return { name, clip, hits: c.phrases };
+    };
+    // Two at a time: the CI machine has two cores.
+    const all = [...positives, ...negatives];
+    const outcomes = [];
+    for (let i = 0; i < all.length; i += 2) outcomes.push(...(await Promise.all(all.slice(i, i + 2).map(run))));
+
+    for (const o of outcomes) {
+      if (positives.includes(o.name)) {
+        expect(o.hits.map((h) => h.phrase), o.name).toEqual([PHRASE]);
+        // Where the phrase is: flite clips carry word times; the hit must cover "end" … "conference".
+        const words = o.clip.words;
+        if (words !== undefined) {
+          const end = words.find((w) => w.word === 'end')!;
+          const conference = words.find((w) => w.word === 'conference')!;
+          expect(Math.abs(o.hits[0]!.startMs - end.startMs), o.name).toBeLessThanOrEqual(300);
+          expect(Math.abs(o.hits[0]!.endMs - conference.endMs), o.name).toBeLessThanOrEqual(300);
+        }
+      } else {
+        expect(o.hits, o.name).toEqual([]);
+      }
+    }
+  });
+
+  it('restarts a killed recogniser, counts it, and transcribes later speech at the right times', async () => {
+    const c = collector();
+    const session = engine.open({ log: quietLog, phrases: [], ...c.callbacks }) as PocketsphinxSession;
+    const first = speechClip('wer-2');
+    await feed(session, readClipPcm(first), 0, 20);
+    await feed(session, silence(600), first.durationMs, 20);
+    await waitFor(() => c.results.length > 0, 'first result');
+
+    // Kill it while it decodes the next sentence: that audio was sent but never reported on,
+    // so the new process must get it again (and speech arriving meanwhile waits in the ring).
+    const second = speechClip('wer-1');
+    const secondAt = 20_000;
+    const pcm = readClipPcm(second);
+    await feed(session, pcm.subarray(0, 16_000), secondAt);
+    await sleep(120);
+    const pid = session.pids().lm!;
+    process.kill(pid, 'SIGKILL');
+    await feed(session, pcm.subarray(16_000), secondAt + 2000);
+    await waitFor(() => c.restarts === 1, 'restart');
+    await session.end();
+
+    expect(session.restarts).toBe(1);
+    expect(session.pids().lm).not.toBe(pid);
+    const later = c.results.filter((r) => r.startMs >= secondAt);
+    expect(wordErrorRate(second.text, later.map((r) => r.text).join(' ')).wer).toBeLessThanOrEqual(0.2);
+    const pizza = later.flatMap((r) => r.words).find((w) => w.word === 'pizza');
+    const ref = second.words!.find((w) => w.word === 'pizza')!;
+    expect(Math.abs(pizza!.startMs - (secondAt + ref.startMs))).toBeLessThanOrEqual(300);
+    expect(c.errors).toEqual([]);
+  });
+
+  it('drops the oldest audio when the recogniser falls behind, counts it, and keeps times right', async () => {
+    const small = createPocketsphinxEngine({ log: quietLog, bufferSeconds: 1 });
+    try {
+      const c = collector();
+      const session = small.open({ log: quietLog, phrases: [], ...c.callbacks });
+      // Seven seconds at once into a one-second buffer: most of it cannot be kept.
+      const a = readClipPcm(speechClip('wer-5'));
+      const b = readClipPcm(speechClip('wer-3'));
+      const burst = new Int16Array(a.length + b.length);
+      burst.set(a);
+      burst.set(b, a.length);
+      await feed(session, burst, 0);
+      const dropped = c.drops.reduce((x, y) => x + y, 0);
+      expect(dropped).toBeGreaterThanOrEqual(250);
+      expect(dropped).toBeLessThanOrEqual(burst.length / 160);
+      await sleep(300);
+      const clip = speechClip('wer-4');
+      await feed(session, readClipPcm(clip), 10_000, 10);
+      await session.end();
+      const words = c.results.flatMap((r) => r.words).filter((w) => w.startMs >= 10_000);
+      const late = words.find((w) => w.word === 'late');
+      const ref = clip.words!.find((w) => w.word === 'late')!;
+      expect(late).toBeDefined();
+      expect(Math.abs(late!.startMs - (10_000 + ref.startMs))).toBeLessThanOrEqual(300);
+    } finally {
+      await small.shutdown();
+    }
+  });
+
+  it('starts pocketsphinx itself as the child (bash hands it a real pipe)', async () => {
+    const session = engine.open({ log: quietLog, phrases: [PHRASE], ...collector().callbacks }) as PocketsphinxSession;
+    const { lm, kws } = session.pids();
+    expect(lm).toBeGreaterThan(0);
+    expect(kws).toBeGreaterThan(0);
+    await sleep(100);
+    const { readFile } = await import('node:fs/promises');
+    expect((await readFile(`/proc/${lm}/comm`, 'utf8')).trim()).toMatch(/^pocketsphinx/);
+    // Its only child is the `cat` that copies our socket into the pipe.
+    const cat = await childPidOf(lm!);
+    expect(cat === null || (await readFile(`/proc/${cat}/comm`, 'utf8')).trim() === 'cat').toBe(true);
+    await session.end();
+  });
+});
