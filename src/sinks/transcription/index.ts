@@ -1,0 +1,27 @@
+/** The transcription sink's public surface, for the gateway, the demo and benches. */
+export type { EngineSession, EngineSessionOptions, PhraseHit, SpeechEngine } from './engines/engine.js';
+export { createNoneEngine } from './engines/none.js';
+export {
+  createPocketsphinxEngine,
+  isPocketsphinxInstalled,
+  type PocketsphinxEngineOptions,
+} from './engines/pocketsphinx.js';
+export { PocketsphinxSession } from './engines/pocketsphinx-session.js';
+export {
+  createSpeechEngine,
+  defaultEngineName,
+  ENGINE_NAMES,
+  type CreateEngineOptions,
+  type EngineName,
+} from './engines/registry.js';
+export { listSpeechClips, readClipMulaw, readClipPcm, speechClip, type SpeechClip } from './speech-fixtures.js';
+export { LatencySamples, type TranscriptionStats } from './stats.js';
+export { transcriptPath, type TranscriptLine } from './transcript-file.js';
+export {
+  createTranscriptionSinkFactory,
+  type TranscriptionSinkFactory,
+  type TranscriptionSinkOptions,
+} from './transcription-sink.js';
+export type { PhraseEvent, TranscriptEvent, TranscriptResult, TranscriptWord } from './types.js';
+export { TranscriptWebhook, type TranscriptWebhookOptions, type TranscriptWebhookStats } from './webhook.js';
+export { wordErrorRate, type WerResult } from './wer.js';

@@ -1,0 +1,192 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBus } from '../../../src/gateway/events.js';
+import type { MediaFrame, SinkContext, StreamInfo, Track } from '../../../src/sinks/sink.js';
+import { TRACK_INDEX } from '../../../src/sinks/sink.js';
+import { createNoneEngine } from '../../../src/sinks/transcription/engines/none.js';
+import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
+import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
+import { createTranscriptionSinkFactory } from '../../../src/sinks/transcription/transcription-sink.js';
+import type { PhraseEvent, TranscriptEvent } from '../../../src/sinks/transcription/types.js';
+import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
+import { newSid } from '../../../src/twilio/sids.js';
+import { FRAME, quietLog, sleep } from './helpers.js';
+
+function streamInfo(tracks: Track[], overrides: Partial<StreamInfo> = {}): StreamInfo {
+  return {
+    accountSid: newSid('account'),
+    callSid: newSid('call'),
+    streamSid: newSid('stream'),
+    tracks,
+    customParameters: {},
+    conferenceSid: newSid('conference'),
+    startedAtMs: Date.now(),
+    ...overrides,
+  };
+}
+
+function context(): SinkContext {
+  return { log: quietLog, stats: { dropped: 0, errors: 0, queued: 0 } };
+}
+
+/** A frame as the gateway's session builds it, over buffers reused for every message. */
+function frameSource() {
+  const pcm = new Int16Array(FRAME);
+  const mulaw = new Uint8Array(FRAME);
+  const frame: MediaFrame = {
+    track: 'inbound',
+    trackIndex: 0,
+    timestampMs: 0,
+    chunk: 0,
+    sequenceNumber: 0,
+    samples: FRAME,
+    pcm,
+    mulaw,
+    energy: 0,
+    receivedAt: 0,
+    late: false,
+  };
+  return (track: Track, timestampMs: number, src: Int16Array, off: number): MediaFrame => {
+    const n = Math.min(FRAME, src.length - off);
+    for (let i = 0; i < n; i++) pcm[i] = src[off + i]!;
+    frame.track = track;
+    frame.trackIndex = TRACK_INDEX[track];
+    frame.timestampMs = timestampMs;
+    frame.samples = n;
+    frame.chunk++;
+    frame.sequenceNumber++;
+    frame.receivedAt = performance.now();
+    return frame;
+  };
+}
+
+describe('transcription sink: capacity and validation', () => {
+  it('returns null beyond maxStreams engine sessions and counts the tracks left out', async () => {
+    const bus = new EventBus(quietLog);
+    const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), maxStreams: 3, bus });
+    const a = factory.open(streamInfo(['inbound', 'outbound']), context());
+    expect(a).not.toBeNull();
+    // One slot left: the second stream gets its inbound track only.
+    const b = factory.open(streamInfo(['inbound', 'outbound']), context());
+    expect(b).not.toBeNull();
+    expect(factory.stats.capped).toBe(1);
+    const c = factory.open(streamInfo(['inbound']), context());
+    expect(c).toBeNull();
+    expect(factory.stats.capped).toBe(2);
+    expect(factory.stats.activeSessions).toBe(3);
+    await a!.close('stopped');
+    await a!.close('stopped'); // idempotent
+    expect(factory.stats.activeSessions).toBe(1);
+    expect(factory.open(streamInfo(['inbound']), context())).not.toBeNull();
+  });
+
+  it('defaults maxStreams to the available cores', () => {
+    const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), bus: new EventBus(quietLog) });
+    expect(factory.maxStreams).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a stream whose SIDs would not make a safe path, and counts an error', () => {
+    const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), bus: new EventBus(quietLog) });
+    const ctx = context();
+    expect(factory.open(streamInfo(['inbound'], { callSid: '../../etc' }), ctx)).toBeNull();
+    expect(ctx.stats.errors).toBe(1);
+    expect(factory.stats.activeSessions).toBe(0);
+  });
+});
+
+describe.runIf(isPocketsphinxInstalled())('transcription sink on pocketsphinx', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'sg-transcripts-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('transcribes both tracks of a two-party call to the bus and the JSONL file, and spots the phrase', async () => {
+    const bus = new EventBus(quietLog);
+    const transcripts: TranscriptEvent[] = [];
+    const phrases: PhraseEvent[] = [];
+    bus.on('transcript', (e) => transcripts.push(e));
+    bus.on('phrase', (e) => phrases.push(e));
+    const hooked: TranscriptEvent[] = [];
+    const factory = createTranscriptionSinkFactory({
+      engine: createPocketsphinxEngine({ log: quietLog }),
+      dataDir,
+      maxStreams: 2,
+      phrases: ['end the conference'],
+      bus,
+      onTranscript: (e) => hooked.push(e),
+    });
+    const info = streamInfo(['inbound', 'outbound']);
+    const ctx = context();
+    const sink = factory.open(info, ctx)!;
+
+    // Alice speaks on the inbound track, then Bob answers on the outbound track; the stream
+    // sends both tracks' frames interleaved, as Twilio does, silence where one is not talking.
+    const alice = speechClip('demo-alice');
+    const bob = speechClip('demo-bob');
+    const bobAt = 4000;
+    const total = bobAt + bob.durationMs + 600;
+    const a = readClipPcm(alice);
+    const b = readClipPcm(bob);
+    const quiet = new Int16Array(FRAME);
+    const make = frameSource();
+    for (let t = 0; t < total; t += 20) {
+      const ai = t * 8;
+      sink.accept(ai < a.length ? make('inbound', t, a, ai) : make('inbound', t, quiet, 0));
+      const bi = (t - bobAt) * 8;
+      sink.accept(bi >= 0 && bi < b.length ? make('outbound', t, b, bi) : make('outbound', t, quiet, 0));
+      if (t % 1000 === 0) await sleep(40); // 25× real time
+    }
+    await sink.close('stopped');
+    await factory.shutdown!();
+
+    const inbound = transcripts.filter((e) => e.track === 'inbound');
+    const outbound = transcripts.filter((e) => e.track === 'outbound');
+    expect(wordErrorRate(alice.text, inbound.map((e) => e.text).join(' ')).wer).toBeLessThanOrEqual(0.15);
+    expect(outbound.length).toBeGreaterThan(0);
+    expect(outbound[0]!.startMs).toBeGreaterThanOrEqual(bobAt);
+    for (const e of transcripts) {
+      expect(e).toMatchObject({ accountSid: info.accountSid, callSid: info.callSid, streamSid: info.streamSid, conferenceSid: info.conferenceSid, isFinal: true });
+    }
+    expect(hooked).toEqual(transcripts);
+
+    expect(phrases).toHaveLength(1);
+    expect(phrases[0]).toMatchObject({ phrase: 'end the conference', track: 'outbound', streamSid: info.streamSid });
+    const endWord = bob.words!.find((w) => w.word === 'end')!;
+    expect(Math.abs(phrases[0]!.startMs - (bobAt + endWord.startMs))).toBeLessThanOrEqual(300);
+
+    const file = join(dataDir, 'transcripts', info.accountSid, info.callSid, `${info.streamSid}.jsonl`);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(transcripts.length);
+    for (let i = 0; i < lines.length; i++) {
+      const { streamSid, callSid, track, text, startMs, endMs } = transcripts[i]!;
+      expect(lines[i]).toMatchObject({ streamSid, callSid, track, text, startMs, endMs });
+    }
+
+    expect(factory.stats.transcripts.final).toBe(transcripts.length);
+    expect(factory.stats.phrases).toBe(1);
+    expect(factory.stats.activeSessions).toBe(0);
+    expect(factory.stats.firstResultLatencyMs.count).toBe(2);
+    expect(factory.stats.resultLatencyMs.count).toBe(transcripts.length);
+    expect(ctx.stats).toMatchObject({ dropped: 0, errors: 0 });
+  });
+
+  it('writes no transcript file for a stream without speech', async () => {
+    const factory = createTranscriptionSinkFactory({
+      engine: createPocketsphinxEngine({ log: quietLog }),
+      dataDir,
+      bus: new EventBus(quietLog),
+    });
+    const info = streamInfo(['inbound']);
+    const sink = factory.open(info, context())!;
+    const make = frameSource();
+    const quiet = new Int16Array(FRAME);
+    for (let t = 0; t < 2000; t += 20) sink.accept(make('inbound', t, quiet, 0));
+    await sink.close('stopped');
+    await factory.shutdown!();
+    await expect(stat(join(dataDir, 'transcripts', info.accountSid))).rejects.toThrow();
+    expect(factory.stats.transcripts.final).toBe(0);
+  });
+});
