@@ -15,6 +15,12 @@ export interface LevelChange {
   speaking: boolean;
   /** Media-clock time of the change (the frame that decided it), ms. */
   atMs: number;
+  /**
+   * Media-clock start of the new state, ms: the first frame of the run that decided it (speech
+   * needs a short run of loud frames, silence a longer hangover of quiet ones, so this is earlier
+   * than `atMs`). Absent from emitters that do not know it; then read it as `atMs`.
+   */
+  sinceMs?: number;
 }
 
 export interface GatewayEvents {

@@ -1,0 +1,96 @@
+/**
+ * The level meter: a sink that turns each track's frames into speech/silence transitions and a
+ * coarse media clock for the conditions engine.
+ *
+ *   frame ─► LevelGate (energy vs thresholds, hysteresis) ─► bus 'level' on a transition only
+ *        └─► media clock advanced ≥ progressMs since the last report ─► bus 'media-progress'
+ *
+ * It reads `frame.energy` (summed while the session decoded the frame), so the per-frame cost is
+ * a few comparisons, and `accept` allocates nothing unless it emits (a transition, or one
+ * progress report per `progressMs` of media per track).
+ */
+import type { EventBus } from '../../gateway/events.js';
+import { LevelGate } from '../dsp/level.js';
+import { type CloseReason, type MediaFrame, type Sink, type SinkFactory, type StreamInfo } from '../sink.js';
+
+export interface LevelSinkOptions {
+  /**
+   * The bus to emit on, or a function returning it: the gateway builds its bus when it is
+   * constructed, after its sink factories are chosen, so the bus is looked up when a stream opens.
+   */
+  bus: EventBus | (() => EventBus);
+  /** Onset level: louder than this for `attackMs` is speech. Default −40 dBFS. */
+  thresholdDbfs?: number;
+  /** Release level: quieter than this for `hangoverMs` is silence. Default `thresholdDbfs − 5`. */
+  releaseDbfs?: number;
+  /** Default 60 ms. */
+  attackMs?: number;
+  /** Default 300 ms. */
+  hangoverMs?: number;
+  /** Media time between two 'media-progress' reports of one track. Default 250 ms. */
+  progressMs?: number;
+}
+
+export const LEVEL_SINK_NAME = 'level';
+
+/** One level sink per stream: {@link LevelSink} for each stream the gateway opens. */
+export function createLevelSinkFactory(opts: LevelSinkOptions): SinkFactory {
+  const busOf = typeof opts.bus === 'function' ? opts.bus : () => opts.bus as EventBus;
+  const progressMs = opts.progressMs ?? 250;
+  if (!(progressMs > 0)) throw new RangeError('progressMs must be > 0');
+  // Validates the thresholds once, at start-up, rather than at the first stream.
+  void new LevelGate(gateOptions(opts));
+  return {
+    name: LEVEL_SINK_NAME,
+    open(info: StreamInfo): Sink {
+      return new LevelSink(info, busOf(), opts, progressMs);
+    },
+  };
+}
+
+function gateOptions(opts: Omit<LevelSinkOptions, 'bus'>) {
+  return { onDbfs: opts.thresholdDbfs, offDbfs: opts.releaseDbfs, attackMs: opts.attackMs, hangoverMs: opts.hangoverMs };
+}
+
+/** The level meter of one stream (both tracks). */
+export class LevelSink implements Sink {
+  readonly name = LEVEL_SINK_NAME;
+  readonly #info: StreamInfo;
+  readonly #bus: EventBus;
+  readonly #gates: [LevelGate, LevelGate];
+  /** Per track: media time at or after which the next progress report is due. */
+  readonly #nextProgressMs = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  readonly #progressMs: number;
+  #closed = false;
+
+  constructor(info: StreamInfo, bus: EventBus, opts: Omit<LevelSinkOptions, 'bus'>, progressMs = 250) {
+    this.#info = info;
+    this.#bus = bus;
+    this.#gates = [new LevelGate(gateOptions(opts)), new LevelGate(gateOptions(opts))];
+    this.#progressMs = progressMs;
+  }
+
+  accept(frame: MediaFrame): void {
+    // A late frame belongs to media time already reported; judging it now would move the clock back.
+    if (this.#closed || frame.late) return;
+    const i = frame.trackIndex;
+    const gate = this.#gates[i];
+    if (gate.update(frame.energy, frame.samples, frame.timestampMs)) {
+      this.#bus.emit('level', { info: this.#info, track: frame.track, speaking: gate.speaking, atMs: gate.changedAtMs, sinceMs: gate.sinceMs });
+    }
+    const endMs = frame.timestampMs + frame.samples * 0.125;
+    if (endMs >= this.#nextProgressMs[i]!) {
+      this.#nextProgressMs[i] = endMs + this.#progressMs;
+      this.#bus.emit('media-progress', this.#info, frame.track, endMs);
+    }
+  }
+
+  /** Whether a track is currently speaking (for tests and introspection). */
+  speaking(trackIndex: 0 | 1): boolean {
+    return this.#gates[trackIndex].speaking;
+  }
+
+  async close(_reason: CloseReason): Promise<void> {
+    this.#closed = true;
+  }
+}
