@@ -87,6 +87,8 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   } catch {
     say('the conference did not end within 90 s');
   }
+  // The emulator logs a request once it has answered it; wait for that entry.
+  await sim.waitForRequests({ operation: 'UpdateConference' }, 1, { timeoutMs: 5000 }).catch(() => undefined);
   const updates = sim.requests({ operation: 'UpdateConference' });
   for (const r of updates) say(`Twilio received UpdateConference ${JSON.stringify(r.params)} -> HTTP ${r.status}`);
   await sim.callbacksIdle().catch(() => undefined);

@@ -25,6 +25,8 @@ export interface GatewayParts {
   /** Registers further routes (admin API, webhooks) on the app. */
   routes?: ((app: FastifyInstance, gateway: Gateway) => void)[];
   defaultMetrics?: boolean;
+  /** The event bus, when sinks built before the gateway must publish on it. */
+  bus?: EventBus;
 }
 
 export class Gateway {
@@ -46,7 +48,7 @@ export class Gateway {
     this.config = config;
     this.log = parts.log ?? createLogger(config.logLevel);
     this.metrics = new GatewayMetrics({ defaultMetrics: parts.defaultMetrics });
-    this.bus = new EventBus(this.log);
+    this.bus = parts.bus ?? new EventBus(this.log);
     this.sinkFactories = parts.sinkFactories ?? [];
     this.registry = new SessionRegistry({
       handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
