@@ -10,7 +10,7 @@
  * that contains the phrase word for word reports it directly. A phrase reported again within
  * PHRASE_DEDUPE_MS of an earlier report is the same one.
  */
-import { Upsampler8kTo16k } from '../../dsp/resample.js';
+import { upsample8kTo16k, Upsampler8kTo16k } from '../../dsp/resample.js';
 import type { TranscriptResult } from '../types.js';
 import type { EngineSession, EngineSessionOptions } from './engine.js';
 import { PhraseVerifier } from './phrase-verifier.js';
@@ -32,6 +32,8 @@ export interface SessionProcessConfig {
   setPumping: RecognizerProcessOptions['setPumping'];
   /** Check spots against the transcript (default in the engine: true). */
   verifySpots: boolean;
+  /** Linear interpolation instead of the low-pass filter (benches only: it costs accuracy). */
+  linearUpsampling: boolean;
   /** Called once both processes are gone. */
   onEnded(session: PocketsphinxSession): void;
 }
@@ -40,6 +42,8 @@ export class PocketsphinxSession implements EngineSession {
   readonly #opts: EngineSessionOptions;
   readonly #phrases: readonly string[];
   readonly #up = new Upsampler8kTo16k();
+  /** For linear upsampling: the previous frame's last sample; NaN when the filter is used. */
+  #prevSample: number;
   #scratch = new Int16Array(2 * 160);
   readonly #lm: RecognizerProcess;
   readonly #kws: RecognizerProcess | null;
@@ -53,6 +57,7 @@ export class PocketsphinxSession implements EngineSession {
     this.#opts = opts;
     this.#phrases = phrases;
     this.#onEnded = config.onEnded;
+    this.#prevSample = config.linearUpsampling ? 0 : Number.NaN;
     this.#verifier = config.verifySpots
       ? new PhraseVerifier(
           (hit) => this.#onPhrase(hit.phrase, hit.startMs, hit.endMs),
@@ -96,7 +101,9 @@ export class PocketsphinxSession implements EngineSession {
   write(pcm8k: Int16Array, samples: number, mediaTimestampMs: number): void {
     if (this.#ended !== null) return;
     if (this.#scratch.length < 2 * samples) this.#scratch = new Int16Array(2 * samples);
-    const n = this.#up.process(pcm8k, samples, this.#scratch);
+    const n = 2 * samples;
+    if (Number.isNaN(this.#prevSample)) this.#up.process(pcm8k, samples, this.#scratch);
+    else this.#prevSample = upsample8kTo16k(pcm8k, samples, this.#scratch, this.#prevSample);
     this.#lm.push(this.#scratch, n, mediaTimestampMs);
     this.#kws?.push(this.#scratch, n, mediaTimestampMs);
   }
