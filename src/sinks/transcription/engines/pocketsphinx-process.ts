@@ -9,11 +9,14 @@
  *
  * States:
  *
- *   RUNNING ──exit──► WAITING ──timer──► RUNNING        (restart: counted, primer again)
- *      │                 │
- *      │ end()           │ end()           too many exits in a minute ──► FAILED
- *      ▼                 ▼
- *   ENDING ──exit──► CLOSED ◄──────────────
+ *   RUNNING ──exit──► WAITING ──timer──► RUNNING     (restart: counted, primer again, audio sent
+ *      │                 │                             but not yet reported on is replayed)
+ *      │ end()           │ end(): restart now, then ENDING
+ *      ▼                                             more than 5 exits in a minute ──► FAILED
+ *   ENDING ──exit──► CLOSED ◄── end()/kill() ── FAILED
+ *
+ * Results end utterances; everything the recogniser reported on is committed in the ring, the
+ * rest stays there (bounded by the ring) so a crash loses no audio that was still buffered.
  *
  * Why a shell: pocketsphinx 0.8's continuous tool reads only from `-infile`, and Node's child
  * stdio pipes are socketpairs, which `/dev/stdin` cannot be opened on. bash's process
