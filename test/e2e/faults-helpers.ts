@@ -1,0 +1,148 @@
+/**
+ * The production gateway (createAppGateway) and the Twilio emulator side by side on loopback,
+ * for the fault-injection e2e tests: shared credentials, PUBLIC_URL on a free port,
+ * TWILIO_API_URL = the emulator, a temp data dir, and the gateway's stream-end reasons.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAppGateway } from '../../src/gateway/app.js';
+import { loadConfig } from '../../src/gateway/config.js';
+import { createLogger } from '../../src/gateway/logger.js';
+import type { Gateway } from '../../src/gateway/server.js';
+import type { CloseReason } from '../../src/sinks/sink.js';
+import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
+import { toneSource } from '../../src/twilio/sim/audio-source.js';
+import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { newSid } from '../../src/twilio/sids.js';
+import { waitFor } from '../helpers/gateway.js';
+
+export interface Stack {
+  sim: Sim;
+  gateway: Gateway;
+  /** http://127.0.0.1:port of the gateway. */
+  http: string;
+  dataDir: string;
+  /** stream-end reasons the gateway's bus reported, by StreamSid. */
+  ends: Map<string, CloseReason>;
+  started: Set<string>;
+  /** The gateway's `stream ended` log lines (the session's own accounting), by StreamSid. */
+  summaries: Map<string, SessionSummaryLine>;
+  close(): Promise<void>;
+}
+
+/** The session summary the gateway logs once per stream (stream-session.ts `summary()`). */
+export interface SessionSummaryLine {
+  outcome: string;
+  frames: number;
+  lost: number;
+  duplicate: number;
+  late: number;
+  gapMs: number;
+  bytes: number;
+}
+
+export async function startStack(opts: { rules?: string; speed?: number } = {}): Promise<Stack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sg-faults-'));
+  let rulesFile: string | undefined;
+  if (opts.rules !== undefined) {
+    rulesFile = join(dataDir, 'rules.yaml');
+    await writeFile(rulesFile, opts.rules);
+  }
+  const accountSid = newSid('account');
+  const authToken = newSid('account').slice(2);
+  const sim = await startSim({ accountSid, authToken, port: 0, speed: opts.speed ?? 10 });
+  const port = await freePort();
+  const http = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: http,
+    TWILIO_ACCOUNT_SID: accountSid,
+    TWILIO_AUTH_TOKEN: authToken,
+    TWILIO_API_URL: sim.url,
+    STREAMGATE_DATA_DIR: dataDir,
+    TRANSCRIPTION: 'none',
+    LOG_LEVEL: 'warn',
+    ...(rulesFile === undefined ? {} : { RULES_FILE: rulesFile }),
+  });
+  // LOG_LEVEL stays warn for the config; the test's own logger keeps info lines in memory to
+  // read the per-stream summary, and prints nothing.
+  const summaries = new Map<string, SessionSummaryLine>();
+  const capture = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of String(chunk).split('\n')) {
+        if (!line.includes('"stream ended"')) continue;
+        const o = JSON.parse(line) as SessionSummaryLine & { streamSid?: string };
+        if (o.streamSid !== undefined) summaries.set(o.streamSid, o);
+      }
+      cb();
+    },
+  });
+  const gateway = await createAppGateway(config, createLogger('info', capture));
+  const ends = new Map<string, CloseReason>();
+  const started = new Set<string>();
+  gateway.bus.on('stream-start', (info) => started.add(info.streamSid));
+  gateway.bus.on('stream-end', (info, reason) => ends.set(info.streamSid, reason));
+  await gateway.listen();
+  return {
+    sim,
+    gateway,
+    http,
+    dataDir,
+    ends,
+    started,
+    summaries,
+    async close() {
+      await gateway.close();
+      await sim.close();
+    },
+  };
+}
+
+/** Asks the gateway's admin API (loopback, no token) to stream a call; returns the StreamSid. */
+export async function startStream(stack: Stack, callSid: string): Promise<string> {
+  const res = await fetch(`${stack.http}/v1/calls/${callSid}/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ track: 'inbound_track' }),
+  });
+  const body = (await res.json()) as { streamSid?: string };
+  if (res.status !== 201 || body.streamSid === undefined) throw new Error(`CreateStream through the admin API: ${res.status} ${JSON.stringify(body)}`);
+  return body.streamSid;
+}
+
+export async function waitForEnd(stack: Stack, streamSid: string, ms = 10_000): Promise<CloseReason> {
+  await waitFor(() => stack.ends.has(streamSid), ms, `stream-end of ${streamSid}`);
+  return stack.ends.get(streamSid)!;
+}
+
+export function recordingBase(stack: Stack, callSid: string, streamSid: string): string {
+  return join(stack.dataDir, 'recordings', stack.sim.accountSid, callSid, streamSid);
+}
+
+export async function readManifest(base: string): Promise<RecordingManifest> {
+  return JSON.parse(await readFile(base + '.json', 'utf8')) as RecordingManifest;
+}
+
+/** A 440 Hz tone as raw 8 kHz mu-law, whole 20 ms frames. */
+export function toneMulaw(ms: number, hz = 440): Uint8Array {
+  const src = toneSource(hz, ms);
+  const out = new Uint8Array(src.frameCount * 160);
+  for (let i = 0; i < src.frameCount; i++) out.set(src.bytes(i), i * 160);
+  return out;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const p = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolvePort(p));
+    });
+  });
+}
