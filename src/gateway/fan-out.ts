@@ -4,7 +4,7 @@
  * once, dropped from the loop; the stream and the other sinks go on.
  */
 import type { Logger } from 'pino';
-import type { CloseReason, MediaFrame, Sink, SinkStats } from '../sinks/sink.js';
+import type { CloseReason, MediaFrame, Sink, SinkStats, WireStats } from '../sinks/sink.js';
 
 export class FanOut {
   /** Sinks still taking frames. */
@@ -48,12 +48,12 @@ export class FanOut {
   }
 
   /** Closes every sink (failed ones too); never rejects. */
-  async close(reason: CloseReason): Promise<void> {
+  async close(reason: CloseReason, wire?: WireStats): Promise<void> {
     this.#live = [];
     await Promise.all(
       this.#all.map(async (sink) => {
         try {
-          await sink.close(reason);
+          await sink.close(reason, wire);
         } catch (err) {
           this.#log.error({ err, sink: sink.name }, 'sink failed to close');
         }

@@ -227,7 +227,7 @@ export class StreamSession {
     this.closeReason = reason;
     const fanOut = this.#fanOut;
     this.#ending = (async () => {
-      if (fanOut !== null) await fanOut.close(reason);
+      if (fanOut !== null) await fanOut.close(reason, this.summary());
       if (wasStarted) {
         const m = this.#deps.metrics;
         m.streamsTotal.labels(reason).inc();

@@ -59,14 +59,27 @@ export interface MediaFrame {
   late: boolean;
 }
 
+/** What the session saw on the wire that no sink can see: duplicates are dropped before fan-out. */
+export interface WireStats {
+  /** Messages missing from the stream-wide sequence (gaps in sequenceNumber). */
+  lost: number;
+  /** Messages repeated on the wire (same sequenceNumber), dropped before fan-out. */
+  duplicate: number;
+  /** Messages that arrived after a later one (delivered with `late: true`). */
+  late: number;
+}
+
 export type CloseReason = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';
 
 export interface Sink {
   readonly name: string;
   /** Takes one frame. Must not throw, block or retain `frame`; the fan-out still guards it. */
   accept(frame: MediaFrame): void;
-  /** Flushes and finalises. Idempotent. Never rejects for the stream's sake: errors are counted. */
-  close(reason: CloseReason): Promise<void>;
+  /**
+   * Flushes and finalises. Idempotent. Never rejects for the stream's sake: errors are counted.
+   * `wire` carries the session's own accounting, for sinks that report it (the manifest).
+   */
+  close(reason: CloseReason, wire?: WireStats): Promise<void>;
 }
 
 /** Counters a sink kind shares across all its streams; folded into metrics at scrape time. */

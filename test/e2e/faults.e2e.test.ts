@@ -85,11 +85,10 @@ describe('gateway outputs under emulator faults', () => {
     const r = await run(audio, { duplicate: { frames: [5, 20, 21] } });
     expect(r.reason).toBe('stopped');
     expect(r.simStream.mediaSent.inbound).toBe(103);
-    // The session drops wire duplicates by sequenceNumber before the sinks and counts them in
-    // its summary; the recording sink sees each frame once. (The manifest's framesDuplicate
-    // counts only what reached the sink, so these three are not in the manifest: see report.)
+    // The session drops wire duplicates by sequenceNumber before the sinks and hands its count to
+    // the recording sink at close, so the manifest accounts for them while the audio is written once.
     expect(r.summary).toMatchObject({ outcome: 'stopped', frames: 100, duplicate: 3, lost: 0, late: 0 });
-    expect(r.manifest).toMatchObject({ framesReceived: 100, framesLost: 0, framesLate: 0, durationMs: 2000 });
+    expect(r.manifest).toMatchObject({ framesReceived: 100, framesDuplicate: 3, framesLost: 0, framesLate: 0, durationMs: 2000 });
     expect(r.manifest.gaps).toEqual([]);
     expect(Array.from(channel(r.wav, 0))).toEqual(expectedPcm(audio));
   });

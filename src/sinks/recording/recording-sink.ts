@@ -17,7 +17,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import type { CloseReason, MediaFrame, Sink, SinkContext, StreamInfo, Track } from '../sink.js';
+import type { CloseReason, MediaFrame, Sink, SinkContext, StreamInfo, Track, WireStats } from '../sink.js';
 import type { Archiver } from './archiver.js';
 import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
 import { reportGaps, type RecordingManifest, type RecordingSidecar } from './manifest.js';
@@ -82,6 +82,7 @@ export class RecordingSink implements Sink {
   #queuedShown = 0;
   #error: string | null = null;
   #closed: Promise<void> | null = null;
+  #wireDuplicate = 0;
 
   constructor(setup: RecordingSinkSetup) {
     this.#setup = setup;
@@ -135,8 +136,11 @@ export class RecordingSink implements Sink {
     await this.#pumpDone;
   }
 
-  close(reason: CloseReason): Promise<void> {
+  close(reason: CloseReason, wire?: WireStats): Promise<void> {
     if (this.#closed === null) {
+      // Wire duplicates never reach a sink (the session drops them by sequenceNumber), so the
+      // manifest adds the session's count to the ones this buffer saw itself.
+      this.#wireDuplicate = wire?.duplicate ?? 0;
       this.#closed = this.#finish(reason);
       this.#setup.onClosing(this, this.#closed);
     }
@@ -295,7 +299,7 @@ export class RecordingSink implements Sink {
       durationMs,
       framesReceived: buf.framesReceived,
       framesLost,
-      framesDuplicate: buf.framesDuplicate,
+      framesDuplicate: buf.framesDuplicate + this.#wireDuplicate,
       framesLate: buf.framesLate,
       framesLateDropped: buf.framesLateDropped,
       framesDropped: buf.framesDropped,
