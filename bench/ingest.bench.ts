@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GeneratorConfig, GeneratorEvent, GeneratorReport } from './load-generator.js';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpuprofile.js';
-import { coreShares, readCores, runQueueWaitNs, type CoreTimes } from './lib/host-load.js';
+import { coreShares, readCores, runQueueWaitNs, waitForQuiet, type CoreTimes } from './lib/host-load.js';
 import type { LagSnapshot } from './lib/lag.js';
 import { canPin, spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
@@ -28,10 +28,16 @@ export type ServerKind = 'streamgate' | 'discard' | 'naive';
 export type Variant = 'inbound' | 'both_tracks';
 
 const SERVER_SCRIPT: Record<ServerKind, string> = {
-  streamgate: 'gateway-server.js',
-  discard: 'peers/discard-server.js',
-  naive: 'peers/naive-server.js',
+  streamgate: 'gateway-server',
+  discard: 'peers/discard-server',
+  naive: 'peers/naive-server',
 };
+
+// Built (dist/bench/*.js) the children are plain node; run from source (vitest, tsx) they are
+// started through tsx too.
+const fromSource = import.meta.url.endsWith('.ts');
+const childScript = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), fromSource ? `${name}.ts` : `${name}.js`);
+const childArgs = fromSource ? ['--import', 'tsx'] : [];
 
 /** Pass criteria (the brief's): p99 ingest lag under this, and no frame lost. */
 export const P99_LIMIT_MS = 10;
@@ -45,12 +51,21 @@ export interface IngestOptions {
   levels: number[];
   /** Per-variant levels (overrides `levels`). */
   levelsByVariant?: Partial<Record<Variant, number[]>>;
+  /** Per-variant servers (overrides `servers`). */
+  serversByVariant?: Partial<Record<Variant, ServerKind[]>>;
+  /** Runs of a level that failed under other load (default 3). */
+  maxAttempts?: number;
   warmupMs: number;
   measureMs: number;
-  /** Also run one profiled streamgate level (`node --cpu-prof`), not counted in the tables. */
+  /**
+   * Also run one profiled streamgate level (`node --cpu-prof`), not counted in the tables.
+   * streams 0: 80 % of streamgate's highest passing N in that variant (at least 100).
+   */
   profile?: { streams: number; variant: Variant; measureMs: number } | null;
   /** Where logs and profiles go (kept); recordings go to a temp dir (removed). */
   outDir: string;
+  /** Before each level, wait up to this long for the host to be idle (0: don't wait). */
+  quietWaitMs?: number;
   log?: (line: string) => void;
 }
 
@@ -120,7 +135,6 @@ export interface IngestResult {
   profile: { streams: number; variant: Variant; path: string; summary: ProfileSummary; level: LevelResult } | null;
 }
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 
 function metricSum(text: string, name: string, labelFilter = ''): number {
   let sum = 0;
@@ -162,18 +176,25 @@ function readManifests(dir: string): { count: number; framesReceived: number; fr
 }
 
 async function runLevel(server: ServerKind, variant: Variant, streams: number, opts: IngestOptions, profileDir: string | null): Promise<LevelResult> {
+  if ((opts.quietWaitMs ?? 0) > 0) {
+    let waited = false;
+    await waitForQuiet(opts.quietWaitMs!, 12, (busy) => {
+      if (!waited) opts.log?.(`ingest: host ${fmt(busy, 0)} % busy with other work; waiting for it to settle`);
+      waited = true;
+    });
+  }
   const dataDir = mkdtempSync(join(tmpdir(), `streamgate-bench-${server}-`));
   const logFile = join(opts.outDir, `${server}-${variant}-${streams}${profileDir ? '-profile' : ''}.log`);
   let srv: PinnedChild | null = null;
   let gen: PinnedChild | null = null;
   try {
-    srv = spawnPinned(join(here, SERVER_SCRIPT[server]), 0, {
+    srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, {
       env: { BENCH_DATA_DIR: dataDir },
-      nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      nodeArgs: [...childArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
       logFile,
     });
     const ready = await srv.next<ReadyReport>('ready', 30_000);
-    gen = spawnPinned(join(here, 'load-generator.js'), 1, { logFile });
+    gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: childArgs, logFile });
     let cores0: CoreTimes[] = [];
     let cores1: CoreTimes[] = [];
     let wait0 = NaN;
@@ -293,11 +314,11 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const levels: LevelResult[] = [];
   for (const variant of opts.variants) {
-    for (const server of opts.servers) {
+    for (const server of opts.serversByVariant?.[variant] ?? opts.servers) {
       for (const n of opts.levelsByVariant?.[variant] ?? opts.levels) {
         let r = await runLevel(server, variant, n, opts, null);
         // A failure while neighbours held the cores says nothing about the server: try again.
-        for (let attempt = 2; !r.pass && contended(r.host) && attempt <= MAX_ATTEMPTS; attempt++) {
+        for (let attempt = 2; !r.pass && contended(r.host) && attempt <= (opts.maxAttempts ?? MAX_ATTEMPTS); attempt++) {
           log(`ingest ${server} ${variant} N=${n}: failed under other load (core0 ${fmt(r.host.otherCore0Pct, 0)} %, core1 ${fmt(r.host.otherCore1Pct, 0)} %, run-queue wait ${fmt(r.host.serverRunQueueWaitPct, 0)} %); retrying`);
           await new Promise((res) => setTimeout(res, 3000));
           r = { ...(await runLevel(server, variant, n, opts, null)), attempt };
@@ -316,12 +337,14 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   if (opts.profile) {
     const dir = join(opts.outDir, 'profile');
     rmSync(dir, { recursive: true, force: true });
-    const level = await runLevel('streamgate', opts.profile.variant, opts.profile.streams, { ...opts, measureMs: opts.profile.measureMs }, dir);
+    let streams = opts.profile.streams;
+    if (streams <= 0) streams = Math.max(100, Math.round((highestN(levels, 'streamgate', opts.profile.variant).n * 0.8) / 50) * 50);
+    const level = await runLevel('streamgate', opts.profile.variant, streams, { ...opts, measureMs: opts.profile.measureMs }, dir);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file !== undefined) {
       const path = join(dir, file);
       const summary = summarizeCpuProfile(path, ['onMessage', 'onText', 'read', 'JSON.parse', '#onMedia', 'accept', 'decodeMulaw', 'decodeBase64Into', 'write', 'toString', 'flushTick', '(garbage collector)'], 25, level.window);
-      profile = { streams: opts.profile.streams, variant: opts.profile.variant, path, summary, level };
+      profile = { streams, variant: opts.profile.variant, path, summary, level };
       log(`profile written to ${path}`);
     } else log('profile: no .cpuprofile was written');
   }

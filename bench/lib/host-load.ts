@@ -55,3 +55,33 @@ export function runQueueWaitNs(pid: number, tid = pid): number {
     return NaN;
   }
 }
+
+/** Share of all cores busy (softirq included) over `ms`, 0..100. */
+export async function hostBusyPct(ms: number): Promise<number> {
+  const a = readCores();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = readCores();
+  let busy = 0;
+  let total = 0;
+  b.forEach((y, i) => {
+    const x = a[i];
+    if (x === undefined) return;
+    busy += y.busy + y.softirq - x.busy - x.softirq;
+    total += y.total - x.total;
+  });
+  return total > 0 ? (busy / total) * 100 : 0;
+}
+
+/**
+ * Waits until the host has been nearly idle for a second (other suites and builds share these
+ * cores), at most `maxMs`. Returns the busy share last seen, so a report can say it ran anyway.
+ */
+export async function waitForQuiet(maxMs: number, thresholdPct = 12, onWait?: (busyPct: number) => void): Promise<number> {
+  const until = Date.now() + maxMs;
+  for (;;) {
+    const busy = await hostBusyPct(1000);
+    if (busy <= thresholdPct || Date.now() >= until) return busy;
+    onWait?.(busy);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}

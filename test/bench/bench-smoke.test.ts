@@ -1,0 +1,62 @@
+/**
+ * Keeps the benches working: runs `bench/run.ts --quick` from source (tsx, no build) the way CI
+ * would, then checks the report has every table and that nothing was lost at a small N. No
+ * performance thresholds: a shared 2-core CI box cannot hold them for a few-second run.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { IngestResult } from '../../bench/ingest.bench.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'streamgate-bench-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runQuick(): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bench/run.ts', '--quick', '--json', join(dir, 'results.json'), '--results', join(dir, 'RESULTS.md'), '--out', join(dir, 'out')],
+      { cwd: root, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve({ stdout, stderr })),
+    );
+  });
+}
+
+describe('bench/run.ts --quick', () => {
+  it('runs every bench and reports tables, with 0 frames lost at a small N', { timeout: 90_000 }, async () => {
+    const { stdout } = await runQuick();
+    for (const heading of ['### mu-law decode', '### Ingest', '### Profile', '| decoder (160-byte frame) |', '| per media message', '| server | tracks | streams |', 'streamgate cross-checks', 'Machine: ']) {
+      expect(stdout).toContain(heading);
+    }
+    for (const name of ['mulaw-js decode', 'alawmulaw mulaw.decode', 'g711 ulawToPCM', 'fast path']) expect(stdout).toContain(name);
+    // The same report went into the results file, between the generator's markers.
+    const written = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
+    expect(written).toContain('<!-- bench/run.ts:begin');
+    expect(written).toContain('<!-- bench/run.ts:end -->');
+
+    const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { ingest: IngestResult };
+    const levels = json.ingest.levels;
+    expect(new Set(levels.map((l) => l.server))).toEqual(new Set(['streamgate', 'discard', 'naive']));
+    expect(levels.some((l) => l.server === 'streamgate' && l.variant === 'both_tracks')).toBe(true);
+    for (const l of levels) {
+      expect(l.connected, `${l.server} ${l.variant}`).toBe(l.streams);
+      expect(l.sent, `${l.server} ${l.variant}`).toBeGreaterThan(0);
+      expect(l.lost, `${l.server} ${l.variant}`).toBe(0);
+      expect(l.generator.closedEarly).toBe(0);
+      expect(Number.isFinite(l.cpuUsPerMsg)).toBe(true);
+    }
+    for (const l of levels.filter((x) => x.server === 'streamgate')) {
+      expect(l.metricsFrames).toBe(l.sent);
+      expect(l.recordingDropped ?? 0).toBe(0);
+      // With the recording sink wired, every stream left a manifest counting every frame.
+      if (l.manifests !== null) {
+        expect(l.manifests.count).toBe(l.streams);
+        expect(l.manifests.framesReceived).toBe(l.sent);
+      }
+    }
+  });
+});
