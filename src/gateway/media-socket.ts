@@ -110,7 +110,9 @@ export class MediaEndpoint {
 function onMessage(this: SessionSocket, data: RawData, isBinary: boolean): void {
   const session = this[kSession];
   if (isBinary) session.onBinary();
-  else session.onText(data.toString(), performance.now());
+  // A text message is a Buffer (ws's default binaryType); the session reads media from the
+  // bytes and makes a string only for the other messages.
+  else session.onTextBytes(data as Buffer, performance.now());
 }
 
 function onClose(this: SessionSocket, code: number): void {

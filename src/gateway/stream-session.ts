@@ -137,6 +137,27 @@ export class StreamSession {
     };
   }
 
+  /**
+   * One text message as ws delivers it (UTF-8 bytes). On a started stream, a media message of
+   * Twilio's usual shape takes ParsedMessage.readMediaFast: no string copy, no JSON.parse.
+   * Anything else, and anything the fast path declines, goes through onText and the strict
+   * parser exactly as before (test/twilio/protocol-fast-path.test.ts; the saving is measured in
+   * bench/mulaw-decode.bench.ts and bench/ingest.bench.ts).
+   */
+  onTextBytes(bytes: Buffer, receivedAt: number): void {
+    if (this.state === STATE.STARTED) {
+      const msg = this.#msg;
+      const n = msg.readMediaFast(bytes, this.info!.streamSid, this.#raw);
+      if (n >= 0) {
+        this.lastMessageAt = receivedAt;
+        // Same check, same order of outcomes as #onMedia (the payload was valid base64 anyway).
+        if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
+        return this.#onMediaDecoded(msg, n, receivedAt);
+      }
+    }
+    this.onText(bytes.toString(), receivedAt);
+  }
+
   /** One text message from the socket. */
   onText(text: string, receivedAt: number): void {
     if (this.state >= STATE.STOPPED) {
@@ -324,11 +345,16 @@ export class StreamSession {
   #onMedia(msg: ParsedMessage, receivedAt: number): void {
     if (this.state !== STATE.STARTED) return this.fail('media_before_start', CLOSE.PROTOCOL_ERROR);
     if (msg.streamSid !== this.info!.streamSid) return this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
-    const track: Track = msg.track;
-    const trackIndex = TRACK_INDEX[track];
-    if (!this.info!.tracks.includes(track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
+    if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
     const n = decodeBase64Into(msg.payload, this.#raw);
     if (n < 0) return this.fail('invalid_base64', CLOSE.INVALID_PAYLOAD, 'media.payload');
+    this.#onMediaDecoded(msg, n, receivedAt);
+  }
+
+  /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
+  #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number): void {
+    const track: Track = msg.track;
+    const trackIndex = TRACK_INDEX[track];
     const order = this.#sequence(msg.sequenceNumber);
     if (order === 1) return; // a duplicate carries nothing new
     if (n === 0) return;
