@@ -67,6 +67,8 @@ export interface SessionSummary {
 }
 
 const SEQ_WINDOW = 32;
+/** Initial frame buffer size, bytes: a few 160-byte frames' worth. */
+const INITIAL_FRAME_BYTES = 1024;
 
 export class StreamSession {
   state: SessionState = STATE.OPEN;
@@ -81,11 +83,11 @@ export class StreamSession {
   readonly #deps: SessionDeps;
   #log: Logger;
   readonly #msg = new ParsedMessage();
-  readonly #raw: Buffer;
-  readonly #pcm: Int16Array;
+  #raw: Buffer;
+  #pcm: Int16Array;
   /** Views for the common 160-sample frame, made once. */
-  readonly #raw160: Uint8Array;
-  readonly #pcm160: Int16Array;
+  #raw160: Uint8Array;
+  #pcm160: Int16Array;
   readonly #frame: MediaFrame;
   readonly #tracks = [new TrackState(), new TrackState()];
   #fanOut: FanOut | null = null;
@@ -101,8 +103,11 @@ export class StreamSession {
     this.#deps = deps;
     this.#log = deps.log;
     this.openedAt = this.lastMessageAt = performance.now();
-    this.#raw = Buffer.allocUnsafe(deps.maxFrameBytes);
-    this.#pcm = new Int16Array(deps.maxFrameBytes);
+    // Sized for Twilio's 160-byte frames, grown on demand (#grow) up to maxFrameBytes: sized
+    // to the maximum up front they cost ~192 KiB per stream (bench/RESULTS.md, memory).
+    const initial = Math.min(INITIAL_FRAME_BYTES, deps.maxFrameBytes);
+    this.#raw = Buffer.allocUnsafe(initial);
+    this.#pcm = new Int16Array(initial);
     // Plain Uint8Array views (not Buffer), so a sink's .slice() copies as it does for typed arrays.
     this.#raw160 = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, 160);
     this.#pcm160 = this.#pcm.subarray(0, 160);
@@ -346,9 +351,20 @@ export class StreamSession {
     if (this.state !== STATE.STARTED) return this.fail('media_before_start', CLOSE.PROTOCOL_ERROR);
     if (msg.streamSid !== this.info!.streamSid) return this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
     if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
+    if ((msg.payload.length >> 2) * 3 > this.#raw.length) this.#grow((msg.payload.length >> 2) * 3);
     const n = decodeBase64Into(msg.payload, this.#raw);
     if (n < 0) return this.fail('invalid_base64', CLOSE.INVALID_PAYLOAD, 'media.payload');
     this.#onMediaDecoded(msg, n, receivedAt);
+  }
+
+  /** Makes the frame buffers hold `need` bytes, capped at maxFrameBytes (rare: Twilio sends 160). */
+  #grow(need: number): void {
+    const size = Math.min(this.#deps.maxFrameBytes, Math.max(need, this.#raw.length * 2));
+    if (size <= this.#raw.length) return;
+    this.#raw = Buffer.allocUnsafe(size);
+    this.#pcm = new Int16Array(size);
+    this.#raw160 = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, 160);
+    this.#pcm160 = this.#pcm.subarray(0, 160);
   }
 
   /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
