@@ -14,14 +14,14 @@ import { createLagSinkFactory } from './lag-sink.js';
 import type { LagRecorder } from './lib/lag.js';
 import { runServerChild } from './lib/server-harness.js';
 
-type RecordingModule = { createRecordingSinkFactory?: (opts: { dataDir: string; format?: string; bufferMs?: number }) => SinkFactory };
+type RecordingModule = { createRecordingSinkFactory?: (opts: { dataDir: string; format?: string; bufferMs?: number; flushIntervalMs?: number }) => SinkFactory };
 
-async function recordingFactory(dataDir: string, format: string, bufferMs: number): Promise<SinkFactory | null> {
+async function recordingFactory(dataDir: string, format: string, bufferMs: number, flushIntervalMs?: number): Promise<SinkFactory | null> {
   // A computed specifier: the bench must build and run whether or not the module exists yet.
-  const spec = new URL('../src/sinks/recording/index.js', import.meta.url).href;
+  const spec = new URL(import.meta.url.endsWith('.ts') ? '../src/sinks/recording/index.ts' : '../src/sinks/recording/index.js', import.meta.url).href;
   try {
     const mod = (await import(spec)) as RecordingModule;
-    return mod.createRecordingSinkFactory?.({ dataDir, format, bufferMs }) ?? null;
+    return mod.createRecordingSinkFactory?.({ dataDir, format, bufferMs, ...(flushIntervalMs ? { flushIntervalMs } : {}) }) ?? null;
   } catch {
     return null;
   }
@@ -39,6 +39,13 @@ runServerChild(async (lag: LagRecorder) => {
   });
   const gw = await createAppGateway(config);
   let recordingAddedByBench = false;
+  const flushMs = Number(process.env.BENCH_RECORDING_FLUSH_MS ?? 0);
+  if (flushMs > 0) {
+    // Experiment: the production recording sink with a different flush interval (what-if runs).
+    const i = gw.sinkFactories.findIndex((f) => f.name === 'recording');
+    const rec = await recordingFactory(dataDir, config.recordingFormat, config.recordingBufferMs, flushMs);
+    if (i >= 0 && rec !== null) gw.sinkFactories[i] = rec;
+  }
   if (process.env.BENCH_NO_RECORDING === '1') {
     for (let i = gw.sinkFactories.length - 1; i >= 0; i--) if (gw.sinkFactories[i]!.name === 'recording') gw.sinkFactories.splice(i, 1);
   } else if (!gw.sinkFactories.some((f) => f.name === 'recording')) {
@@ -72,6 +79,7 @@ runServerChild(async (lag: LagRecorder) => {
       recordingAddedByBench,
       recordingFormat: config.recordingFormat,
       recordingBufferMs: config.recordingBufferMs,
+      recordingFlushMs: flushMs > 0 ? flushMs : 'default',
     },
   };
 });

@@ -24,13 +24,28 @@ import { canPin, spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
 import { fmt, fmtInt, mdTable } from './lib/stats.js';
 
-export type ServerKind = 'streamgate' | 'discard' | 'naive';
+/**
+ * `streamgate-norec`: the same gateway without its recording sink, to price recording;
+ * `streamgate-flush1s`: the recording sink flushing every 1000 ms instead of its default 200.
+ */
+export type ServerKind = 'streamgate' | 'streamgate-norec' | 'streamgate-flush1s' | 'discard' | 'naive';
 export type Variant = 'inbound' | 'both_tracks';
 
 const SERVER_SCRIPT: Record<ServerKind, string> = {
   streamgate: 'gateway-server',
+  'streamgate-norec': 'gateway-server',
+  'streamgate-flush1s': 'gateway-server',
   discard: 'peers/discard-server',
   naive: 'peers/naive-server',
+};
+
+/** What-if variants of the gateway (same entry, different environment). */
+const SERVER_ENV: Record<ServerKind, Record<string, string>> = {
+  streamgate: {},
+  'streamgate-norec': { BENCH_NO_RECORDING: '1' },
+  'streamgate-flush1s': { BENCH_RECORDING_FLUSH_MS: '1000' },
+  discard: {},
+  naive: {},
 };
 
 // Built (dist/bench/*.js) the children are plain node; run from source (vitest, tsx) they are
@@ -189,7 +204,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
   let gen: PinnedChild | null = null;
   try {
     srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, {
-      env: { BENCH_DATA_DIR: dataDir },
+      env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] },
       nodeArgs: [...childArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
       logFile,
     });
@@ -230,7 +245,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
     let metricsFrames: number | null = null;
     let metricsLost: number | null = null;
     let recordingDropped: number | null = null;
-    if (server === 'streamgate') {
+    if (server.startsWith('streamgate')) {
       try {
         const text = await (await fetch(`http://127.0.0.1:${ready.port}/metrics`)).text();
         metricsFrames = metricSum(text, 'streamgate_media_frames_total');
@@ -243,7 +258,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
     // Shut down: streamgate finalises every recording (fsync, rename, manifest) before it exits.
     srv.send({ type: 'shutdown' });
     await srv.stop(profileDir ? 60_000 : 30_000);
-    const manifests = server === 'streamgate' && ready.info.sinks !== undefined && String(ready.info.sinks).includes('recording') ? readManifests(dataDir) : null;
+    const manifests = server.startsWith('streamgate') && ready.info.sinks !== undefined && String(ready.info.sinks).includes('recording') ? readManifests(dataDir) : null;
     await gen.stop(2000);
 
     const frames = win.frames;
@@ -390,15 +405,16 @@ export function ingestMarkdown(res: IngestResult): string {
       ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
     ),
   );
-  const checks = res.levels.filter((r) => r.server === 'streamgate');
+  const checks = res.levels.filter((r) => r.server.startsWith('streamgate'));
   if (checks.length > 0) {
     out.push('');
     out.push('streamgate cross-checks (frames the generator sent vs what the gateway says it got):');
     out.push('');
     out.push(
       mdTable(
-        ['tracks', 'streams', 'sent', 'bench sink', '/metrics media_frames_total', '/metrics frames_lost_total', 'recording dropped', 'manifests: files, framesReceived, framesDropped', 'heap/stream KiB', 'ArrayBuffers/stream KiB'],
+        ['server', 'tracks', 'streams', 'sent', 'bench sink', '/metrics media_frames_total', '/metrics frames_lost_total', 'recording dropped', 'manifests: files, framesReceived, framesDropped', 'heap/stream KiB', 'ArrayBuffers/stream KiB'],
         checks.map((r) => [
+          r.server,
           r.variant,
           fmtInt(r.streams),
           fmtInt(r.sent),

@@ -6,7 +6,8 @@
  *
  * Options: --results <file> (write there; the full run defaults to bench/RESULTS.md), --json <file>,
  * --no-profile, --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
- * uses half of each), --out <dir> (logs and the CPU profile; default bench/out/run).
+ * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,discard,naive (inbound),
+ * --out <dir> (logs and the CPU profile; default bench/out/run).
  *
  * RESULTS.md: this script owns what lies between its two markers and leaves the rest of the
  * file (hand-written analysis, other benches' sections such as "## Soak") untouched.
@@ -39,6 +40,8 @@ interface RunOptions {
   measureMs: number;
   warmupMs: number;
   inboundLevels: number[];
+  /** Servers for the inbound variant (both_tracks always runs the three main ones). */
+  inboundServers: ServerKind[] | null;
   outDir: string;
   /** Also write the raw results as JSON here. */
   json: string | null;
@@ -57,9 +60,10 @@ function parseArgs(argv: string[]): RunOptions {
     quick,
     results: val('--results') ?? (quick ? null : 'bench/RESULTS.md'),
     profile: !quick && !has('--no-profile'),
-    measureMs: Number(val('--measure-ms') ?? (quick ? 1500 : 6000)),
+    measureMs: Number(val('--measure-ms') ?? (quick ? 1500 : 5000)),
     warmupMs: Number(val('--warmup-ms') ?? (quick ? 500 : 2000)),
-    inboundLevels: levels ? levels.split(',').map(Number) : quick ? [20] : [100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000],
+    inboundLevels: levels ? levels.split(',').map(Number) : quick ? [20] : [100, 250, 500, 750, 1000, 1500, 2000, 2500],
+    inboundServers: val('--servers') ? (val('--servers')!.split(',') as ServerKind[]) : null,
     outDir: resolve(val('--out') ?? (quick ? join(tmpdir(), 'streamgate-bench-quick') : 'bench/out/run')),
     json: val('--json') ?? null,
     command: ['node', 'dist/bench/run.js', ...argv].join(' '),
@@ -140,12 +144,26 @@ function summaryMarkdown(ing: IngestResult): { text: string; checks: { name: str
     const top = hi('streamgate').lastRow;
     if (top) checks.push({ name: `RSS ≤ ${TARGETS.rssPerStreamKiB} KiB/stream with recording (${variant}, N=${fmtInt(top.streams)}: ${fmt(top.rssPerStreamKiB, 0)} KiB)`, ok: top.rssPerStreamKiB <= TARGETS.rssPerStreamKiB });
   }
+  const norecNotes: string[] = [];
+  for (const variant of VARIANTS) {
+    const n = commonN(ing.levels, variant);
+    const a = row(ing.levels, 'streamgate', variant, n);
+    const b = row(ing.levels, 'streamgate-norec', variant, n);
+    if (a && b) {
+      norecNotes.push(
+        `Recording's share (${variant}, N=${fmtInt(n!)}): streamgate ${fmt(a.cpuUsPerMsg, 2)} µs/msg with the recording sink, ${fmt(b.cpuUsPerMsg, 2)} without ` +
+          `(${fmt(a.cpuUsPerMsg - b.cpuUsPerMsg, 2)} µs/msg, ${fmt(((a.cpuUsPerMsg - b.cpuUsPerMsg) / a.cpuUsPerMsg) * 100, 0)} %); without it: ${fmt(b.cpuUsPerMsg / (row(ing.levels, 'discard', variant, n)?.cpuUsPerMsg ?? NaN), 2)}× discard; ` +
+          `highest N without recording ${fmtInt(highestN(ing.levels, 'streamgate-norec', variant).n)}.`,
+      );
+    }
+  }
   lines.push(
     mdTable(
       ['tracks', 'common N', 'streamgate µs/msg', 'discard µs/msg', 'naive µs/msg', 'ours / discard', 'ours / naive', `highest N streamgate`, 'highest N discard', 'highest N naive', 'ours / naive N', 'streams/core at 100 % CPU (ours)'],
       rows,
     ),
   );
+  if (norecNotes.length > 0) lines.push('', ...norecNotes);
   return { text: lines.join('\n'), checks };
 }
 
@@ -251,7 +269,8 @@ export async function main(argv: string[]): Promise<string> {
     levels: opts.inboundLevels,
     levelsByVariant: { inbound: opts.inboundLevels, both_tracks: opts.quick ? both : both },
     // The quick run checks plumbing only: both_tracks on streamgate alone keeps it to seconds.
-    serversByVariant: opts.quick ? { both_tracks: ['streamgate'] } : undefined,
+    // The full run adds the gateway without its recording sink (inbound), to price recording.
+    serversByVariant: opts.quick ? { both_tracks: ['streamgate'] } : { inbound: opts.inboundServers ?? ['streamgate', 'streamgate-norec', 'discard', 'naive'] },
     warmupMs: opts.warmupMs,
     measureMs: opts.measureMs,
     outDir: opts.outDir,
