@@ -89,7 +89,8 @@ export class MediaEndpoint {
         if (ws.readyState === ws.OPEN) ws.close(code, reason);
       },
       onStarted: () => registry.markStarted(),
-      onEnded: (s) => registry.remove(s, s.started),
+      onStopped: () => registry.markStopped(),
+      onEnded: (s) => registry.remove(s),
     });
     ws[kSession] = session;
     registry.add(session);

@@ -46,12 +46,14 @@ export class SessionRegistry {
     this.#opts.metrics.activeStreams = this.#started;
   }
 
-  remove(session: StreamSession, wasStarted: boolean): void {
+  markStopped(): void {
+    this.#started--;
+    this.#opts.metrics.activeStreams = this.#started;
+  }
+
+  /** The session ended and its sinks finalised (drain waits for this). */
+  remove(session: StreamSession): void {
     if (!this.sessions.delete(session)) return;
-    if (wasStarted) {
-      this.#started--;
-      this.#opts.metrics.activeStreams = this.#started;
-    }
     if (this.sessions.size === 0) {
       const waiters = this.#idle;
       this.#idle = [];

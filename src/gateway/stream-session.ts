@@ -44,6 +44,9 @@ export interface SessionDeps {
   /** Asks the transport to close the socket. */
   closeSocket: (code: number, reason: string) => void;
   onStarted: (session: StreamSession) => void;
+  /** The stream stopped taking audio (stop, abort, error): it no longer counts as active. */
+  onStopped: (session: StreamSession) => void;
+  /** Its sinks have finalised: the session is gone. */
   onEnded: (session: StreamSession) => void;
 }
 
@@ -252,6 +255,8 @@ export class StreamSession {
     this.state = STATE.CLOSED;
     this.closeReason = reason;
     const fanOut = this.#fanOut;
+    // Active means taking audio; finalising 500 long recordings (hash, fsync) can take seconds.
+    if (wasStarted) this.#deps.onStopped(this);
     this.#ending = (async () => {
       if (fanOut !== null) await fanOut.close(reason, this.summary());
       if (wasStarted) {

@@ -101,6 +101,25 @@ describe('/media endpoint', () => {
     expect(await metricValue(gw.http, 'streamgate_streams_total', { outcome: 'aborted' })).toBe(1);
   });
 
+  it('stops counting a stream as active at stop, while its sinks are still finalising', async () => {
+    let release!: () => void;
+    const finalising = new Promise<void>((r) => (release = r));
+    const slowClose: SinkFactory = { name: 'slow-close', open: () => ({ name: 'slow-close', accept: () => undefined, close: () => finalising }) };
+    gw = await startTestGateway({}, { sinkFactories: [slowClose] });
+    const s = ids();
+    const ws = new WebSocket(gw.ws);
+    await new Promise((r) => ws.on('open', r));
+    ws.send(connected());
+    ws.send(start(s));
+    await waitFor(async () => (await metricValue(gw!.http, 'streamgate_streams_active')) === 1);
+    ws.send(stop(s, 2));
+    await waitFor(async () => (await metricValue(gw!.http, 'streamgate_streams_active')) === 0);
+    expect(gw.gw.registry.sessions.size).toBe(1); // still finalising: drain would wait for it
+    release();
+    await waitFor(() => gw!.gw.registry.sessions.size === 0);
+    ws.close();
+  });
+
   it('counts an unknown event and goes on', async () => {
     const sink = collectingSinkFactory();
     gw = await startTestGateway({}, { sinkFactories: [sink] });
