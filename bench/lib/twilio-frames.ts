@@ -6,6 +6,8 @@
  */
 import { encodeMulaw } from '../../src/twilio/mulaw.js';
 import { newSid } from '../../src/twilio/sids.js';
+import { mediaMessage as simMediaMessage } from '../../src/twilio/sim/messages.js';
+import type { MediaTrack } from '../../src/twilio/sim/types.js';
 
 export interface StreamIds {
   accountSid: string;
@@ -37,22 +39,9 @@ export function startMessage(ids: StreamIds, tracks: readonly ('inbound' | 'outb
   });
 }
 
+/** The emulator's builder (string concatenation: the load generator builds every frame up front). */
 export function mediaMessage(streamSid: string, seq: number, track: string, chunk: number, timestamp: number, payload: string): string {
-  return (
-    '{"event":"media","sequenceNumber":"' +
-    seq +
-    '","media":{"track":"' +
-    track +
-    '","chunk":"' +
-    chunk +
-    '","timestamp":"' +
-    timestamp +
-    '","payload":"' +
-    payload +
-    '"},"streamSid":"' +
-    streamSid +
-    '"}'
-  );
+  return simMediaMessage(seq, track as MediaTrack, chunk, timestamp, payload, streamSid);
 }
 
 export function stopMessage(ids: StreamIds, seq: number): string {
