@@ -7,7 +7,8 @@
  * Options: --results <file> (write there; the full run defaults to bench/RESULTS.md), --json <file>,
  * --no-profile, --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
  * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,discard,naive (inbound),
- * --out <dir> (logs and the CPU profile; default bench/out/run).
+ * --out <dir> (logs, the CPU profile and results.json; default bench/out/run),
+ * --render <results.json> (re-render a saved run into the report, running nothing).
  *
  * RESULTS.md: this script owns what lies between its two markers and leaves the rest of the
  * file (hand-written analysis, other benches' sections such as "## Soak") untouched.
@@ -83,14 +84,11 @@ function gitDescribe(): string {
 const SERVERS: ServerKind[] = ['streamgate', 'discard', 'naive'];
 const VARIANTS: Variant[] = ['inbound', 'both_tracks'];
 
-/** The largest N every server passed in a variant (where their CPU/message is compared). */
+/** The largest N at which every main server ran (pass or fail): where CPU/message is compared. */
 function commonN(levels: readonly LevelResult[], variant: Variant): number | null {
   let best: number | null = null;
   const ns = [...new Set(levels.filter((l) => l.variant === variant).map((l) => l.streams))].sort((a, b) => a - b);
-  for (const n of ns) {
-    const rows = SERVERS.map((s) => levels.find((l) => l.server === s && l.variant === variant && l.streams === n));
-    if (rows.every((r) => r !== undefined && r.pass)) best = n;
-  }
+  for (const n of ns) if (SERVERS.every((s) => row(levels, s, variant, n) !== undefined)) best = n;
   return best;
 }
 
@@ -98,72 +96,80 @@ function row(levels: readonly LevelResult[], server: ServerKind, variant: Varian
   return n === null ? undefined : levels.find((l) => l.server === server && l.variant === variant && l.streams === n);
 }
 
+/**
+ * RSS added per stream between streamgate's two largest levels: the slope, free of the fixed
+ * cost (code, heap growth) that (RSS − idle RSS) / N charges to every stream at small N.
+ */
+function marginalRss(levels: readonly LevelResult[], server: ServerKind, variant: Variant): { kib: number; from: number; to: number } | null {
+  const rs = levels.filter((l) => l.server === server && l.variant === variant).sort((x, y) => x.streams - y.streams);
+  if (rs.length < 2) return null;
+  const a = rs[rs.length - 2]!;
+  const b = rs[rs.length - 1]!;
+  return { kib: ((b.rssMiB - a.rssMiB) * 1024) / (b.streams - a.streams), from: a.streams, to: b.streams };
+}
+
 function verdict(ok: boolean | null): string {
   return ok === null ? 'n/a' : ok ? 'met' : '**not met**';
 }
 
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? `${fmt(a / b, 2)}×` : '–');
+
 function summaryMarkdown(ing: IngestResult): { text: string; checks: { name: string; ok: boolean | null }[] } {
   const lines: string[] = [];
   const checks: { name: string; ok: boolean | null }[] = [];
-  const rows: (string | number)[][] = [];
+  const hiRows: (string | number)[][] = [];
   for (const variant of VARIANTS) {
     if (!ing.levels.some((l) => l.variant === variant)) continue;
-    const n = commonN(ing.levels, variant);
-    const ours = row(ing.levels, 'streamgate', variant, n);
-    const discard = row(ing.levels, 'discard', variant, n);
-    const naive = row(ing.levels, 'naive', variant, n);
+    const kinds = [...new Set(ing.levels.filter((l) => l.variant === variant).map((l) => l.server))];
     const hi = (s: ServerKind) => highestN(ing.levels, s, variant);
     const limitNote = (s: ServerKind) => {
-      if (!ing.levels.some((l) => l.server === s && l.variant === variant)) return 'not run';
+      if (!kinds.includes(s)) return 'not run';
       const h = hi(s);
       if (h.failedAt === null) return `≥ ${fmtInt(h.n)} (no level failed)`;
-      const why = h.failedAt.generatorLimited ? ' (generator-limited: a lower bound)' : '';
-      return `${fmtInt(h.n)}${why}`;
+      return h.failedAt.generatorLimited ? `≥ ${fmtInt(h.n)} (generator-limited)` : fmtInt(h.n);
     };
+    const ours = hi('streamgate').lastRow;
     const msgsPerStream = variant === 'both_tracks' ? 100 : 50;
-    const cpuBound = ours ? 1e6 / (ours.cpuUsPerMsg * msgsPerStream) : NaN;
-    rows.push([
+    hiRows.push([
       variant,
-      n === null ? '–' : fmtInt(n),
-      ours ? fmt(ours.cpuUsPerMsg, 2) : '–',
-      discard ? fmt(discard.cpuUsPerMsg, 2) : '–',
-      naive ? fmt(naive.cpuUsPerMsg, 2) : '–',
-      ours && discard ? `${fmt(ours.cpuUsPerMsg / discard.cpuUsPerMsg, 2)}×` : '–',
-      ours && naive ? `${fmt(ours.cpuUsPerMsg / naive.cpuUsPerMsg, 2)}×` : '–',
-      limitNote('streamgate'),
-      limitNote('discard'),
-      limitNote('naive'),
+      ...(['streamgate', 'streamgate-norec', 'discard', 'naive'] as ServerKind[]).map(limitNote),
       hi('naive').n > 0 ? `${fmt(hi('streamgate').n / hi('naive').n, 2)}×` : '–',
-      Number.isFinite(cpuBound) ? fmtInt(cpuBound) : '–',
+      ours ? fmtInt(1e6 / (ours.cpuUsPerMsg * msgsPerStream)) : '–',
     ]);
-    if (variant === 'inbound') {
-      checks.push({ name: `CPU/message ≤ ${TARGETS.cpuVsDiscard}× discard (inbound, N=${n ?? '–'})`, ok: ours && discard ? ours.cpuUsPerMsg / discard.cpuUsPerMsg <= TARGETS.cpuVsDiscard : null });
-      checks.push({ name: `CPU/message ≤ ${TARGETS.cpuVsNaive}× naive (inbound, N=${n ?? '–'})`, ok: ours && naive ? ours.cpuUsPerMsg / naive.cpuUsPerMsg <= TARGETS.cpuVsNaive : null });
-      checks.push({ name: `highest N ≥ ${TARGETS.highestNVsNaive}× naive (inbound)`, ok: hi('naive').n > 0 ? hi('streamgate').n / hi('naive').n >= TARGETS.highestNVsNaive : null });
+
+    // CPU per message at every N where the peers ran too.
+    const ns = [...new Set(ing.levels.filter((l) => l.variant === variant).map((l) => l.streams))].sort((a, b) => a - b);
+    const cpuRows: (string | number)[][] = [];
+    for (const n of ns) {
+      const g = (s: ServerKind) => row(ing.levels, s, variant, n)?.cpuUsPerMsg;
+      if (g('streamgate') === undefined) continue;
+      const c = (s: ServerKind) => {
+        const r = row(ing.levels, s, variant, n);
+        return r === undefined ? '–' : `${fmt(r.cpuUsPerMsg, 2)}${r.pass ? '' : ' (fail)'}`;
+      };
+      cpuRows.push([fmtInt(n), c('streamgate'), c('streamgate-norec'), c('discard'), c('naive'), ratio(g('streamgate'), g('discard')), ratio(g('streamgate'), g('naive')), ratio(g('streamgate-norec'), g('discard'))]);
     }
-    const top = hi('streamgate').lastRow;
-    if (top) checks.push({ name: `RSS ≤ ${TARGETS.rssPerStreamKiB} KiB/stream with recording (${variant}, N=${fmtInt(top.streams)}: ${fmt(top.rssPerStreamKiB, 0)} KiB)`, ok: top.rssPerStreamKiB <= TARGETS.rssPerStreamKiB });
-  }
-  const norecNotes: string[] = [];
-  for (const variant of VARIANTS) {
+    lines.push(`**${variant}**: CPU µs per message by N ("(fail)": measured, but that level missed a pass criterion):`);
+    lines.push('');
+    lines.push(mdTable(['streams', 'streamgate', 'streamgate, no recording', 'discard', 'naive', 'ours / discard', 'ours / naive', 'no-recording / discard'], cpuRows));
+    lines.push('');
+
     const n = commonN(ing.levels, variant);
     const a = row(ing.levels, 'streamgate', variant, n);
-    const b = row(ing.levels, 'streamgate-norec', variant, n);
-    if (a && b) {
-      norecNotes.push(
-        `Recording's share (${variant}, N=${fmtInt(n!)}): streamgate ${fmt(a.cpuUsPerMsg, 2)} µs/msg with the recording sink, ${fmt(b.cpuUsPerMsg, 2)} without ` +
-          `(${fmt(a.cpuUsPerMsg - b.cpuUsPerMsg, 2)} µs/msg, ${fmt(((a.cpuUsPerMsg - b.cpuUsPerMsg) / a.cpuUsPerMsg) * 100, 0)} %); without it: ${fmt(b.cpuUsPerMsg / (row(ing.levels, 'discard', variant, n)?.cpuUsPerMsg ?? NaN), 2)}× discard; ` +
-          `highest N without recording ${fmtInt(highestN(ing.levels, 'streamgate-norec', variant).n)}.`,
-      );
+    const d = row(ing.levels, 'discard', variant, n);
+    const v = row(ing.levels, 'naive', variant, n);
+    const nr = row(ing.levels, 'streamgate-norec', variant, n);
+    if (variant === 'inbound') {
+      checks.push({ name: `CPU/message ≤ ${TARGETS.cpuVsDiscard}× discard (inbound, N=${n ?? '–'}: ${ratio(a?.cpuUsPerMsg, d?.cpuUsPerMsg)}; without recording ${ratio(nr?.cpuUsPerMsg, d?.cpuUsPerMsg)})`, ok: a && d ? a.cpuUsPerMsg / d.cpuUsPerMsg <= TARGETS.cpuVsDiscard : null });
+      checks.push({ name: `CPU/message ≤ ${TARGETS.cpuVsNaive}× naive (inbound, N=${n ?? '–'}: ${ratio(a?.cpuUsPerMsg, v?.cpuUsPerMsg)}; without recording ${ratio(nr?.cpuUsPerMsg, v?.cpuUsPerMsg)})`, ok: a && v ? a.cpuUsPerMsg / v.cpuUsPerMsg <= TARGETS.cpuVsNaive : null });
+      checks.push({ name: `highest N ≥ ${TARGETS.highestNVsNaive}× naive (inbound: ${fmtInt(hi('streamgate').n)} vs ${fmtInt(hi('naive').n)})`, ok: hi('naive').n > 0 ? hi('streamgate').n / hi('naive').n >= TARGETS.highestNVsNaive : null });
     }
+    const m = marginalRss(ing.levels, 'streamgate', variant);
+    if (m) checks.push({ name: `RSS ≤ ${TARGETS.rssPerStreamKiB} KiB/stream with recording (${variant}: ${fmt(m.kib, 0)} KiB per added stream, N ${fmtInt(m.from)} → ${fmtInt(m.to)})`, ok: m.kib <= TARGETS.rssPerStreamKiB });
   }
-  lines.push(
-    mdTable(
-      ['tracks', 'common N', 'streamgate µs/msg', 'discard µs/msg', 'naive µs/msg', 'ours / discard', 'ours / naive', `highest N streamgate`, 'highest N discard', 'highest N naive', 'ours / naive N', 'streams/core at 100 % CPU (ours)'],
-      rows,
-    ),
-  );
-  if (norecNotes.length > 0) lines.push('', ...norecNotes);
+  lines.push('Highest N that held p99 < 10 ms with 0 lost (one core), and streams per core if CPU were the only limit (1 s / (CPU per message × messages per stream-second)):');
+  lines.push('');
+  lines.push(mdTable(['tracks', 'streamgate', 'streamgate, no recording', 'discard', 'naive', 'streamgate / naive', 'streams/core at 100 % CPU (streamgate)'], hiRows));
   return { text: lines.join('\n'), checks };
 }
 
@@ -185,13 +191,13 @@ function profileMarkdown(ing: IngestResult): string {
   return out.join('\n');
 }
 
-export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: IngestResult; command: string; quick: boolean; startedAt: Date; durationS: number }): string {
+export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: IngestResult; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
   const m = machineInfo();
   const out: string[] = [];
   out.push(BEGIN);
   out.push('');
   out.push(`Machine: ${machineLine(m)}.  `);
-  out.push(`Run: \`${opts.command}\` (after \`npm run build\`), ${opts.startedAt.toISOString()}, ${fmt(opts.durationS, 0)} s, tree ${gitDescribe()}${opts.quick ? ', **quick mode: tiny N, no thresholds**' : ''}.  `);
+  out.push(`Run: \`${opts.command}\` (after \`npm run build\`), ${opts.startedAt.toISOString()}, ${fmt(opts.durationS, 0)} s, tree ${opts.tree ?? gitDescribe()}${opts.quick ? ', **quick mode: tiny N, no thresholds**' : ''}.  `);
   out.push(`Pinning: server child \`taskset -c 0\`, load generator child \`taskset -c 1\`${opts.ingest.pinned ? '' : ' (**taskset unavailable: not pinned**)'}; Node ${m.node}.`);
   out.push('');
   out.push('### mu-law decode (`bench/mulaw-decode.bench.ts`)');
@@ -254,6 +260,15 @@ export function writeResults(path: string, section: string): void {
 
 export async function main(argv: string[]): Promise<string> {
   const opts = parseArgs(argv);
+  const renderFrom = argv.includes('--render') ? argv[argv.indexOf('--render') + 1] : undefined;
+  if (renderFrom !== undefined) {
+    // Re-render a saved run (its --json) without running anything.
+    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; ingest: IngestResult; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
+    const md = resultsMarkdown({ ...saved, startedAt: new Date(saved.startedAt) });
+    if (opts.results !== null) writeResults(opts.results, md);
+    process.stdout.write(md + '\n');
+    return md;
+  }
   const t0 = Date.now();
   const startedAt = new Date();
   mkdirSync(opts.outDir, { recursive: true });
@@ -279,8 +294,12 @@ export async function main(argv: string[]): Promise<string> {
     profile: opts.profile ? { streams: 0, variant: 'inbound', measureMs: 6000 } : null,
     log,
   });
-  const md = resultsMarkdown({ decode, ingest, command: opts.command, quick: opts.quick, startedAt, durationS: (Date.now() - t0) / 1000 });
-  if (opts.json !== null) writeFileSync(opts.json, JSON.stringify({ machine: machineInfo(), decode, ingest }, null, 2));
+  const durationS = (Date.now() - t0) / 1000;
+  const tree = gitDescribe();
+  const md = resultsMarkdown({ decode, ingest, command: opts.command, quick: opts.quick, startedAt, durationS, tree });
+  const raw = JSON.stringify({ machine: machineInfo(), decode, ingest, command: opts.command, quick: opts.quick, startedAt: startedAt.toISOString(), durationS, tree }, null, 2);
+  writeFileSync(join(opts.outDir, 'results.json'), raw);
+  if (opts.json !== null) writeFileSync(opts.json, raw);
   if (opts.results !== null) {
     writeResults(opts.results, md);
     log(`bench: wrote ${opts.results}`);

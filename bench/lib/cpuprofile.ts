@@ -85,17 +85,20 @@ export function summarizeCpuProfile(path: string, inclusiveOf: readonly string[]
   // Inclusive time: a sample counts for a function if the function is on its stack (once).
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const inclusive = inclusiveOf.map((fn) => {
+  const inclusive = inclusiveOf.map((spec) => {
+    // "name" or "name@part-of-url" (several functions share a name: accept, write, read).
+    const [fn, urlPart] = spec.split('@') as [string, string | undefined];
     let us = 0;
     for (const [id, t] of selfUs) {
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-        if (byId.get(cur)!.callFrame.functionName === fn) {
+        const cf = byId.get(cur)!.callFrame;
+        if (cf.functionName === fn && (urlPart === undefined || cf.url.includes(urlPart))) {
           us += t;
           break;
         }
       }
     }
-    return { fn, pct: busy > 0 ? (us / busy) * 100 : 0 };
+    return { fn: spec, pct: busy > 0 ? (us / busy) * 100 : 0 };
   });
   return { totalMs: total / 1000, busyPct: total > 0 ? (busy / total) * 100 : 0, top, inclusive };
 }
