@@ -4,9 +4,10 @@
  *   npm run bench                          full run (~6-8 min on 2 cores), writes bench/RESULTS.md
  *   node dist/bench/run.js --quick         CI smoke run (seconds, small N, no thresholds), prints only
  *
- * Options: --results <file> (write there; the full run defaults to bench/RESULTS.md), --json <file>,
+ * Options: --results <file> (write there; a full run defaults to bench/RESULTS.md, a run with
+ * --servers or --levels only prints), --json <file>,
  * --no-profile, --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
- * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,discard,naive (inbound),
+ * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,discard,naive,
  * --out <dir> (logs, the CPU profile and results.json; default bench/out/run),
  * --render <results.json> (re-render a saved run into the report, running nothing).
  *
@@ -41,7 +42,7 @@ interface RunOptions {
   measureMs: number;
   warmupMs: number;
   inboundLevels: number[];
-  /** Servers for the inbound variant (both_tracks always runs the three main ones). */
+  /** Servers to run (both variants); default: all four inbound, the three main ones both_tracks. */
   inboundServers: ServerKind[] | null;
   outDir: string;
   /** Also write the raw results as JSON here. */
@@ -59,7 +60,8 @@ function parseArgs(argv: string[]): RunOptions {
   const levels = val('--levels');
   return {
     quick,
-    results: val('--results') ?? (quick ? null : 'bench/RESULTS.md'),
+    // A partial run (chosen servers or levels) only prints, unless told where to write.
+    results: val('--results') ?? (quick || val('--servers') !== undefined || levels !== undefined ? null : 'bench/RESULTS.md'),
     profile: !quick && !has('--no-profile'),
     measureMs: Number(val('--measure-ms') ?? (quick ? 1500 : 5000)),
     warmupMs: Number(val('--warmup-ms') ?? (quick ? 500 : 2000)),
@@ -285,7 +287,11 @@ export async function main(argv: string[]): Promise<string> {
     levelsByVariant: { inbound: opts.inboundLevels, both_tracks: opts.quick ? both : both },
     // The quick run checks plumbing only: both_tracks on streamgate alone keeps it to seconds.
     // The full run adds the gateway without its recording sink (inbound), to price recording.
-    serversByVariant: opts.quick ? { both_tracks: ['streamgate'] } : { inbound: opts.inboundServers ?? ['streamgate', 'streamgate-norec', 'discard', 'naive'] },
+    serversByVariant: opts.quick
+      ? { both_tracks: ['streamgate'] }
+      : opts.inboundServers !== null
+        ? { inbound: opts.inboundServers, both_tracks: opts.inboundServers }
+        : { inbound: ['streamgate', 'streamgate-norec', 'discard', 'naive'] },
     warmupMs: opts.warmupMs,
     measureMs: opts.measureMs,
     outDir: opts.outDir,
