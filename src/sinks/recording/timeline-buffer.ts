@@ -5,7 +5,7 @@
  *
  * Positions are sample frames on the stream's timeline: 0 is the first frame of the stream (any
  * track); a frame at media time T starts at (T - firstT) * 8. Slots are sample frames of the
- * ring, numbered by ever-growing "virtual" slot counters; slot v lives at ring index v % capacity.
+ * ring, numbered by ever-growing "virtual" slot counters; slot v lives at ring index v % (ring size).
  *
  *        vBase            vSub                         vEnd
  *          │   in flight   │  placed, not yet handed    │     free (silence)
@@ -14,6 +14,14 @@
  *                                                          [vSub, vEnd) in place
  *   capacity ≥ vEnd - vBase; released slots are reset to silence, so a timestamp gap costs
  *   nothing but the slots it spans.
+ *
+ * `capacity` is the logical bound every decision uses (what may wait for the disk). The ring
+ * itself starts smaller (`initialFrames`) and doubles when the occupied slots outgrow it, up to
+ * `capacity`: with the disk keeping up a stream holds well under a second, so most streams never
+ * pay for the full bound (bench/RESULTS.md, memory). Growth copies the occupied slots to their
+ * places in the larger ring (slot v at v % size); a write in flight keeps the old ring's bytes,
+ * which stay immutable until release, as before. Decisions never depend on the physical size, so
+ * a growing buffer behaves exactly like one allocated at `capacity` (timeline-buffer.test.ts).
  *
  * Segments map positions to slots: position p of segment k sits in slot segV[k] + (p - segPos[k]).
  * Normally there is one segment. A frame that jumps further ahead than the free slots reach
@@ -66,20 +74,24 @@ export interface TimelineOptions {
   readonly channels: 1 | 2;
   /** Channel of each track index (inbound 0, outbound 1), or -1 when the track is not recorded. */
   readonly channelOfTrack: readonly [number, number];
-  /** Ring size in sample frames. */
+  /** Most sample frames the buffer may hold (its bound). */
   readonly capacityFrames: number;
+  /** Ring size to start with, in sample frames (default: `capacityFrames`); grows on demand. */
+  readonly initialFrames?: number;
   /** How far the horizon may trail the leading track (sample frames). */
   readonly lagFrames: number;
 }
 
 export class TimelineBuffer {
+  /** Most sample frames the buffer holds at once. */
   readonly capacity: number;
   readonly channels: number;
-  /** The ring as bytes in file layout; the writer passes ranges of it straight to write(). */
-  readonly bytes: Buffer;
 
-  readonly #pcm: Int16Array | null;
-  readonly #mu: Uint8Array | null;
+  /** Physical ring size in sample frames (≤ capacity); slot v lives at index v % #size. */
+  #size: number;
+  #pcm: Int16Array | null;
+  #mu: Uint8Array | null;
+  #bytes: Buffer;
   readonly #chanOf: Int8Array;
   readonly #lag: number;
 
@@ -117,15 +129,62 @@ export class TimelineBuffer {
     this.channels = opts.channels;
     this.#chanOf = Int8Array.from(opts.channelOfTrack);
     this.#lag = Math.max(0, Math.floor(opts.lagFrames));
-    const slots = this.capacity * opts.channels;
-    if (opts.format === 'pcm16') {
+    const initial = Math.floor(opts.initialFrames ?? this.capacity);
+    this.#size = initial >= 1 && initial < this.capacity ? initial : this.capacity;
+    this.#pcm = null;
+    this.#mu = null;
+    this.#bytes = this.#allocate(opts.format === 'pcm16', this.#size);
+  }
+
+  /** The ring as bytes in file layout; the writer passes ranges of it straight to write(). */
+  get bytes(): Buffer {
+    return this.#bytes;
+  }
+
+  /** Sample frames the ring has allocated now (grows up to {@link capacity}). */
+  get allocatedFrames(): number {
+    return this.#size;
+  }
+
+  /** A silent ring of `frames` sample frames; sets #pcm or #mu and returns its bytes. */
+  #allocate(pcm16: boolean, frames: number): Buffer {
+    const slots = frames * this.channels;
+    if (pcm16) {
       this.#pcm = new Int16Array(slots);
-      this.#mu = null;
-      this.bytes = Buffer.from(this.#pcm.buffer, 0, this.#pcm.byteLength);
-    } else {
-      this.#mu = new Uint8Array(slots).fill(0xff); // mu-law silence (positive zero, §2.3)
-      this.#pcm = null;
-      this.bytes = Buffer.from(this.#mu.buffer, 0, this.#mu.byteLength);
+      return Buffer.from(this.#pcm.buffer, 0, this.#pcm.byteLength);
+    }
+    this.#mu = new Uint8Array(slots).fill(0xff); // mu-law silence (positive zero, §2.3)
+    return Buffer.from(this.#mu.buffer, 0, this.#mu.byteLength);
+  }
+
+  /**
+   * Makes the ring hold the occupied slots [vBase, vEnd): doubles it (at most to capacity) and
+   * copies each occupied run to its index in the new ring. Rare: a stream's first seconds of a
+   * slow disk, or a long two-track lag.
+   */
+  #fit(): void {
+    const occupied = this.#vEnd - this.#vBase;
+    if (occupied <= this.#size) return;
+    const oldSize = this.#size;
+    const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
+    let size = oldSize * 2;
+    if (size < occupied) size = occupied;
+    if (size > this.capacity) size = this.capacity;
+    this.#bytes = this.#allocate(this.#pcm !== null, size);
+    this.#size = size;
+    const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
+    const chs = this.channels;
+    // Slots past vBase + oldSize were just claimed and hold nothing yet (their old indices alias
+    // older slots), so only the first oldSize occupied slots carry audio.
+    const end = this.#vBase + oldSize;
+    for (let v = this.#vBase; v < end; ) {
+      const from = v % oldSize;
+      const to = v % size;
+      let run = end - v;
+      if (run > oldSize - from) run = oldSize - from;
+      if (run > size - to) run = size - to;
+      ring.set(old.subarray(from * chs, (from + run) * chs), to * chs);
+      v += run;
     }
   }
 
@@ -245,6 +304,7 @@ export class TimelineBuffer {
     } else {
       return this.#giveUp(ch, s, e, te, Outcome.dropped);
     }
+    if (this.#vEnd - this.#vBase > this.#size) this.#fit();
     this.#copyIn(ch, v, frame, srcOff, e - s);
     if (s > te) this.gaps[ch]!.append(te, s, this.#trackSeen[ch] === 1 ? GAP_TIMESTAMP : GAP_LEADING);
     this.#trackEnd[ch] = e;
@@ -326,7 +386,7 @@ export class TimelineBuffer {
   }
 
   #copyIn(ch: number, v: number, frame: MediaFrame, srcOff: number, n: number): void {
-    const cap = this.capacity;
+    const cap = this.#size;
     // `| 0` keeps the indices small integers: slot counters can come out of a Float64Array as
     // doubles, and double-indexed stores made the copy 2.5x slower. Splitting at the ring's end
     // instead of testing for the wrap per sample took it further. (Ad-hoc loop of 2M frames
@@ -396,9 +456,9 @@ export class TimelineBuffer {
     const segEnd = p0 + (endV - v0);
     const limit = segEnd < h ? segEnd : h;
     if (limit > posSub) {
-      const slot = this.#vSub % this.capacity;
+      const slot = this.#vSub % this.#size;
       let n = limit - posSub;
-      if (n > this.capacity - slot) n = this.capacity - slot; // up to the ring's end; the rest next
+      if (n > this.#size - slot) n = this.#size - slot; // up to the ring's end; the rest next
       this.planPos = posSub;
       this.planFrames = n;
       this.planSlot = slot;
@@ -425,7 +485,7 @@ export class TimelineBuffer {
 
   /** The oldest `frames` submitted slots are on disk (or abandoned): reset them to silence. */
   release(frames: number): void {
-    const cap = this.capacity;
+    const cap = this.#size;
     const chs = this.channels;
     const from = this.#vBase % cap;
     const first = Math.min(frames, cap - from);

@@ -12,7 +12,8 @@ import { Outcome, Plan, TimelineBuffer } from '../../../src/sinks/recording/time
 import type { RecordingFormat } from '../../../src/sinks/recording/wav-header.js';
 
 interface Ev {
-  kind: 'frame' | 'submit' | 'complete';
+  /** `drain`: the writer writes everything up to the horizon before the next frame. */
+  kind: 'frame' | 'submit' | 'complete' | 'drain';
   track: 0 | 1;
   ts: number;
   size: number;
@@ -54,13 +55,21 @@ interface Run {
   frames: { ch: number; s: number; size: number; variant: number }[];
 }
 
-function run(format: RecordingFormat, channels: 1 | 2, capacity: number, lag: number, events: Ev[]): Run {
-  const buf = new TimelineBuffer({ format, channels, channelOfTrack: channels === 2 ? [0, 1] : [0, -1], capacityFrames: capacity, lagFrames: lag });
+function run(format: RecordingFormat, channels: 1 | 2, capacity: number, lag: number, events: Ev[], initial?: number): Run {
+  const buf = new TimelineBuffer({
+    format,
+    channels,
+    channelOfTrack: channels === 2 ? [0, 1] : [0, -1],
+    capacityFrames: capacity,
+    lagFrames: lag,
+    ...(initial === undefined ? {} : { initialFrames: initial }),
+  });
   const silence = format === 'pcm16' ? 0 : 0xff;
   const bytesPer = format === 'pcm16' ? 2 : 1;
   const file: number[][] = [[], []];
   let written = 0;
-  let inflight: { slot: number; n: number; pos: number; snapshot: Buffer } | null = null;
+  // `ring` is the buffer the writer was handed: a ring that grows meanwhile leaves it intact.
+  let inflight: { ring: Buffer; slot: number; n: number; pos: number; snapshot: Buffer } | null = null;
   const outcomes: number[] = [];
   const frames: Run['frames'] = [];
   let first: number | null = null;
@@ -70,12 +79,13 @@ function run(format: RecordingFormat, channels: 1 | 2, capacity: number, lag: nu
     // An asynchronous write reads the ring at any time until it completes: the range must not
     // have changed since it was submitted.
     const stride = channels * bytesPer;
-    const now = buf.bytes.subarray(inflight.slot * stride, (inflight.slot + inflight.n) * stride);
+    const ring = inflight.ring;
+    const now = ring.subarray(inflight.slot * stride, (inflight.slot + inflight.n) * stride);
     if (Buffer.compare(now, inflight.snapshot) !== 0) expect('a submitted range').toBe('left untouched until release');
     for (let i = 0; i < inflight.n; i++) {
       for (let c = 0; c < channels; c++) {
         const at = ((inflight.slot + i) * channels + c) * bytesPer;
-        file[c]![inflight.pos + i] = format === 'pcm16' ? buf.bytes.readInt16LE(at) : buf.bytes[at]!;
+        file[c]![inflight.pos + i] = format === 'pcm16' ? ring.readInt16LE(at) : ring[at]!;
       }
     }
     buf.release(inflight.n);
@@ -93,7 +103,7 @@ function run(format: RecordingFormat, channels: 1 | 2, capacity: number, lag: nu
     } else {
       const stride = channels * bytesPer;
       const snapshot = Buffer.from(buf.bytes.subarray(buf.planSlot * stride, (buf.planSlot + buf.planFrames) * stride));
-      inflight = { slot: buf.planSlot, n: buf.planFrames, pos: buf.planPos, snapshot };
+      inflight = { ring: buf.bytes, slot: buf.planSlot, n: buf.planFrames, pos: buf.planPos, snapshot };
       buf.submitData(buf.planFrames);
     }
     return true;
@@ -113,6 +123,9 @@ function run(format: RecordingFormat, channels: 1 | 2, capacity: number, lag: nu
       outcomes.push(buf.accept(frameOf(format, e.track, s, e)));
     } else if (e.kind === 'submit') {
       if (inflight === null) step(false);
+    } else if (e.kind === 'drain') {
+      complete();
+      while (step(false)) complete();
     } else {
       complete();
     }
@@ -181,14 +194,19 @@ const configArb = fc.record({
   channels: fc.constantFrom<1 | 2>(1, 2),
   capacity: fc.integer({ min: 160, max: 4000 }),
   lag: fc.integer({ min: 0, max: 2000 }),
+  /** Starting ring size as a share of capacity (1: allocated at capacity up front). */
+  initialShare: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
 });
+
+const initialOf = (cfg: { capacity: number; initialShare: number }): number => Math.max(1, Math.floor(cfg.capacity * cfg.initialShare));
 
 describe('TimelineBuffer', () => {
   it('holds every written sample at its timestamp position and every other one inside a reported gap', () => {
     fc.assert(
       fc.property(configArb, fc.oneof(fc.array(evArb, { maxLength: 200 }), streamArb, pairedArb), (cfg, events) => {
         const lag = Math.min(cfg.lag, cfg.capacity >> 1);
-        const { buf, file, outcomes, frames } = run(cfg.format, cfg.channels, cfg.capacity, lag, events);
+        const { buf, file, outcomes, frames } = run(cfg.format, cfg.channels, cfg.capacity, lag, events, initialOf(cfg));
+        expect(buf.allocatedFrames).toBeLessThanOrEqual(cfg.capacity);
         const silence = cfg.format === 'pcm16' ? 0 : 0xff;
         const len = frames.length === 0 ? 0 : buf.finalEnd;
         expect(buf.filePos).toBe(len);
@@ -260,6 +278,48 @@ describe('TimelineBuffer', () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('grows its ring on demand and writes exactly what a ring allocated at capacity writes', () => {
+    // A smaller ring splits writes at its end more often, so with one write in flight the two
+    // may hand the disk different amounts by the next frame; with a writer that drains between
+    // frames (as the real one does when the disk keeps up) they must agree exactly.
+    const drained = fc
+      .oneof(fc.array(evArb, { maxLength: 200 }), streamArb, pairedArb)
+      .map((evs) => evs.map((e): Ev => (e.kind === 'frame' ? e : { ...e, kind: 'drain' })));
+    fc.assert(
+      fc.property(
+        configArb,
+        drained,
+        (cfg, events) => {
+          const lag = Math.min(cfg.lag, cfg.capacity >> 1);
+          const full = run(cfg.format, cfg.channels, cfg.capacity, lag, events);
+          const grown = run(cfg.format, cfg.channels, cfg.capacity, lag, events, initialOf(cfg));
+          expect(grown.outcomes).toEqual(full.outcomes);
+          expect(grown.file).toEqual(full.file);
+          expect(grown.buf.gaps[0].spans).toEqual(full.buf.gaps[0].spans);
+          expect(grown.buf.gaps[1].spans).toEqual(full.buf.gaps[1].spans);
+          expect(grown.buf.allocatedFrames).toBeLessThanOrEqual(cfg.capacity);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('starts small and stays small while the writer keeps up', () => {
+    const events: Ev[] = [];
+    for (let i = 0; i < 500; i++) {
+      events.push({ kind: 'frame', track: 0, ts: 1000 + i * 20, size: 160, variant: 0 });
+      events.push({ kind: 'frame', track: 1, ts: 1000 + i * 20, size: 160, variant: 1 });
+      if (i % 10 === 9) events.push({ kind: 'submit', track: 0, ts: 0, size: 0, variant: 0 }, { kind: 'complete', track: 0, ts: 0, size: 0, variant: 0 });
+    }
+    const { buf } = run('pcm16', 2, 40_000, 4000, events, 4000);
+    expect(buf.allocatedFrames).toBe(4000);
+    expect(buf.framesDropped).toBe(0);
+    // A writer that stalls for 2 s makes it grow, never past its capacity.
+    const stalled = events.filter((e) => e.kind === 'frame');
+    const { buf: big } = run('pcm16', 2, 40_000, 4000, stalled.slice(0, 200), 4000);
+    expect(big.allocatedFrames).toBe(16_000);
   });
 
   it('wraps the ring mid-frame and reuses released slots as silence', () => {
