@@ -1,13 +1,14 @@
 /**
  * One stream's recording: the hot path copies frames into a TimelineBuffer; a writer loop, one
  * outstanding write at a time, moves them into `{StreamSid}.wav.partial` and patches the header
- * after every flush, so the file on disk is a valid WAV of everything flushed so far:
+ * at most every headerIntervalMs (1 s), so the file on disk is always a valid WAV of everything
+ * flushed up to a second ago, and of all of it once closed:
  *
  *   accept(frame) ──copy──► TimelineBuffer ──plan/submit──► FileHandle.write(ring bytes, at pos)
  *        sync, no I/O          bounded ring      ▲                 then header sizes patched
- *                                                └── kicked by the factory's ticker (every
- *                                                    flushIntervalMs) or when the buffer passes
- *                                                    flushThresholdFrames
+ *                                                └── kicked by the factory's staggered ticker
+ *                                                    (every flushIntervalMs) or when the buffer
+ *                                                    passes flushThresholdFrames
  *
  * close(): last flush (everything, plus trailing dropped stretches as silence), final header,
  * fsync, rename .partial → .wav, manifest (atomic), sidecar removed; close() resolves, and the
@@ -42,8 +43,12 @@ export interface RecordingSinkSetup {
   readonly trackOfChannel: readonly Track[];
   readonly channelOfTrack: readonly [number, number];
   readonly capacityFrames: number;
+  /** Ring size to start with; it grows toward capacityFrames when the disk falls behind. */
+  readonly initialFrames: number;
   readonly lagFrames: number;
   readonly flushThresholdFrames: number;
+  /** Least time between two header patches while recording (the final one is always made). */
+  readonly headerIntervalMs: number;
   readonly archiver: Archiver;
   /** Told once, when close() is first called, with the promise close() returns. */
   readonly onClosing: (sink: RecordingSink, done: Promise<void>) => void;
@@ -78,6 +83,10 @@ export class RecordingSink implements Sink {
   #dataFrames = 0;
   /** What the on-disk header claims (-1 before the first header). */
   #headerFrames = -1;
+  /** performance.now() of the last header patch. */
+  #headerAt = 0;
+  /** flush() wants the header patched at the end of the next drain, whatever the interval. */
+  #headerDue = false;
   #sidecarHasStart = false;
   #queuedShown = 0;
   #error: string | null = null;
@@ -92,6 +101,7 @@ export class RecordingSink implements Sink {
       channels: setup.layout.channels,
       channelOfTrack: setup.channelOfTrack,
       capacityFrames: setup.capacityFrames,
+      initialFrames: setup.initialFrames,
       lagFrames: setup.lagFrames,
     });
     this.#silence = setup.layout.format === 'pcm16' ? SILENCE_PCM16 : SILENCE_MULAW;
@@ -120,6 +130,11 @@ export class RecordingSink implements Sink {
     }
   }
 
+  /** Sample frames the buffer's ring holds now (it grows when the disk falls behind). */
+  get ringFrames(): number {
+    return this.#buf.allocatedFrames;
+  }
+
   /** Timer tick from the factory: hands buffered audio to the disk if the writer is idle. */
   flushTick(): void {
     this.#schedule();
@@ -132,6 +147,7 @@ export class RecordingSink implements Sink {
   async flush(): Promise<void> {
     await this.#openDone;
     await this.#pumpDone;
+    this.#headerDue = true; // read at the end of whichever drain runs now
     this.#schedule();
     await this.#pumpDone;
   }
@@ -196,7 +212,10 @@ export class RecordingSink implements Sink {
         this.#dataFrames = buf.filePos;
         this.#showQueued();
       }
-      if (this.#dataFrames !== this.#headerFrames) await this.#patchHeader(false);
+      if (this.#dataFrames !== this.#headerFrames && (this.#headerDue || performance.now() - this.#headerAt >= this.#setup.headerIntervalMs)) {
+        await this.#patchHeader(false);
+      }
+      this.#headerDue = false;
       if (!this.#sidecarHasStart && buf.firstTimestampMs !== null) {
         this.#sidecarHasStart = true;
         await writeJsonAtomic(this.#setup.paths.sidecar, this.#sidecar());
@@ -214,6 +233,7 @@ export class RecordingSink implements Sink {
     writeWavHeader(this.#header, layout, dataBytes, final);
     await writeFully(this.#fh!, this.#header, 0, layout.headerBytes, 0);
     this.#headerFrames = this.#dataFrames;
+    this.#headerAt = performance.now();
   }
 
   async #finish(reason: CloseReason): Promise<void> {
