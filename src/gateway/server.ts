@@ -39,7 +39,8 @@ export class Gateway {
   readonly media: MediaEndpoint;
   readonly sinkFactories: SinkFactory[];
   draining = false;
-  #closed = false;
+  /** The close under way, shared by every caller (a second signal must wait for the first). */
+  #closing: Promise<void> | null = null;
   /** Run on close, after every stream ended (sinks' shutdown, engines, timers). */
   readonly #cleanups: (() => Promise<void> | void)[] = [];
 
@@ -101,11 +102,15 @@ export class Gateway {
 
   /**
    * Stops accepting, closes every live stream (code 1001) after its sinks finalised, runs
-   * cleanups and closes the HTTP server. Idempotent.
+   * cleanups and closes the HTTP server. Idempotent: a later call resolves when the first one
+   * has finished, so nobody exits while recordings are still being finalised.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.draining = true;
     await this.media.closeAll();
     for (const cleanup of this.#cleanups) {
