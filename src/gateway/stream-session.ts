@@ -5,11 +5,13 @@
  *       └────────────start────────────┘   media/dtmf/mark  │  (socket close: aborted)
  *                 any state ──protocol error / socket close / shutdown──► CLOSED
  *
- * Every transition happens in `onText`. The session owns the buffers its frames are decoded
- * into and reuses them for every message, so the media path allocates nothing per frame.
+ * Every transition happens in `onText`. Payloads are base64-decoded into, and mu-law-decoded
+ * out of, the process-wide decode scratch (twilio/mulaw-simd.ts): a message is handled
+ * synchronously and sinks copy what they keep, so sessions need no frame buffers of their own
+ * and the media path allocates nothing per frame.
  */
 import type { Logger } from 'pino';
-import { decodeMulaw } from '../twilio/mulaw.js';
+import { decodeScratch } from '../twilio/mulaw-simd.js';
 import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../twilio/protocol.js';
 import { isSid } from '../twilio/sids.js';
 import { TRACK_INDEX, type CloseReason, type MediaFrame, type SinkFactory, type StreamInfo, type Track } from '../sinks/sink.js';
@@ -70,8 +72,6 @@ export interface SessionSummary {
 }
 
 const SEQ_WINDOW = 32;
-/** Initial frame buffer size, bytes: a few 160-byte frames' worth. */
-const INITIAL_FRAME_BYTES = 1024;
 
 export class StreamSession {
   state: SessionState = STATE.OPEN;
@@ -86,11 +86,14 @@ export class StreamSession {
   readonly #deps: SessionDeps;
   #log: Logger;
   readonly #msg = new ParsedMessage();
-  #raw: Buffer;
-  #pcm: Int16Array;
-  /** Views for the common 160-sample frame, made once. */
-  #raw160: Uint8Array;
-  #pcm160: Int16Array;
+  /** decodeScratch.raw when the views below were made; another value means it grew since. */
+  #scratchRaw: Buffer | null = null;
+  // Set by #bind (from the constructor on): views, not buffers.
+  /** The scratch's input region cut to maxFrameBytes: what payloads may be decoded into. */
+  #raw!: Buffer;
+  /** Views for the common 160-sample frame, re-made when the scratch grows. */
+  #raw160!: Uint8Array;
+  #pcm160!: Int16Array;
   readonly #frame: MediaFrame;
   readonly #tracks = [new TrackState(), new TrackState()];
   #fanOut: FanOut | null = null;
@@ -106,14 +109,7 @@ export class StreamSession {
     this.#deps = deps;
     this.#log = deps.log;
     this.openedAt = this.lastMessageAt = performance.now();
-    // Sized for Twilio's 160-byte frames, grown on demand (#grow) up to maxFrameBytes: sized
-    // to the maximum up front they cost ~192 KiB per stream (bench/RESULTS.md, memory).
-    const initial = Math.min(INITIAL_FRAME_BYTES, deps.maxFrameBytes);
-    this.#raw = Buffer.allocUnsafe(initial);
-    this.#pcm = new Int16Array(initial);
-    // Plain Uint8Array views (not Buffer), so a sink's .slice() copies as it does for typed arrays.
-    this.#raw160 = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, 160);
-    this.#pcm160 = this.#pcm.subarray(0, 160);
+    this.#bind();
     this.#frame = {
       track: 'inbound',
       trackIndex: 0,
@@ -155,6 +151,8 @@ export class StreamSession {
   onTextBytes(bytes: Buffer, receivedAt: number): void {
     if (this.state === STATE.STARTED) {
       const msg = this.#msg;
+      if (this.#scratchRaw !== decodeScratch.raw) this.#bind();
+      // A payload larger than #raw is declined here and decided by the strict path (#onMedia).
       const n = msg.readMediaFast(bytes, this.info!.streamSid, this.#raw);
       if (n >= 0) {
         this.lastMessageAt = receivedAt;
@@ -356,23 +354,40 @@ export class StreamSession {
     if (this.state !== STATE.STARTED) return this.fail('media_before_start', CLOSE.PROTOCOL_ERROR);
     if (msg.streamSid !== this.info!.streamSid) return this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
     if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
-    if ((msg.payload.length >> 2) * 3 > this.#raw.length) this.#grow((msg.payload.length >> 2) * 3);
+    if (this.#scratchRaw !== decodeScratch.raw) this.#bind();
+    const need = (msg.payload.length >> 2) * 3;
+    if (need > this.#raw.length) this.#grow(need);
     const n = decodeBase64Into(msg.payload, this.#raw);
     if (n < 0) return this.fail('invalid_base64', CLOSE.INVALID_PAYLOAD, 'media.payload');
     this.#onMediaDecoded(msg, n, receivedAt);
   }
 
-  /** Makes the frame buffers hold `need` bytes, capped at maxFrameBytes (rare: Twilio sends 160). */
+  /**
+   * Makes #raw hold `need` bytes, capped at maxFrameBytes (rare: Twilio sends 160). A payload
+   * that decodes to more than maxFrameBytes then fails decodeBase64Into, as it always has.
+   */
   #grow(need: number): void {
-    const size = Math.min(this.#deps.maxFrameBytes, Math.max(need, this.#raw.length * 2));
+    const size = Math.min(this.#deps.maxFrameBytes, need);
     if (size <= this.#raw.length) return;
-    this.#raw = Buffer.allocUnsafe(size);
-    this.#pcm = new Int16Array(size);
-    this.#raw160 = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, 160);
-    this.#pcm160 = this.#pcm.subarray(0, 160);
+    decodeScratch.reserve(size);
+    this.#bind();
   }
 
-  /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
+  /**
+   * (Re)makes this session's views over the shared scratch: at start, and whenever any session
+   * grew it (growing replaces its memory and detaches the old views).
+   */
+  #bind(): void {
+    const scratch = decodeScratch;
+    const raw = scratch.raw;
+    this.#scratchRaw = raw;
+    this.#raw = raw.length > this.#deps.maxFrameBytes ? raw.subarray(0, this.#deps.maxFrameBytes) : raw;
+    // Plain Uint8Array views (not Buffer), so a sink's .slice() copies as it does for typed arrays.
+    this.#raw160 = new Uint8Array(raw.buffer, raw.byteOffset, 160);
+    this.#pcm160 = scratch.pcm.subarray(0, 160);
+  }
+
+  /** A checked media message whose `n` payload bytes are in the decode scratch (strict and fast path). */
   #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number): void {
     const track: Track = msg.track;
     const trackIndex = TRACK_INDEX[track];
@@ -400,10 +415,10 @@ export class StreamSession {
       frame.pcm = this.#pcm160;
       frame.mulaw = this.#raw160;
     } else {
-      frame.pcm = this.#pcm.subarray(0, n);
+      frame.pcm = decodeScratch.pcm.subarray(0, n);
       frame.mulaw = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, n);
     }
-    frame.energy = decodeMulaw(this.#raw, n, this.#pcm);
+    frame.energy = decodeScratch.decode(n);
     frame.track = track;
     frame.trackIndex = trackIndex;
     frame.timestampMs = ts;
