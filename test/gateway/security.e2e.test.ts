@@ -14,6 +14,7 @@ import type { Gateway } from '../../src/gateway/server.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { replay, waitFor } from '../helpers/gateway.js';
+import { freePort } from '../helpers/twilio-gateway.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 
 let gateway: Gateway | undefined;
@@ -26,7 +27,8 @@ const AUTH_TOKEN = 'f00dfeedf00dfeedf00dfeedf00dfeed';
 const ADMIN_TOKEN = 'admin-secret-7c2f9a1e5b';
 
 async function start_(dataDir: string, logs: string[]) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // PUBLIC_URL must name the port before the gateway listens: reserve a free one.
+  const port = await freePort();
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: String(port),

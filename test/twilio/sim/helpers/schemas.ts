@@ -11,10 +11,12 @@
  * every one of them.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
-const EXTRACT = '/work/shared/docs/twilio-api-v2010-extract.json';
+/** A copy of ../shared/docs/twilio-api-v2010-extract.json, vendored so a clean clone has it. */
+const EXTRACT = fileURLToPath(new URL('../../../fixtures/twilio-api/twilio-api-v2010-extract.json', import.meta.url));
 
 /** `Thu, 30 Jul 2015 20:00:00 +0000` (two-digit day, as REST dates are). */
 export const RFC2822 = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
