@@ -53,15 +53,16 @@ export class MediaEndpoint {
     const o = this.#opts;
     const path = (req.url ?? '/').split('?')[0]!;
     if (path !== MEDIA_PATH && path !== MEDIA_PATH + '/') return this.#reject(socket, 404, 'path');
-    if (o.isDraining()) return this.#reject(socket, 503, 'draining');
-    if (o.maxStreams !== undefined && o.registry.sessions.size >= o.maxStreams) return this.#reject(socket, 503, 'capacity');
-    if (o.registry.loopDelayP99Ms > o.maxEventLoopDelayMs) return this.#reject(socket, 503, 'overload');
+    // Signature first: a client that is not Twilio learns nothing of our load or drain state.
     if (o.authToken !== undefined) {
       const header = req.headers['x-twilio-signature'];
       const signature = Array.isArray(header) ? header[0] : header;
       if (signature === undefined || signature === '') return this.#reject(socket, 403, 'signature_missing');
       if (!validateUpgradeSignature(o.authToken, signature, o.publicUrl, path)) return this.#reject(socket, 403, 'signature_invalid');
     }
+    if (o.isDraining()) return this.#reject(socket, 503, 'draining');
+    if (o.maxStreams !== undefined && o.registry.sessions.size >= o.maxStreams) return this.#reject(socket, 503, 'capacity');
+    if (o.registry.loopDelayP99Ms > o.maxEventLoopDelayMs) return this.#reject(socket, 503, 'overload');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket));
   }
 

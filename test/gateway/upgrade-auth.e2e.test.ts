@@ -95,6 +95,15 @@ describe('/media upgrade signature (TWILIO_AUTH_TOKEN set)', () => {
     expect(sink.streams).toHaveLength(0);
     expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason })).toBe(2);
   });
+
+  it('checks the signature before admission, so an unsigned client cannot tell a full or draining gateway', async () => {
+    gw = await startTestGateway({ TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC });
+    const signed = computeSignature(TOKEN, 'wss://gw.example.com/media');
+    gw.gw.draining = true;
+    expect(await upgradeStatus(gw.http, '/media', undefined)).toEqual({ status: 403, body: 'signature_missing' });
+    expect(await upgradeStatus(gw.http, '/media', 'bad')).toEqual({ status: 403, body: 'signature_invalid' });
+    expect(await upgradeStatus(gw.http, '/media', signed)).toEqual({ status: 503, body: 'draining' });
+  });
 });
 
 describe('/media upgrade without TWILIO_AUTH_TOKEN', () => {
