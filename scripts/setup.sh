@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(pocketsphinx pocketsphinx-en-us sox)
 
+# Node.js >= 20.19 with npm (package.json engines). Debian 12's own nodejs is 18: too old.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "streamgate setup: Node.js >= 20.19 and npm are needed (https://nodejs.org, or NodeSource's Debian packages)." >&2
+  exit 1
+fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "streamgate setup: Node.js $(node --version) is too old; streamgate needs >= 20.19." >&2
+  exit 1
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
