@@ -2,15 +2,25 @@
  * Graceful shutdown. First SIGTERM/SIGINT: drain — /readyz answers 503, new upgrades get 503,
  * live streams go on until they stop or DRAIN_TIMEOUT passes; then the remaining streams are
  * closed (1001) after their sinks finalise, and the process exits 0. A second signal skips
- * the wait but still closes every stream's sinks, so recordings get valid headers.
+ * the wait but still closes every stream's sinks, so recordings get valid headers. Should the
+ * close itself hang (a wedged disk, a stuck log destination), a backstop ends the process
+ * FINALISE_GRACE_MS after the drain deadline; start-up repairs whatever was left partial.
  */
 import type { Gateway } from './server.js';
+
+/** How long closing may take after the drain deadline before the process is ended anyway. */
+export const FINALISE_GRACE_MS = 60_000;
 
 export function installSignalHandlers(gateway: Gateway, exit: (code: number) => void = (c) => process.exit(c)): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
+      const backstop = setTimeout(() => {
+        gateway.log.error({ signal }, 'shutdown did not finish in time; exiting');
+        exit(1);
+      }, gateway.config.drainTimeoutSeconds * 1000 + FINALISE_GRACE_MS);
+      backstop.unref();
       void drainAndClose(gateway, gateway.config.drainTimeoutSeconds * 1000, signal).then(
         () => exit(0),
         (err) => {
