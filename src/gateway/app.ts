@@ -58,16 +58,21 @@ export async function createAppGateway(config: GatewayConfig, log: Logger = crea
   const twilio = twilioParts(config, log, { adminExtensions: [transcriptsSse] });
   const gateway = new Gateway({ config, log, bus, sinkFactories, checkStart: twilio.checkStart, routes: twilio.routes });
   countTranscripts(gateway, bus, transcription);
+  if (transcription !== null) gateway.metrics.observeTranscription(transcription.stats);
   if (config.transcriptWebhookUrl !== undefined) {
     const webhook = new TranscriptWebhook({ url: config.transcriptWebhookUrl, log });
     webhook.attach(bus);
+    gateway.metrics.observeWebhook(webhook.stats);
     gateway.onClose(() => webhook.close());
   }
   // Rules and the admin API share one once-only end per conference (without credentials the
   // admin API keeps its "not configured" answer).
   const conditions = attachConditions(gateway, { rules, twilio: twilio.client });
   if (twilio.client !== null) twilio.conferences.endConference = conditions.endConferenceHook();
-  twilio.conferences.onConferenceEnd((event) => conditions.onConferenceEnded(event.conferenceSid));
+  twilio.conferences.onConferenceEnd((event) => {
+    conditions.onConferenceEnded(event.conferenceSid);
+    bus.emit('conference-end', event);
+  });
   return gateway;
 }
 

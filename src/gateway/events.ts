@@ -1,12 +1,14 @@
 /**
  * The gateway's typed event bus: stream lifecycle, DTMF, level changes, transcripts and
- * spotted phrases flow from sessions and sinks to the conditions engine and live subscribers.
+ * spotted phrases flow from sessions and sinks to the conditions engine and live subscribers;
+ * Twilio's conference-end callback is republished here for live subscribers (the demo).
  * `emit` is safe (mediasoup's safeEmit): a listener that throws is logged and counted, and
  * never reaches the socket that produced the event.
  */
 import type { Logger } from 'pino';
 import type { CloseReason, StreamInfo, Track } from '../sinks/sink.js';
 import type { PhraseEvent, TranscriptEvent } from '../sinks/transcription/types.js';
+import type { ConferenceEndEvent } from './conference-control.js';
 
 export interface LevelChange {
   info: StreamInfo;
@@ -33,6 +35,8 @@ export interface GatewayEvents {
   level: [change: LevelChange];
   transcript: [event: TranscriptEvent];
   phrase: [event: PhraseEvent];
+  /** Twilio's signed `conference-end` status callback reached the gateway (after the conditions engine heard it). */
+  'conference-end': [event: ConferenceEndEvent];
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

@@ -5,6 +5,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SinkStats } from '../sinks/sink.js';
+import type { TranscriptionStats } from '../sinks/transcription/stats.js';
+import type { TranscriptWebhookStats } from '../sinks/transcription/webhook.js';
 import { FastHistogram } from './fast-histogram.js';
 
 const P = 'streamgate_';
@@ -23,6 +25,9 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly hot = new HotCounters();
   readonly #sinkStats = new Map<string, SinkStats>();
+  /** The transcription sink's and the transcript webhook's counters, read at scrape time; null until bound. */
+  #transcription: Pick<TranscriptionStats, 'capped' | 'restarts'> | null = null;
+  #webhook: Pick<TranscriptWebhookStats, 'sent' | 'failed' | 'dropped'> | null = null;
   /** Live streams; set by the session registry. */
   activeStreams = 0;
 
@@ -87,6 +92,23 @@ export class GatewayMetrics {
       for (const [name, s] of sinkStats) c.set(name, s.errors);
     });
     this.transcripts = new Counter({ name: `${P}transcripts_total`, help: 'Transcription results, by kind', labelNames: ['kind'], registers });
+    // The transcription sink and the webhook keep plain counters of their own (stats.ts,
+    // webhook.ts); they are bound after the gateway is built (observeTranscription/observeWebhook).
+    foldCounter(`${P}transcription_capped_total`, 'Tracks recorded but not transcribed because TRANSCRIPTION_MAX_STREAMS engine sessions were busy', registers, [], (c) =>
+      c.set('', this.#transcription?.capped ?? 0),
+    );
+    foldCounter(`${P}transcription_engine_restarts_total`, 'Speech recogniser processes restarted after an unexpected exit', registers, [], (c) =>
+      c.set('', this.#transcription?.restarts ?? 0),
+    );
+    foldCounter(`${P}transcript_webhook_sent_total`, 'Final transcripts the TRANSCRIPT_WEBHOOK_URL receiver accepted (2xx)', registers, [], (c) =>
+      c.set('', this.#webhook?.sent ?? 0),
+    );
+    foldCounter(`${P}transcript_webhook_failed_total`, 'Final transcripts given up on after the webhook retries (or a final status)', registers, [], (c) =>
+      c.set('', this.#webhook?.failed ?? 0),
+    );
+    foldCounter(`${P}transcript_webhook_dropped_total`, 'Final transcripts dropped because the webhook queue was full (or left at shutdown)', registers, [], (c) =>
+      c.set('', this.#webhook?.dropped ?? 0),
+    );
     this.transcriptLatency = new Histogram({
       name: `${P}transcript_latency_seconds`,
       help: 'Time from the end of speech (media clock) to its final transcript',
@@ -115,6 +137,16 @@ export class GatewayMetrics {
       this.#sinkStats.set(name, s);
     }
     return s;
+  }
+
+  /** Exports the transcription sink's `capped` and `restarts` counters (one sink factory per gateway). */
+  observeTranscription(stats: Pick<TranscriptionStats, 'capped' | 'restarts'>): void {
+    this.#transcription = stats;
+  }
+
+  /** Exports the transcript webhook's delivery counters. */
+  observeWebhook(stats: Pick<TranscriptWebhookStats, 'sent' | 'failed' | 'dropped'>): void {
+    this.#webhook = stats;
   }
 
   /** Observer for the REST client: one call per attempt. */
