@@ -3,7 +3,8 @@
  * two-party conference whose participants speak; the gateway streams each participant on
  * participant-join, records and transcribes them, and a rule ends the conference when Bob says
  * "end the conference". Prints what happens as it happens, then a summary; exits 0 when the
- * conference was ended by the rule and the recordings were written.
+ * conference was ended by the phrase rule, Twilio's conference-end callback reached the gateway
+ * and the recordings were written.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -62,6 +63,12 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   });
   gateway.bus.on('phrase', (p) => say(`phrase spotted: "${p.phrase}" at ${p.startMs}-${p.endMs} ms on ${p.streamSid}`));
   gateway.bus.on('stream-end', (info, reason) => say(`stream ${info.streamSid} ended (${reason})`));
+  // Twilio's signed conference-end callback, as the gateway verified and handled it.
+  const conferenceEnds: string[] = [];
+  gateway.bus.on('conference-end', (e) => {
+    conferenceEnds.push(e.conferenceSid);
+    say(`gateway received conference-end for ${e.conferenceSid} (${e.reason ?? 'no reason given'})`);
+  });
   await gateway.listen();
 
   const alice = speechClip('demo-alice.ulaw');
@@ -92,6 +99,8 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   const updates = sim.requests({ operation: 'UpdateConference' });
   for (const r of updates) say(`Twilio received UpdateConference ${JSON.stringify(r.params)} -> HTTP ${r.status}`);
   await sim.callbacksIdle().catch(() => undefined);
+  // Which rules held, from the gateway's own count (conditions_triggered_total{rule}).
+  const fired = (await gateway.metrics.conditionsTriggered.get()).values.filter((v) => v.value > 0).map((v) => String(v.labels.rule));
   await gateway.close();
   await sim.close();
 
@@ -99,13 +108,17 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   const transcriptFiles = await listFiles(join(dataDir, 'transcripts'), '.jsonl');
   out.write('\nsummary\n');
   out.write(`  conference ${conference.sid}: ${ended ? 'ended' : 'NOT ended'} after ${((Date.now() - t0) / 1000).toFixed(1)} s, UpdateConference requests: ${updates.length}\n`);
+  out.write(`  rules fired: ${fired.length === 0 ? 'none' : fired.join(', ')}\n`);
+  out.write(`  conference-end callback received by the gateway: ${conferenceEnds.includes(conference.sid) ? 'yes' : 'no'}\n`);
   for (const f of recordings) {
     const manifest = JSON.parse(await readFile(f.replace(/\.wav$/, '.json'), 'utf8')) as { durationMs: number; framesReceived: number; framesLost: number };
     out.write(`  recording ${f} (${(manifest.durationMs / 1000).toFixed(2)} s, ${manifest.framesReceived} frames, ${manifest.framesLost} lost)\n`);
   }
   for (const f of transcriptFiles) out.write(`  transcript ${f}\n`);
   for (const t of transcripts) out.write(`    ${t}\n`);
-  const ok = ended && updates.length === 1 && recordings.length >= 2;
+  // Ended by the phrase rule (and only by it), and Twilio's conference-end reached the gateway.
+  const byPhrase = fired.length === 1 && fired[0] === 'hang-up-phrase';
+  const ok = ended && updates.length === 1 && recordings.length >= 2 && byPhrase && conferenceEnds.includes(conference.sid);
   out.write(ok ? '  result: OK\n' : '  result: FAILED\n');
   return ok ? 0 : 1;
 }
