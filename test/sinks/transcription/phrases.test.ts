@@ -48,6 +48,15 @@ describe('PhraseVerifier', () => {
     expect(contradictingWord(hit, [w('mouth', 2500, 3000, 1)])).toBeNull();
   });
 
+  it('rejects a spot that starts inside a fairly confident longer word ("at|tend the conference")', () => {
+    // The near-attend fixture: the recogniser heard "attend" at 0.67, the spotter matched its tail.
+    expect(contradictingWord(hit, [w('attend', 1650, 2000, 0.67), w('a', 2000, 2100, 0.28)])?.word).toBe('attend');
+    // A word that only touches the hit's start is a neighbour, not a straddle.
+    expect(contradictingWord(hit, [w('can', 1500, 1820, 0.8)])).toBeNull();
+    // An unsure straddling word (synthetic speech) leaves the spot standing.
+    expect(contradictingWord(hit, [w('attend', 1650, 2000, 0.3)])).toBeNull();
+  });
+
   it('waits for the transcript of the stretch, then decides', () => {
     const emitted: string[] = [];
     const rejected: string[] = [];

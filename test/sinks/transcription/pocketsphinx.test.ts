@@ -2,7 +2,7 @@
  * The pocketsphinx engine against real `pocketsphinx_continuous` processes on the speech
  * fixtures. No mocks: what is asserted is what the recogniser does with 8 kHz telephone audio.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
 import type { PocketsphinxSession } from '../../../src/sinks/transcription/engines/pocketsphinx-session.js';
 import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
@@ -74,6 +74,79 @@ describe.runIf(isPocketsphinxInstalled())('pocketsphinx engine', () => {
         expect(o.hits, o.name).toEqual([]);
       }
     }
+  });
+
+  /**
+   * The remaining phrase clips and the near misses, through ONE session (one recogniser and one
+   * spotter process for all clips, as one long call): each clip, then 1 s of silence, on one
+   * media clock; a hit belongs to the clip whose span (plus its silence) holds its start.
+   *
+   * Fed at twice real time, not all at once: a spot waits at most 2 s of wall time for the
+   * transcript that may contradict it (phrase-verifier.ts), so audio pushed far faster than a
+   * call sends it lets the spotter run seconds ahead of the recogniser and skips that check
+   * (near-contract then fires whenever it follows other speech). A CPU-starved recogniser lags
+   * the same way, so on a saturated host near-contract can fire at this pace too.
+   */
+  describe('phrase spotting over more clips in one session', () => {
+    const positives = ['phrase-flite-2', 'phrase-espeak-2', 'phrase-espeak-3'];
+    const nearMisses = ['near-attend', 'near-contract'];
+    const GAP_MS = 1000;
+    const SPEED = 2;
+    // Room for all of it (~20 s of audio), so a recogniser that lags drops nothing.
+    const roomy = createPocketsphinxEngine({ log: quietLog, bufferSeconds: 60 });
+    const placed: { name: string; atMs: number; durationMs: number }[] = [];
+    const c = collector();
+
+    beforeAll(async () => {
+      try {
+        const session = roomy.open({ log: quietLog, phrases: [PHRASE], ...c.callbacks });
+        let at = 0;
+        // Near misses between phrase clips: a late hit of one clip would land in the next window.
+        for (const name of ['near-attend', 'phrase-flite-2', 'near-contract', 'phrase-espeak-2', 'phrase-espeak-3']) {
+          const clip = speechClip(name);
+          placed.push({ name, atMs: at, durationMs: clip.durationMs });
+          await feed(session, readClipPcm(clip), at, SPEED);
+          at += clip.durationMs;
+          await feed(session, silence(GAP_MS), at, SPEED);
+          at += GAP_MS;
+        }
+        await session.end();
+      } finally {
+        await roomy.shutdown();
+      }
+    }, 60_000);
+
+    const hitsOf = (name: string) => {
+      const p = placed.find((x) => x.name === name)!;
+      return c.phrases.filter((h) => h.startMs >= p.atMs && h.startMs < p.atMs + p.durationMs + GAP_MS);
+    };
+
+    it('decodes every clip without dropping audio or failing', () => {
+      expect(placed.map((p) => p.name).sort()).toEqual([...positives, ...nearMisses].sort());
+      expect(c.drops).toEqual([]);
+      expect(c.errors).toEqual([]);
+      expect(c.restarts).toBe(0);
+      // Every clip produced some transcript: the recogniser heard all of them.
+      for (const p of placed) expect(c.results.some((r) => r.endMs > p.atMs && r.startMs < p.atMs + p.durationMs), p.name).toBe(true);
+    });
+
+    it.each(positives)('spots the phrase once in %s, inside the clip', (name) => {
+      const p = placed.find((x) => x.name === name)!;
+      const hits = hitsOf(name);
+      expect(hits.map((h) => h.phrase)).toEqual([PHRASE]);
+      expect(hits[0]!.endMs).toBeLessThanOrEqual(p.atMs + p.durationMs + 100);
+      const words = speechClip(name).words;
+      if (words !== undefined) {
+        const end = words.find((w) => w.word === 'end')!;
+        const conference = words.find((w) => w.word === 'conference')!;
+        expect(Math.abs(hits[0]!.startMs - (p.atMs + end.startMs))).toBeLessThanOrEqual(300);
+        expect(Math.abs(hits[0]!.endMs - (p.atMs + conference.endMs))).toBeLessThanOrEqual(300);
+      }
+    });
+
+    it.each(nearMisses)('does not fire on the near miss %s', (name) => {
+      expect(hitsOf(name)).toEqual([]);
+    });
   });
 
   it('restarts a killed recogniser, counts it, and transcribes later speech at the right times', async () => {

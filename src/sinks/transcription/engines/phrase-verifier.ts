@@ -15,8 +15,20 @@ import type { MappedWord } from './pocketsphinx-process.js';
 
 /** Posterior at or above which a transcript word counts as heard. */
 export const CONFIDENT_WORD = 0.9;
-/** Longest a hit waits for the transcript of its stretch (wall time). */
-const WAIT_MS = 2000;
+/**
+ * Posterior at or above which a word the hit starts inside of counts: the spotter matched the
+ * tail of a longer word ("at|tend the conference"), a weaker sign than a word of its own, but
+ * one a real phrase never shows (it starts on a word boundary).
+ */
+export const STRADDLING_WORD = 0.5;
+/** How far a word must reach on both sides of the hit's start to count as straddling it. */
+const STRADDLE_MS = 60;
+/**
+ * Longest a hit waits for the transcript of its stretch (wall time). The transcript normally
+ * arrives 0.3-0.5 s after the speech; the bound only matters when the recogniser lags (a
+ * starved CPU), where deciding without it lets near misses through.
+ */
+const WAIT_MS = 5000;
 /** Transcript words kept for checking (a few utterances). */
 const KEEP_WORDS = 256;
 
@@ -92,13 +104,16 @@ export class PhraseVerifier {
 }
 
 /**
- * A confidently heard transcript word outside the phrase that lies mostly (over half its
- * length) inside the hit, or null.
+ * A transcript word outside the phrase that contradicts the hit, or null: one heard confidently
+ * that lies mostly (over half its length) inside the hit, or one heard fairly confidently that
+ * the hit starts in the middle of.
  */
 export function contradictingWord(hit: PhraseHit, words: readonly MappedWord[]): MappedWord | null {
   const phraseWords = hit.phrase.split(' ');
   for (const w of words) {
-    if (w.confidence < CONFIDENT_WORD || phraseWords.includes(w.word)) continue;
+    if (w.confidence < STRADDLING_WORD || phraseWords.includes(w.word)) continue;
+    if (w.startMs <= hit.startMs - STRADDLE_MS && w.endMs >= hit.startMs + STRADDLE_MS) return w;
+    if (w.confidence < CONFIDENT_WORD) continue;
     const overlap = Math.min(w.endMs, hit.endMs) - Math.max(w.startMs, hit.startMs);
     if (overlap > 0 && overlap * 2 > w.endMs - w.startMs) return w;
   }
