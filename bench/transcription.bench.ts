@@ -12,6 +12,9 @@
  *      instead of the filter, the brief's flags (+ -bestpath no), pocketsphinx defaults
  *   2. phrase spotting: spotter thresholds × transcript check on/off
  *   3. latency at real time: ms from writing the audio that ends a result to the result
+ *   4. the real Twilio capture (test/fixtures/twilio-captures/hello-world.jsonl, 8 kHz phone
+ *      audio, no reference text): CPU and wall RTF, startup CPU, RSS, the transcript, spotter
+ *      hits and latency at real time
  *
  * Usage: npx tsx bench/transcription.bench.ts   (or node dist/bench/transcription.bench.js)
  */
@@ -28,9 +31,11 @@ import {
 } from '../src/sinks/transcription/engines/pocketsphinx.js';
 import type { PocketsphinxSession } from '../src/sinks/transcription/engines/pocketsphinx-session.js';
 import type { MappedWord } from '../src/sinks/transcription/engines/pocketsphinx-process.js';
-import { listSpeechClips, readClipPcm, type SpeechClip } from '../src/sinks/transcription/speech-fixtures.js';
+import { listSpeechClips, readClipPcm, speechClip, type SpeechClip } from '../src/sinks/transcription/speech-fixtures.js';
 import { wordErrorRate } from '../src/sinks/transcription/wer.js';
 import { WriteClock } from '../src/sinks/transcription/write-clock.js';
+import { MULAW_TO_PCM } from '../src/twilio/mulaw.js';
+import { parseCapture } from '../src/twilio/sim/capture.js';
 import { pino } from 'pino';
 import { fmt, machineLine, mdTable, percentile } from './lib/stats.js';
 
@@ -39,9 +44,39 @@ const PHRASE = 'end the conference';
 const GAP_MS = 1000;
 const CLK_TCK = 100;
 
+/**
+ * A stretch of audio to recognise: a speech fixture, or the real capture (which has `pcm` and
+ * no reference text).
+ */
+interface BenchClip {
+  file: string;
+  kind: string;
+  engine: string;
+  text: string;
+  durationMs: number;
+  words?: SpeechClip['words'];
+  pcm?: Int16Array;
+}
+
 interface PlacedClip {
-  clip: SpeechClip;
+  clip: BenchClip;
   atMs: number;
+}
+
+const CAPTURE_FILE = 'hello-world.jsonl';
+
+/** The real capture's inbound audio, decoded (its frames are contiguous: 99..7339 ms in 20 ms steps). */
+function captureClip(): BenchClip {
+  const path = fileURLToPath(new URL(`../test/fixtures/twilio-captures/${CAPTURE_FILE}`, import.meta.url));
+  const frames = parseCapture(readFileSync(path, 'utf8'), CAPTURE_FILE);
+  const mulaw = Buffer.concat(frames.payloads.map((p) => Buffer.from(p, 'base64')));
+  const pcm = new Int16Array(mulaw.length);
+  for (let i = 0; i < mulaw.length; i++) pcm[i] = MULAW_TO_PCM[mulaw[i]!]!;
+  return { file: CAPTURE_FILE, kind: 'capture', engine: 'real call (Twilio)', text: '', durationMs: pcm.length / 8, pcm };
+}
+
+function pcmOf(clip: BenchClip): Int16Array {
+  return clip.pcm ?? readClipPcm(speechClip(clip.file));
 }
 
 interface RunResult {
@@ -82,7 +117,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * as fast as the recogniser takes it, 1 = real time.
  */
 async function run(
-  clips: SpeechClip[],
+  clips: readonly BenchClip[],
   opts: Omit<PocketsphinxEngineOptions, 'log'>,
   phrases: string[],
   { speed = Infinity, perClip = false }: { speed?: number; perClip?: boolean } = {},
@@ -123,7 +158,7 @@ async function run(
       session = open();
     }
     placed.push({ clip, atMs: at });
-    for (const pcm of [readClipPcm(clip), quiet]) {
+    for (const pcm of [pcmOf(clip), quiet]) {
       for (let off = 0; off < pcm.length; off += 160) {
         const n = Math.min(160, pcm.length - off);
         for (let i = 0; i < n; i++) frame[i] = pcm[off + i]!;
@@ -179,7 +214,7 @@ interface WerSummary {
   timingMaxMs: number;
 }
 
-function werOf(r: RunResult, kinds: (c: SpeechClip) => boolean): WerSummary {
+function werOf(r: RunResult, kinds: (c: BenchClip) => boolean): WerSummary {
   let errors = 0;
   let words = 0;
   const timing: number[] = [];
@@ -208,9 +243,9 @@ function werOf(r: RunResult, kinds: (c: SpeechClip) => boolean): WerSummary {
   };
 }
 
-const isWer = (c: SpeechClip) => c.kind === 'wer';
-const isFliteSpeech = (c: SpeechClip) => c.engine === 'flite' && c.kind !== 'primer';
-const isEspeak = (c: SpeechClip) => c.engine === 'espeak-ng';
+const isWer = (c: BenchClip) => c.kind === 'wer';
+const isFliteSpeech = (c: BenchClip) => c.engine === 'flite' && c.kind !== 'primer';
+const isEspeak = (c: BenchClip) => c.engine === 'espeak-ng';
 
 interface SpotSummary {
   found: number;
@@ -254,6 +289,14 @@ export interface TranscriptionBenchReport {
   kwsCpuRtf: number;
   spotting: { threshold: number; verify: boolean; perClip: boolean; s: SpotSummary }[];
   latency: RunResult;
+  capture: {
+    /** As fast as the recogniser takes it, no phrases. */
+    fast: RunResult;
+    /** CPU of a session given no audio: model load and primer, to see the RTF net of startup. */
+    startupCpuSec: number;
+    /** At real time with the rule phrase spotted (and checked against the transcript). */
+    realTime: RunResult;
+  };
 }
 
 export async function runTranscriptionBench(): Promise<TranscriptionBenchReport> {
@@ -287,8 +330,14 @@ export async function runTranscriptionBench(): Promise<TranscriptionBenchReport>
 
   const latencyClips = clips.filter((c) => ['wer-1', 'demo-alice', 'demo-bob'].includes(c.file.replace('.ulaw', '')));
   const latency = await run(latencyClips, {}, [PHRASE], { speed: 1 });
+  process.stderr.write('.');
+
+  const capture = [captureClip()];
+  const startup = await run([], {}, []);
+  const fast = await run(capture, {}, []);
+  const realTime = await run(capture, {}, [PHRASE], { speed: 1 });
   process.stderr.write('\n');
-  return { machine: machineLine(), variants, kwsCpuRtf, spotting: spots, latency };
+  return { machine: machineLine(), variants, kwsCpuRtf, spotting: spots, latency, capture: { fast, startupCpuSec: startup.cpuSec, realTime } };
 }
 
 export function transcriptionMarkdown(r: TranscriptionBenchReport): string {
@@ -321,8 +370,31 @@ export function transcriptionMarkdown(r: TranscriptionBenchReport): string {
     ['at real time', 'results', 'latency p50 ms', 'latency max ms', 'spotter RSS MB', 'spotter CPU RTF (1e-10)'],
     [[`${fmt(l.audioSec, 1)} s of audio`, l.results.length, fmt(percentile(l.latenciesMs, 0.5), 0), fmt(Math.max(...l.latenciesMs), 0), fmt(l.rssKwsMb, 0), fmt(r.kwsCpuRtf, 3)]],
   );
+  const cap = r.capture;
+  const f = cap.fast;
+  // The capture is followed by 1 s of silence like every clip; audio seconds count the speech only.
+  const capSec = f.audioSec - GAP_MS / 1000;
+  const d = mdTable(
+    ['real capture', 'audio s', 'CPU s', 'CPU RTF', 'CPU RTF net of startup', 'wall RTF', 'RSS MB', 'results', 'spotter hits (real time)', 'latency p50 / max ms (real time)'],
+    [
+      [
+        CAPTURE_FILE,
+        fmt(capSec, 2),
+        fmt(f.cpuSec, 2),
+        fmt(f.cpuSec / capSec, 3),
+        fmt((f.cpuSec - cap.startupCpuSec) / capSec, 3),
+        fmt(f.wallSec / capSec, 3),
+        fmt(f.rssLmMb, 0),
+        f.results.length,
+        cap.realTime.hits.length,
+        `${fmt(percentile(cap.realTime.latenciesMs, 0.5), 0)} / ${fmt(Math.max(...cap.realTime.latenciesMs), 0)}`,
+      ],
+    ],
+  );
+  const said = (x: RunResult) => x.results.map((t) => `[${fmt(t.startMs, 0)}-${fmt(t.endMs, 0)} ms] "${t.text}"`).join(', ') || '(nothing)';
+  const e = `Transcript of the capture (media ms from its first sample; startup CPU ${fmt(cap.startupCpuSec, 2)} s): as fast as possible ${said(f)}; at real time ${said(cap.realTime)}.`;
   const audio = r.variants[0]!.run.audioSec;
-  return `Machine: ${r.machine}; ${fmt(audio, 1)} s of fixture audio per run.\n\n${a}\n\n${b}\n\n${c}`;
+  return `Machine: ${r.machine}; ${fmt(audio, 1)} s of fixture audio per run.\n\n${a}\n\n${b}\n\n${c}\n\n${d}\n\n${e}`;
 }
 
 export async function main(): Promise<void> {
