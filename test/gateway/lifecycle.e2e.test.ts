@@ -1,10 +1,17 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { drainAndClose } from '../../src/gateway/lifecycle.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { metricValue, replay, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
-import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
-import { runCli } from '../helpers/process.js';
+import { connected, ids, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
+import { ROOT, runCli, type CliProcess } from '../helpers/process.js';
+import { channel, g711All, readWav } from '../sinks/recording/helpers.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -23,6 +30,137 @@ function open(url: string): Promise<WebSocket> {
 
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+/**
+ * A call streaming into a gateway child: `connected`, `start`, a first burst of frames, then one
+ * 20 ms frame per tick of the shared ticker for as long as the socket is open (a live call).
+ */
+interface LiveCall {
+  s: StreamIds;
+  ws: WebSocket;
+  sent: number;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+async function liveCall(url: string, burst: number): Promise<LiveCall> {
+  const ws = await open(url);
+  const call: LiveCall = { s: ids(), ws, sent: 0, closed: closed(ws) };
+  ws.on('error', () => undefined);
+  ws.send(connected());
+  ws.send(start(call.s));
+  for (let i = 0; i < burst; i++) sendFrame(call);
+  return call;
+}
+
+function sendFrame(c: LiveCall): void {
+  if (c.ws.readyState !== WebSocket.OPEN) return;
+  c.ws.send(media(c.s, c.sent + 2, c.sent + 1, 20 * c.sent, tone(c.sent)));
+  c.sent++;
+}
+
+/** Every `.partial`, `.partial.json` or `.tmp` left under the recordings directory. */
+async function leftovers(dataDir: string): Promise<string[]> {
+  const all = await readdir(join(dataDir, 'recordings'), { recursive: true });
+  return all.filter((f) => /\.partial|\.tmp$/.test(f));
+}
+
+/**
+ * The call's recording is finished: only the .wav and its manifest, a header consistent with the
+ * file, every frame the sink took (a prefix of what was sent, at least `atLeast` frames) sample-exact,
+ * and a manifest that describes exactly that file.
+ */
+async function expectFinishedRecording(dataDir: string, c: LiveCall, atLeast: number): Promise<void> {
+  const dir = join(dataDir, 'recordings', c.s.accountSid, c.s.callSid);
+  expect((await readdir(dir)).sort()).toEqual([`${c.s.streamSid}.json`, `${c.s.streamSid}.wav`]);
+  const path = join(dir, `${c.s.streamSid}.wav`);
+  const wav = readWav(path);
+  expect({ formatTag: wav.formatTag, channels: wav.channels, sampleRate: wav.sampleRate, bits: wav.bits }).toEqual({ formatTag: 1, channels: 1, sampleRate: 8000, bits: 16 });
+  expect(wav.riffSize).toBe(wav.size - 8);
+  expect(wav.dataOffset + wav.dataSize).toBe(wav.size);
+  const manifest = JSON.parse(await readFile(join(dir, `${c.s.streamSid}.json`), 'utf8'));
+  const frames = manifest.framesReceived as number;
+  expect(frames).toBeGreaterThanOrEqual(atLeast);
+  expect(frames).toBeLessThanOrEqual(c.sent);
+  expect(manifest).toMatchObject({ streamSid: c.s.streamSid, closeReason: 'shutdown', recovered: false, framesDropped: 0, durationMs: frames * 20, bytes: wav.size });
+  expect(manifest.sha256).toBe(createHash('sha256').update(readFileSync(path)).digest('hex'));
+  const want = new Int16Array(frames * 160);
+  for (let i = 0; i < frames; i++) want.set(g711All(tone(i)), i * 160);
+  expect(Buffer.from(channel(wav, 0).buffer).equals(Buffer.from(want.buffer))).toBe(true);
+}
+
+async function startChild(env: Record<string, string>): Promise<{ cli: CliProcess; http: string; ws: string; dataDir: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sg-signal-'));
+  const cli = runCli(['start'], { PORT: '0', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: dataDir, ...env });
+  const listening = await cli.waitForLine((l) => l.msg === 'streamgate listening');
+  const http = String(listening.address);
+  return { cli, http, ws: http.replace('http', 'ws') + '/media', dataDir };
+}
+
+/** Opens `n` live calls (in batches), and resolves once the gateway has every burst frame. */
+async function openCalls(http: string, url: string, n: number, burst: number): Promise<LiveCall[]> {
+  const calls: LiveCall[] = [];
+  for (let i = 0; i < n; i += 25) calls.push(...(await Promise.all(Array.from({ length: Math.min(25, n - i) }, () => liveCall(url, burst)))));
+  await waitFor(async () => (await metricValue(http, 'streamgate_media_frames_total', { track: 'inbound' })) >= n * burst, 15_000, 'burst frames received');
+  return calls;
+}
+
+/**
+ * A Twilio-paced sender on its own thread (its own event loop, so it keeps sending every 20 ms
+ * while the gateway's loop is blocked). Sends `head`, then `frames` at t0 + 20 ms * i, then `tail`;
+ * posts 'open', then 'done' with each frame's Date.now() send time.
+ */
+const PACED_SENDER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const WebSocket = require('node:module').createRequire(workerData.root + '/package.json')('ws');
+const { url, head, frames, tail } = workerData;
+const ws = new WebSocket(url, { perMessageDeflate: false });
+ws.on('error', (err) => parentPort.postMessage({ type: 'error', message: String(err) }));
+ws.on('open', () => {
+  for (const m of head) ws.send(m);
+  parentPort.postMessage({ type: 'open' });
+  const t0 = Date.now();
+  const sentAt = [];
+  let i = 0;
+  const next = () => {
+    while (i < frames.length && t0 + 20 * i <= Date.now()) {
+      ws.send(frames[i++]);
+      sentAt.push(Date.now());
+    }
+    if (i < frames.length) return setTimeout(next, t0 + 20 * i - Date.now());
+    for (const m of tail) ws.send(m);
+    parentPort.postMessage({ type: 'done', sentAt });
+  };
+  next();
+});
+`;
+
+function pacedSender(url: string, head: string[], frames: string[], tail: string[]): { opened: Promise<void>; done: Promise<number[]>; worker: Worker } {
+  const worker = new Worker(PACED_SENDER, { eval: true, workerData: { root: ROOT, url, head, frames, tail } });
+  let opened!: () => void;
+  let done!: (sentAt: number[]) => void;
+  const failed = new Promise<never>((_, reject) => {
+    worker.on('error', reject);
+    worker.on('message', (m: { type: string; message?: string; sentAt?: number[] }) => {
+      if (m.type === 'open') opened();
+      else if (m.type === 'done') done(m.sentAt!);
+      else reject(new Error(`paced sender: ${m.message}`));
+    });
+  });
+  failed.catch(() => undefined);
+  return {
+    worker,
+    opened: Promise.race([new Promise<void>((r) => (opened = r)), failed]),
+    done: Promise.race([new Promise<number[]>((r) => (done = r)), failed]),
+  };
+}
+
+/** Blocks this thread (the in-process gateway's event loop) for `ms`. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy: the loop cannot run timers, sockets or the delay monitor
+  }
 }
 
 describe('admission control', () => {
@@ -45,6 +183,75 @@ describe('admission control', () => {
     expect(sink.streams.find((s) => s.info.streamSid === a.streamSid)!.frames).toHaveLength(10);
     wa.close();
     wb.close();
+  });
+
+  it('refuses upgrades with 503 while event-loop delay is past MAX_EVENT_LOOP_DELAY_MS, counted as overload; a live stream loses no frame', async () => {
+    const THRESHOLD = 100;
+    const sink = collectingSinkFactory();
+    gw = await startTestGateway({ MAX_EVENT_LOOP_DELAY_MS: String(THRESHOLD) }, { sinkFactories: [sink] });
+    const url = gw.ws;
+    const registry = gw.gw.registry;
+    // Calm: an upgrade gets its 101.
+    (await open(url)).close();
+
+    // A live stream, paced by Twilio's clock from another thread: 4 s of frames, then stop.
+    const s = ids();
+    const FRAMES = 200;
+    const frames = Array.from({ length: FRAMES }, (_, i) => media(s, i + 2, i + 1, 20 * i, tone(i)));
+    const sender = pacedSender(url, [connected(), start(s)], frames, [stop(s, FRAMES + 2)]);
+    try {
+      await sender.opened;
+      await waitFor(() => registry.startedCount === 1, 5000, 'stream started');
+
+      // Lag: 250 ms busy, 5 ms free for I/O, over and over, until the gateway's 1 s ticker has
+      // measured it; then an upgrade arrives (handled in one of the free moments).
+      let spinning = true;
+      const lagFrom = Date.now();
+      const lag = (async () => {
+        while (spinning) {
+          spin(250);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      let refused: unknown;
+      try {
+        await waitFor(() => registry.loopDelayP99Ms > THRESHOLD, 5000, 'event-loop delay measured');
+        refused = await open(url).then(
+          (ws) => {
+            ws.close();
+            return 101;
+          },
+          (err: { status?: number }) => err.status,
+        );
+      } finally {
+        spinning = false;
+        await lag;
+      }
+      const lagTo = Date.now();
+      expect(refused).toBe(503); // refused before any 101
+      expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'overload' })).toBe(1);
+      expect(gw.logs.some((l) => l.includes('"reason":"overload"') && l.includes('media upgrade refused'))).toBe(true);
+
+      // Calm again: upgrades are accepted once the next window measures a quiet loop.
+      await waitFor(() => registry.loopDelayP99Ms <= THRESHOLD, 5000, 'event loop calm');
+      (await open(url)).close();
+
+      // The stream the gateway already held lost nothing, although its frames kept coming while
+      // the loop was stalled (they waited in the socket, not in a queue that drops).
+      const sentAt = await sender.done;
+      expect(sentAt.filter((t) => t >= lagFrom && t <= lagTo).length).toBeGreaterThanOrEqual(25);
+      await waitFor(() => sink.streams.find((c) => c.info.streamSid === s.streamSid)?.closed === 'stopped', 10_000, 'stream stopped');
+      const got = sink.streams.find((c) => c.info.streamSid === s.streamSid)!;
+      expect(got.frames).toHaveLength(FRAMES);
+      got.frames.forEach((f, i) => {
+        expect(f.timestampMs).toBe(20 * i);
+        expect(Buffer.from(f.mulaw).equals(Buffer.from(tone(i))), `frame ${i}`).toBe(true);
+      });
+      expect(await metricValue(gw.http, 'streamgate_media_frames_lost_total')).toBe(0);
+      expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'overload' })).toBe(1);
+    } finally {
+      await sender.worker.terminate();
+    }
   });
 });
 
@@ -138,6 +345,71 @@ describe('process lifecycle', () => {
       cli.child.kill('SIGKILL');
     }
   });
+
+  it('on a second SIGTERM during the drain, finalises every live recording and exits 0 at once, not at DRAIN_TIMEOUT', async () => {
+    const { cli, http, ws, dataDir } = await startChild({ DRAIN_TIMEOUT: '60' });
+    let ticker: NodeJS.Timeout | undefined;
+    try {
+      const calls = await openCalls(http, ws, 4, 50);
+      ticker = setInterval(() => calls.forEach(sendFrame), 20);
+      cli.child.kill('SIGTERM');
+      await cli.waitForLine((l) => l.msg === 'draining');
+      // The calls go on during the drain (they are live), and what they send is recorded ...
+      const before = calls.map((c) => c.sent);
+      await waitFor(() => calls.every((c, i) => c.sent >= before[i]! + 10), 5000, 'frames sent during the drain');
+      const duringDrain = calls.map((c) => c.sent);
+      await new Promise((r) => setTimeout(r, 200));
+      // ... until the operator insists.
+      const t = performance.now();
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+      const exitMs = performance.now() - t;
+      expect(exitMs).toBeLessThan(10_000); // DRAIN_TIMEOUT is 60 s
+      expect(cli.lines.some((l) => l.msg === 'second signal: closing streams now')).toBe(true);
+      clearInterval(ticker);
+      for (const c of calls) expect(await c.closed).toEqual({ code: 1001, reason: 'shutdown' });
+      expect(await leftovers(dataDir)).toEqual([]);
+      for (const [i, c] of calls.entries()) await expectFinishedRecording(dataDir, c, duringDrain[i]!);
+      console.log(`second signal during the drain: exited ${Math.round(exitMs)} ms after it`);
+    } finally {
+      clearInterval(ticker);
+      cli.child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('a second SIGTERM while the first close is finalising recordings waits for it: no .partial left', async () => {
+    const CALLS = 100;
+    const { cli, http, ws, dataDir } = await startChild({ DRAIN_TIMEOUT: '1' });
+    let ticker: NodeJS.Timeout | undefined;
+    try {
+      const calls = await openCalls(http, ws, CALLS, 50);
+      ticker = setInterval(() => calls.forEach(sendFrame), 20);
+      cli.child.kill('SIGTERM');
+      // The drain times out and the close begins: finalising 100 recordings (flush, fsync, rename,
+      // hash, manifest) takes a while, and the second signal lands in it.
+      await cli.waitForLine((l) => l.msg === 'drain timeout: closing remaining streams');
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toEqual({ code: 0, signal: null });
+      clearInterval(ticker);
+      for (const c of calls) expect(await c.closed).toEqual({ code: 1001, reason: 'shutdown' });
+      expect(await leftovers(dataDir)).toEqual([]);
+      for (const c of calls) await expectFinishedRecording(dataDir, c, 50);
+      // The second signal was handled while the close was under way (after it began, before the
+      // process exited), and the process still waited for every stream to end.
+      const msgs = cli.lines.map((l) => l.msg);
+      const second = msgs.indexOf('second signal: closing streams now');
+      expect(second).toBeGreaterThan(msgs.indexOf('drain timeout: closing remaining streams'));
+      expect(msgs.filter((m) => m === 'stream ended')).toHaveLength(CALLS);
+      const endedAfter = msgs.slice(second).filter((m) => m === 'stream ended').length;
+      const closeMs = Number(cli.lines.find((l) => l.msg === 'shut down')?.time) - Number(cli.lines.find((l) => l.msg === 'drain timeout: closing remaining streams')?.time);
+      console.log(`second signal while finalising: ${endedAfter} of ${CALLS} streams ended after it; the close took ${closeMs} ms`);
+    } finally {
+      clearInterval(ticker);
+      cli.child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('stops start-up with one line naming a bad variable', async () => {
     const cli = runCli(['start'], { PORT: 'eighty' });
