@@ -1,17 +1,23 @@
 /**
- * The recording archive through the real gateway process: the real capture over a real
- * WebSocket into `streamgate start`, and a SIGKILL mid-stream followed by a restart that
- * repairs the partial file.
+ * The recording archive through the real gateway: the real capture over a real WebSocket into
+ * `streamgate start`, a SIGKILL mid-stream followed by a restart that repairs the partial file,
+ * and a disk that cannot keep up with a small RECORDING_BUFFER_MS.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { loadConfig } from '../../src/gateway/config.js';
+import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
+import { createRecordingSinkFactory } from '../../src/sinks/recording/index.js';
 import { captureLines, decodePayloads } from '../helpers/capture.js';
+import { collectingSinkFactory } from '../helpers/collecting-sink.js';
+import { metricValue, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 import { runCli } from '../helpers/process.js';
-import { channel, readWav, soxInfo } from '../sinks/recording/helpers.js';
+import { channel, g711All, readWav, soxInfo } from '../sinks/recording/helpers.js';
 
 const ACCOUNT = 'AC437bfe093bc08b7c0e971c080618c83e';
 const CALL = 'CAc17e4a124d5375ccacd5f673ac6764b4';
@@ -55,23 +61,43 @@ describe('recording through the gateway', () => {
     }
   });
 
-  it('after SIGKILL mid-stream, the restarted gateway repairs the partial file, losing at most a second', async () => {
+  it('after SIGKILL while frames are still arriving in real time, the restarted gateway repairs the partial file: every frame sent up to a second before the kill, sample-exact', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sg-rec-kill-'));
     const first = await startGateway(dataDir);
-    const lines = captureLines();
+    const lines = captureLines(); // connected, start, 363 media frames (7.26 s), stop
+    const frames = lines.slice(2, -1);
     const ws = new WebSocket(first.ws);
     await new Promise((r) => ws.on('open', r));
     ws.on('error', () => undefined);
-    // connected + start, then 250 frames (5 s of audio) paced at 2 ms, then the kill.
     ws.send(lines[0]!);
     ws.send(lines[1]!);
-    for (let i = 2; i < 252; i++) {
-      ws.send(lines[i]!);
-      await new Promise((r) => setTimeout(r, 2));
+    await first.cli.waitForLine((l) => l.msg === 'stream started');
+    // Twilio's pacing: frame i leaves at t0 + 20 ms * i, on an absolute schedule (no drift). The
+    // kill comes from its own timer, between two sends, 4.87 s in (off the sink's 0.5 s flush
+    // grid), while frames are still being sent.
+    const sentAt: number[] = [];
+    const t0 = performance.now();
+    let killAt = Number.POSITIVE_INFINITY;
+    const killed = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        killAt = performance.now();
+        first.cli.child.kill('SIGKILL');
+        resolve();
+      }, 4870),
+    );
+    for (let i = 0; i < frames.length && performance.now() < killAt; i++) {
+      const due = t0 + 20 * i;
+      if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+      if (performance.now() >= killAt || ws.readyState !== WebSocket.OPEN) break;
+      ws.send(frames[i]!);
+      sentAt.push(performance.now());
     }
-    await new Promise((r) => setTimeout(r, 1200)); // past a flush tick, as a live call would be
-    first.cli.child.kill('SIGKILL');
-    await first.cli.exited;
+    await killed;
+    expect(await first.cli.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const sentBeforeKill = sentAt.filter((t) => t < killAt).length;
+    const dueOneSecondBefore = sentAt.filter((t) => t <= killAt - 1000).length;
+    expect(sentBeforeKill).toBeGreaterThanOrEqual(230); // the stream was live: ~244 frames by then
+    expect(sentBeforeKill).toBeLessThan(frames.length);
     const base = join(dataDir, 'recordings', ACCOUNT, CALL, STREAM);
     expect(existsSync(base + '.wav.partial')).toBe(true);
     expect(existsSync(base + '.wav')).toBe(false);
@@ -83,17 +109,99 @@ describe('recording through the gateway', () => {
       expect(wav.riffSize).toBe(wav.size - 8);
       expect(wav.dataOffset + wav.dataSize).toBe(wav.size);
       const samples = channel(wav, 0);
-      const expected = decodePayloads(lines.slice(0, 252));
-      // Everything that reached the disk is exact, and at most one second (8000 samples) is missing.
-      expect(samples.length).toBeGreaterThanOrEqual(expected.length - 8000);
-      expect(Array.from(samples)).toEqual(Array.from(expected.subarray(0, samples.length)));
+      const sent = decodePayloads(frames.slice(0, sentBeforeKill));
+      // Every frame sent up to a second before the kill is in the file, and what is there is
+      // exactly what was sent (a prefix: nothing invented, nothing out of place).
+      expect(samples.length).toBeGreaterThanOrEqual(dueOneSecondBefore * 160);
+      expect(samples.length).toBeLessThanOrEqual(sent.length);
+      expect(Buffer.from(samples.buffer).equals(Buffer.from(sent.buffer, 0, samples.length * 2))).toBe(true);
       const manifest = JSON.parse(await readFile(base + '.json', 'utf8'));
-      expect(manifest.recovered).toBe(true);
-      expect((await soxInfo(base + '.wav'))['Sample Rate']).toBe('8000');
+      expect(manifest).toMatchObject({ streamSid: STREAM, recovered: true, durationMs: samples.length / 8, bytes: wav.size });
+      const info = await soxInfo(base + '.wav');
+      expect(info['Sample Rate']).toBe('8000');
+      expect(info['Duration']).toContain(`= ${samples.length} samples`);
       expect((await readdir(join(dataDir, 'recordings', ACCOUNT, CALL))).filter((f) => f.includes('.partial'))).toEqual([]);
+      console.log(`SIGKILL: ${sentBeforeKill} frames sent before the kill, ${samples.length / 160} recovered (${Math.round((sent.length - samples.length) / 8)} ms lost)`);
     } finally {
       second.cli.child.kill('SIGTERM');
       await second.cli.exited;
+    }
+  });
+
+  it('when the disk cannot keep up (RECORDING_BUFFER_MS=100, unpaced frames), drops are counted, listed as dropped gaps, and the other sinks get every frame', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sg-rec-slow-'));
+    const env = { RECORDING_BUFFER_MS: '100', STREAMGATE_DATA_DIR: dataDir };
+    // The recording and level sinks as app.ts builds them from the configuration, then a
+    // collecting sink last in the fan-out, behind the one that drops.
+    const config = loadConfig({ TRANSCRIPTION: 'none', ...env });
+    const collect = collectingSinkFactory();
+    let gw: TestGateway | null = null;
+    const sinks = [
+      createRecordingSinkFactory({ dataDir: config.dataDir, format: config.recordingFormat, bufferMs: config.recordingBufferMs }),
+      createLevelSinkFactory({ bus: () => gw!.gw.bus }), // looked up when a stream opens
+      collect,
+    ];
+    gw = await startTestGateway(env, { sinkFactories: sinks });
+    try {
+      // 60 s of audio in bursts of 25 frames (0.5 s) a few ms apart: each burst outruns the
+      // 100 ms buffer while the writer is still busy with the last one, so drops and written
+      // stretches alternate through the file.
+      const N = 3000;
+      const s = ids();
+      const ws = new WebSocket(gw.ws);
+      await new Promise((r) => ws.on('open', r));
+      ws.send(connected());
+      ws.send(start(s));
+      for (let i = 0; i < N; i++) {
+        ws.send(media(s, i + 2, i + 1, 20 * i, tone(i)));
+        if (i % 25 === 24) await new Promise((r) => setTimeout(r, 3));
+      }
+      ws.send(stop(s, N + 2));
+      await waitFor(() => gw.gw.registry.startedCount === 0 && gw.gw.registry.sessions.size === 0 && collect.streams.length === 1, 20_000, 'stream ended and finalised');
+      ws.close();
+
+      const dropped = await metricValue(gw.http, 'streamgate_sink_dropped_frames_total', { sink: 'recording' });
+      expect(dropped).toBeGreaterThan(0);
+      expect(await metricValue(gw.http, 'streamgate_sink_dropped_frames_total', { sink: 'level' })).toBe(0);
+      expect(await metricValue(gw.http, 'streamgate_sink_dropped_frames_total', { sink: 'collect' })).toBe(0);
+      expect(await metricValue(gw.http, 'streamgate_sink_errors_total', { sink: 'recording' })).toBe(0);
+      expect(await metricValue(gw.http, 'streamgate_sink_errors_total', { sink: 'level' })).toBe(0);
+      expect(await metricValue(gw.http, 'streamgate_media_frames_total', { track: 'inbound' })).toBe(N);
+      expect(await metricValue(gw.http, 'streamgate_media_frames_lost_total')).toBe(0);
+
+      // The manifest: the drops are the metric's, each one a 'dropped' gap; nothing else missing.
+      const base = join(dataDir, 'recordings', s.accountSid, s.callSid, s.streamSid);
+      const manifest = JSON.parse(await readFile(base + '.json', 'utf8'));
+      expect(manifest).toMatchObject({ framesReceived: N, framesDropped: dropped, framesLost: 0, framesLate: 0, framesDuplicate: 0, durationMs: N * 20, closeReason: 'stopped', recovered: false, error: null });
+      const gaps = manifest.gaps as { track: string; startMs: number; lengthMs: number; cause: string }[];
+      expect(gaps.length).toBeGreaterThan(1);
+      expect(gaps.every((g) => g.cause === 'dropped' && g.track === 'inbound')).toBe(true);
+      expect(gaps.reduce((ms, g) => ms + g.lengthMs, 0)).toBe(dropped * 20);
+
+      // The file keeps time: a dropped frame is silence at its place, every other frame is exact.
+      const inGap = (i: number) => gaps.some((g) => 20 * i >= g.startMs && 20 * i + 20 <= g.startMs + g.lengthMs);
+      const wav = readWav(base + '.wav');
+      const samples = channel(wav, 0);
+      expect(samples.length).toBe(N * 160);
+      let silent = 0;
+      for (let i = 0; i < N; i++) {
+        const got = samples.subarray(i * 160, i * 160 + 160);
+        if (inGap(i)) {
+          silent++;
+          expect(got.every((x) => x === 0), `frame ${i} (dropped) is silence`).toBe(true);
+        } else expect(Buffer.from(got.buffer, got.byteOffset, 320).equals(Buffer.from(g711All(tone(i)).buffer)), `frame ${i}`).toBe(true);
+      }
+      expect(silent).toBe(dropped);
+
+      // The sink after the recording got every frame, in order, byte-exact.
+      const c = collect.streams[0]!;
+      expect(c.closed).toBe('stopped');
+      expect(c.frames).toHaveLength(N);
+      c.frames.forEach((f, i) => expect(f.timestampMs === 20 * i && Buffer.from(f.mulaw).equals(Buffer.from(tone(i))), `collected frame ${i}`).toBe(true));
+      console.log(`slow disk: ${dropped} of ${N} frames dropped by the recording in ${gaps.length} gaps`);
+    } finally {
+      await gw.close();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
