@@ -168,7 +168,8 @@ export class StreamSession {
   onText(text: string, receivedAt: number): void {
     if (this.state >= STATE.STOPPED) {
       // Twilio closes right after `stop`; anything later is not audio we can place.
-      if (this.state === STATE.STOPPED) this.#deps.metrics.protocolErrors.labels('message_after_stop').inc();
+      // (end() moves a stopped stream on to CLOSED at once, so its close reason tells it apart.)
+      if (this.state === STATE.STOPPED || this.closeReason === 'stopped') this.#deps.metrics.protocolErrors.labels('message_after_stop').inc();
       return;
     }
     this.lastMessageAt = receivedAt;

@@ -129,6 +129,17 @@ describe('/media endpoint', () => {
     expect(sink.streams[0]!.frames).toHaveLength(1);
     expect(await metricValue(gw.http, 'streamgate_unknown_events_total')).toBe(1);
   });
+
+  it('counts a message after stop as message_after_stop and keeps nothing of it', async () => {
+    const sink = collectingSinkFactory();
+    gw = await startTestGateway({}, { sinkFactories: [sink] });
+    const s = ids();
+    await replay(gw.ws, [connected(), start(s), media(s, 2, 1, 100, tone(1)), stop(s, 3), media(s, 4, 2, 120, tone(2))], { closeAfter: true, lingerMs: 100 });
+    await waitFor(() => sink.streams[0]?.closed === 'stopped');
+    await waitFor(async () => (await metricValue(gw!.http, 'streamgate_protocol_errors_total', { reason: 'message_after_stop' })) === 1, 3000, 'message_after_stop counted');
+    expect(sink.streams[0]!.frames).toHaveLength(1);
+    expect(await metricValue(gw.http, 'streamgate_streams_total', { outcome: 'stopped' })).toBe(1);
+  });
 });
 
 describe('/media bad input', () => {
