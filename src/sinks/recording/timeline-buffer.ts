@@ -18,7 +18,9 @@
  * `capacity` is the logical bound every decision uses (what may wait for the disk). The ring
  * itself starts smaller (`initialFrames`) and doubles when the occupied slots outgrow it, up to
  * `capacity`: with the disk keeping up a stream holds well under a second, so most streams never
- * pay for the full bound (bench/RESULTS.md, memory). Growth copies the occupied slots to their
+ * pay for the full bound (bench/RESULTS.md, memory). Once the backlog has drained to a quarter of
+ * the starting size it shrinks back, so one stall does not keep a stream large for the rest of
+ * the call (the 10-minute soak's RSS ratchet, bench/RESULTS.md). Growth copies the occupied slots to their
  * places in the larger ring (slot v at v % size); a write in flight keeps the old ring's bytes,
  * which stay immutable until release, as before. Decisions never depend on the physical size, so
  * a growing buffer behaves exactly like one allocated at `capacity` (timeline-buffer.test.ts).
@@ -89,6 +91,8 @@ export class TimelineBuffer {
 
   /** Physical ring size in sample frames (≤ capacity); slot v lives at index v % #size. */
   #size: number;
+  /** The size it starts at and shrinks back to. */
+  readonly #initial: number;
   #pcm: Int16Array | null;
   #mu: Uint8Array | null;
   #bytes: Buffer;
@@ -131,6 +135,7 @@ export class TimelineBuffer {
     this.#lag = Math.max(0, Math.floor(opts.lagFrames));
     const initial = Math.floor(opts.initialFrames ?? this.capacity);
     this.#size = initial >= 1 && initial < this.capacity ? initial : this.capacity;
+    this.#initial = this.#size;
     this.#pcm = null;
     this.#mu = null;
     this.#bytes = this.#allocate(opts.format === 'pcm16', this.#size);
@@ -165,18 +170,26 @@ export class TimelineBuffer {
   #fit(): void {
     const occupied = this.#vEnd - this.#vBase;
     if (occupied <= this.#size) return;
-    const oldSize = this.#size;
-    const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
-    let size = oldSize * 2;
+    let size = this.#size * 2;
     if (size < occupied) size = occupied;
     if (size > this.capacity) size = this.capacity;
+    // Slots past vBase + the old size were just claimed and hold nothing yet (their old indices
+    // alias older slots), so only the first old-size occupied slots carry audio.
+    this.#resize(size, this.#size);
+  }
+
+  /**
+   * Moves the ring to a new one of `size` sample frames, carrying slots [vBase, vBase + carried)
+   * to their indices in it; every other slot of the new ring is silence.
+   */
+  #resize(size: number, carried: number): void {
+    const oldSize = this.#size;
+    const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
     this.#bytes = this.#allocate(this.#pcm !== null, size);
     this.#size = size;
     const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
     const chs = this.channels;
-    // Slots past vBase + oldSize were just claimed and hold nothing yet (their old indices alias
-    // older slots), so only the first oldSize occupied slots carry audio.
-    const end = this.#vBase + oldSize;
+    const end = this.#vBase + carried;
     for (let v = this.#vBase; v < end; ) {
       const from = v % oldSize;
       const to = v % size;
@@ -492,6 +505,9 @@ export class TimelineBuffer {
     this.#clear(from * chs, (from + first) * chs);
     if (first < frames) this.#clear(0, (frames - first) * chs);
     this.#vBase += frames;
+    // Nothing is in flight here (one write at a time, released when done): shrink after a backlog.
+    const occupied = this.#vEnd - this.#vBase;
+    if (this.#size > this.#initial && occupied <= this.#initial >> 2) this.#resize(this.#initial, occupied);
     while (this.#segCount > 1 && this.#vBase >= this.#segV[(this.#segHead + 1) & SEG_MASK]!) {
       this.#segHead = (this.#segHead + 1) & SEG_MASK;
       this.#segCount--;

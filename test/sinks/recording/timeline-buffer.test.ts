@@ -316,10 +316,27 @@ describe('TimelineBuffer', () => {
     const { buf } = run('pcm16', 2, 40_000, 4000, events, 4000);
     expect(buf.allocatedFrames).toBe(4000);
     expect(buf.framesDropped).toBe(0);
-    // A writer that stalls for 2 s makes it grow, never past its capacity.
+    // A writer that stalls for 4 s (32,000 sample frames, 8x the ring) makes it grow, so nothing
+    // is dropped; once the writer has drained it, it is back at its starting size.
     const stalled = events.filter((e) => e.kind === 'frame');
-    const { buf: big } = run('pcm16', 2, 40_000, 4000, stalled.slice(0, 200), 4000);
-    expect(big.allocatedFrames).toBe(16_000);
+    const { buf: big } = run('pcm16', 2, 40_000, 4000, stalled.slice(0, 400), 4000);
+    expect(big.framesDropped).toBe(0);
+    expect(big.framesReceived).toBe(400);
+    expect(big.allocatedFrames).toBe(4000);
+  });
+
+  it('carries the audio still buffered when it shrinks back', () => {
+    for (const format of ['pcm16', 'mulaw'] as const) {
+      const frame = (i: number): Ev => ({ kind: 'frame', track: 0, ts: 1000 + i * 20, size: 160, variant: 0 });
+      const writer = (kind: 'submit' | 'complete'): Ev => ({ kind, track: 0, ts: 0, size: 0, variant: 0 });
+      // 10 frames outgrow the 800-frame ring (it doubles to 1,600); frame 10 arrives while they are
+      // being written, so when they are released the ring shrinks with it still inside.
+      const events = [...Array.from({ length: 10 }, (_, i) => frame(i)), writer('submit'), frame(10), writer('complete')];
+      const { file, buf } = run(format, 1, 4000, 0, events, 800);
+      expect(buf.allocatedFrames).toBe(800);
+      expect(buf.framesDropped).toBe(0);
+      for (let p = 0; p < 11 * 160; p++) expect(file[0]![p]).toBe(value(format, 0, p, 0));
+    }
   });
 
   it('wraps the ring mid-frame and reuses released slots as silence', () => {
