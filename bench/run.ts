@@ -6,7 +6,7 @@
  *
  * Options: --results <file> (write there; a full run defaults to bench/RESULTS.md, a run with
  * --servers or --levels only prints), --json <file>,
- * --no-profile, --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
+ * --no-profile, --profile-variant both_tracks (profile a two-track level instead), --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
  * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,discard,naive,
  * --out <dir> (logs, the CPU profile and results.json; default bench/out/run),
  * --render <results.json> (re-render a saved run into the report, running nothing).
@@ -39,6 +39,8 @@ interface RunOptions {
   quick: boolean;
   results: string | null;
   profile: boolean;
+  /** Which variant the profiled level streams (default inbound). */
+  profileVariant: 'inbound' | 'both_tracks';
   measureMs: number;
   warmupMs: number;
   inboundLevels: number[];
@@ -63,6 +65,7 @@ function parseArgs(argv: string[]): RunOptions {
     // A partial run (chosen servers or levels) only prints, unless told where to write.
     results: val('--results') ?? (quick || val('--servers') !== undefined || levels !== undefined ? null : 'bench/RESULTS.md'),
     profile: !quick && !has('--no-profile'),
+    profileVariant: val('--profile-variant') === 'both_tracks' ? 'both_tracks' : 'inbound',
     measureMs: Number(val('--measure-ms') ?? (quick ? 1500 : 5000)),
     warmupMs: Number(val('--warmup-ms') ?? (quick ? 500 : 2000)),
     inboundLevels: levels ? levels.split(',').map(Number) : quick ? [20] : [100, 250, 500, 750, 1000, 1500, 2000, 2500],
@@ -297,7 +300,7 @@ export async function main(argv: string[]): Promise<string> {
     outDir: opts.outDir,
     quietWaitMs: opts.quick ? 0 : 120_000,
     maxAttempts: opts.quick ? 1 : 3,
-    profile: opts.profile ? { streams: 0, variant: 'inbound', measureMs: 6000 } : null,
+    profile: opts.profile ? { streams: 0, variant: opts.profileVariant, measureMs: 6000 } : null,
     log,
   });
   const durationS = (Date.now() - t0) / 1000;
