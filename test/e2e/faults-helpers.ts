@@ -1,9 +1,10 @@
 /**
  * The production gateway (createAppGateway) and the Twilio emulator side by side on loopback,
- * for the fault-injection e2e tests: shared credentials, PUBLIC_URL on a free port,
- * TWILIO_API_URL = the emulator, a temp data dir, and the gateway's stream-end reasons.
+ * for the end-to-end suites (faults, capture, transcription): shared credentials, PUBLIC_URL on a
+ * free port, TWILIO_API_URL = the emulator, a temp data dir, the gateway's log lines and its
+ * stream-end reasons.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,9 @@ export interface Stack {
   started: Set<string>;
   /** The gateway's `stream ended` log lines (the session's own accounting), by StreamSid. */
   summaries: Map<string, SessionSummaryLine>;
+  /** Every log line of the gateway (info and up), parsed. */
+  lines: Record<string, unknown>[];
+  /** Stops both and removes the data dir. */
   close(): Promise<void>;
 }
 
@@ -44,8 +48,12 @@ export interface SessionSummaryLine {
   bytes: number;
 }
 
-export async function startStack(opts: { rules?: string; speed?: number } = {}): Promise<Stack> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'sg-faults-'));
+/**
+ * `speed`: the emulator's pacing (default 10× real time); `env`: gateway settings on top of the
+ * defaults here (TRANSCRIPTION none, LOG_LEVEL warn).
+ */
+export async function startStack(opts: { rules?: string; speed?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sg-e2e-'));
   let rulesFile: string | undefined;
   if (opts.rules !== undefined) {
     rulesFile = join(dataDir, 'rules.yaml');
@@ -67,16 +75,19 @@ export async function startStack(opts: { rules?: string; speed?: number } = {}):
     TRANSCRIPTION: 'none',
     LOG_LEVEL: 'warn',
     ...(rulesFile === undefined ? {} : { RULES_FILE: rulesFile }),
+    ...opts.env,
   });
-  // LOG_LEVEL stays warn for the config; the test's own logger keeps info lines in memory to
-  // read the per-stream summary, and prints nothing.
+  // The test's own logger keeps info lines in memory (the per-stream summary among them) and
+  // prints nothing.
   const summaries = new Map<string, SessionSummaryLine>();
+  const lines: Record<string, unknown>[] = [];
   const capture = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of String(chunk).split('\n')) {
-        if (!line.includes('"stream ended"')) continue;
-        const o = JSON.parse(line) as SessionSummaryLine & { streamSid?: string };
-        if (o.streamSid !== undefined) summaries.set(o.streamSid, o);
+        if (line === '') continue;
+        const o = JSON.parse(line) as Record<string, unknown>;
+        lines.push(o);
+        if (o.msg === 'stream ended' && typeof o.streamSid === 'string') summaries.set(o.streamSid, o as unknown as SessionSummaryLine);
       }
       cb();
     },
@@ -95,9 +106,11 @@ export async function startStack(opts: { rules?: string; speed?: number } = {}):
     ends,
     started,
     summaries,
+    lines,
     async close() {
       await gateway.close();
       await sim.close();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -9,17 +9,11 @@
  * tree.
  */
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAppGateway } from '../../src/gateway/app.js';
-import { loadConfig } from '../../src/gateway/config.js';
-import { createLogger } from '../../src/gateway/logger.js';
-import type { Gateway } from '../../src/gateway/server.js';
-import type { CloseReason, StreamInfo } from '../../src/sinks/sink.js';
+import type { StreamInfo } from '../../src/sinks/sink.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
 import {
   isPocketsphinxInstalled,
@@ -31,78 +25,28 @@ import {
   type TranscriptEvent,
   type TranscriptLine,
 } from '../../src/sinks/transcription/index.js';
-import { newSid } from '../../src/twilio/sids.js';
-import { startSim, type Sim } from '../../src/twilio/sim/index.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { freePort } from '../helpers/twilio-gateway.js';
+import { startStack as startBaseStack, type Stack as BaseStack } from './faults-helpers.js';
 
 /** Silence after each sentence, so the recogniser's voice detector closes the utterance. */
 const TAIL_MS = 600;
 
-interface Stack {
-  sim: Sim;
-  gateway: Gateway;
-  http: string;
-  dataDir: string;
-  /** Parsed log lines of the gateway (info and up). */
-  lines: Record<string, unknown>[];
-  started: StreamInfo[];
-  ends: Map<string, CloseReason>;
+interface Stack extends BaseStack {
+  /** The streams the gateway started, in order. */
+  infos: StreamInfo[];
   finals: TranscriptEvent[];
-  close(): Promise<void>;
 }
 
+/** The shared e2e stack with the real engine, the emulator at real time, and transcript events. */
 async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'sg-asr-app-'));
-  const accountSid = newSid('account');
-  const authToken = newSid('account').slice(2);
-  const sim = await startSim({ accountSid, authToken, port: 0, speed: 1 });
-  const port = await freePort();
-  const http = `http://127.0.0.1:${port}`;
-  const config = loadConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: http,
-    TWILIO_ACCOUNT_SID: accountSid,
-    TWILIO_AUTH_TOKEN: authToken,
-    TWILIO_API_URL: sim.url,
-    STREAMGATE_DATA_DIR: dataDir,
-    TRANSCRIPTION: 'pocketsphinx',
-    LOG_LEVEL: 'info',
-    ...env,
-  });
-  const lines: Record<string, unknown>[] = [];
-  const capture = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const gateway = await createAppGateway(config, createLogger('info', capture));
-  const started: StreamInfo[] = [];
-  const ends = new Map<string, CloseReason>();
+  const base = await startBaseStack({ speed: 1, env: { TRANSCRIPTION: 'pocketsphinx', LOG_LEVEL: 'info', ...env } });
+  const infos: StreamInfo[] = [];
   const finals: TranscriptEvent[] = [];
-  gateway.bus.on('stream-start', (info) => started.push(info));
-  gateway.bus.on('stream-end', (info, reason) => ends.set(info.streamSid, reason));
-  gateway.bus.on('transcript', (t) => {
+  base.gateway.bus.on('stream-start', (info) => infos.push(info));
+  base.gateway.bus.on('transcript', (t) => {
     if (t.isFinal) finals.push(t);
   });
-  await gateway.listen();
-  return {
-    sim,
-    gateway,
-    http,
-    dataDir,
-    lines,
-    started,
-    ends,
-    finals,
-    async close() {
-      await gateway.close();
-      await sim.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return Object.assign(base, { infos, finals });
 }
 
 /** Waits like waitFor; on timeout the error also says where the streams are (for CI logs). */
@@ -110,7 +54,7 @@ async function waitUntil(stack: Stack, check: () => boolean | Promise<boolean>, 
   try {
     await waitFor(check, ms, what);
   } catch (err) {
-    const streams = stack.started.map((i) => `${i.streamSid}: ${stack.ends.get(i.streamSid) ?? 'live'}, emulator ${stack.sim.stream(i.streamSid)?.status ?? '?'}`);
+    const streams = stack.infos.map((i) => `${i.streamSid}: ${stack.ends.get(i.streamSid) ?? 'live'}, emulator ${stack.sim.stream(i.streamSid)?.status ?? '?'}`);
     const warnings = stack.lines.filter((l) => (l.level as number) >= 40).slice(-5).map((l) => String(l.msg));
     throw new Error(`${(err as Error).message}; streams [${streams.join('; ')}]; finals ${stack.finals.length}; last warnings ${JSON.stringify(warnings)}`);
   }
@@ -294,9 +238,9 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
       // One participant each; the gateway streams them on participant-join; they hang up after speaking.
       await live.sim.addParticipant(cfA, { audio: { type: 'mulaw', data: speech([clipA]).audio } });
       await live.sim.addParticipant(cfB, { audio: { type: 'mulaw', data: speech([clipB]).audio } });
-      await waitUntil(live, () => live.started.length === 2 && live.started.every((i) => live.ends.has(i.streamSid)), 45_000, 'both participant streams to end');
-      streamA = live.started.find((i) => i.conferenceSid === cfA)!;
-      const streamB = live.started.find((i) => i.conferenceSid === cfB)!;
+      await waitUntil(live, () => live.infos.length === 2 && live.infos.every((i) => live.ends.has(i.streamSid)), 45_000, 'both participant streams to end');
+      streamA = live.infos.find((i) => i.conferenceSid === cfA)!;
+      const streamB = live.infos.find((i) => i.conferenceSid === cfB)!;
       linesA = (await transcriptOf(live, streamA.callSid, streamA.streamSid)) ?? [];
       linesB = (await transcriptOf(live, streamB.callSid, streamB.streamSid)) ?? [];
       await waitFor(() => receiver.bodies.length >= linesA.length + linesB.length, 5000, 'webhook deliveries');
