@@ -86,14 +86,10 @@ export class StreamSession {
   readonly #deps: SessionDeps;
   #log: Logger;
   readonly #msg = new ParsedMessage();
-  /** decodeScratch.raw when the views below were made; another value means it grew since. */
+  /** decodeScratch.raw when #raw was made; another value means the scratch grew since. */
   #scratchRaw: Buffer | null = null;
-  // Set by #bind (from the constructor on): views, not buffers.
-  /** The scratch's input region cut to maxFrameBytes: what payloads may be decoded into. */
+  /** The scratch's input region cut to maxFrameBytes: what payloads may be decoded into (#bind). */
   #raw!: Buffer;
-  /** Views for the common 160-sample frame, re-made when the scratch grows. */
-  #raw160!: Uint8Array;
-  #pcm160!: Int16Array;
   readonly #frame: MediaFrame;
   readonly #tracks = [new TrackState(), new TrackState()];
   #fanOut: FanOut | null = null;
@@ -117,8 +113,8 @@ export class StreamSession {
       chunk: 0,
       sequenceNumber: 0,
       samples: 0,
-      pcm: this.#pcm160,
-      mulaw: this.#raw160,
+      pcm: decodeScratch.pcm160,
+      mulaw: decodeScratch.raw160,
       energy: 0,
       receivedAt: 0,
       late: false,
@@ -375,17 +371,13 @@ export class StreamSession {
   }
 
   /**
-   * (Re)makes this session's views over the shared scratch: at start, and whenever any session
+   * (Re)makes this session's view of the shared scratch: at start, and whenever any session
    * grew it (growing replaces its memory and detaches the old views).
    */
   #bind(): void {
-    const scratch = decodeScratch;
-    const raw = scratch.raw;
+    const raw = decodeScratch.raw;
     this.#scratchRaw = raw;
     this.#raw = raw.length > this.#deps.maxFrameBytes ? raw.subarray(0, this.#deps.maxFrameBytes) : raw;
-    // Plain Uint8Array views (not Buffer), so a sink's .slice() copies as it does for typed arrays.
-    this.#raw160 = new Uint8Array(raw.buffer, raw.byteOffset, 160);
-    this.#pcm160 = scratch.pcm.subarray(0, 160);
   }
 
   /** A checked media message whose `n` payload bytes are in the decode scratch (strict and fast path). */
@@ -413,8 +405,8 @@ export class StreamSession {
 
     const frame = this.#frame;
     if (n === 160) {
-      frame.pcm = this.#pcm160;
-      frame.mulaw = this.#raw160;
+      frame.pcm = decodeScratch.pcm160;
+      frame.mulaw = decodeScratch.raw160;
     } else {
       frame.pcm = decodeScratch.pcm.subarray(0, n);
       frame.mulaw = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, n);

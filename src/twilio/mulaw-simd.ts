@@ -28,6 +28,13 @@ export interface DecodeScratch {
   readonly raw: Buffer;
   /** Output region, `capacity` samples: `decode` writes the PCM here. Replaced by `reserve`. */
   readonly pcm: Int16Array;
+  /**
+   * The first 160 bytes / samples of `raw` / `pcm` (Twilio's 20 ms frame), made once per
+   * (re)allocation so the media path hands sinks a frame without making views. Plain typed
+   * arrays (not Buffer), so a sink's .slice() copies. Replaced by `reserve`.
+   */
+  readonly raw160: Uint8Array;
+  readonly pcm160: Int16Array;
   /** Bytes `raw` holds (a multiple of 16). */
   readonly capacity: number;
   /**
@@ -79,6 +86,8 @@ class WasmDecodeScratch implements DecodeScratch {
   readonly kind = 'wasm-simd' as const;
   raw: Buffer;
   pcm: Int16Array;
+  raw160: Uint8Array;
+  pcm160: Int16Array;
   capacity: number;
   readonly #memory: WasmMemory;
   readonly #decode: (src: number, dst: number, len: number) => number;
@@ -92,6 +101,8 @@ class WasmDecodeScratch implements DecodeScratch {
     this.capacity = 0;
     this.raw = Buffer.alloc(0);
     this.pcm = new Int16Array(0);
+    this.raw160 = this.raw;
+    this.pcm160 = this.pcm;
     this.#bind();
     this.reserve(capacity);
   }
@@ -119,6 +130,7 @@ class WasmDecodeScratch implements DecodeScratch {
     this.capacity = capacity;
     this.raw = Buffer.from(buffer, 0, capacity);
     this.pcm = new Int16Array(buffer, capacity, capacity);
+    [this.raw160, this.pcm160] = frameViews(this.raw, this.pcm);
   }
 }
 
@@ -126,12 +138,15 @@ class TableDecodeScratch implements DecodeScratch {
   readonly kind = 'js-table' as const;
   raw: Buffer;
   pcm: Int16Array;
+  raw160: Uint8Array;
+  pcm160: Int16Array;
   capacity: number;
 
   constructor(capacity: number) {
     this.capacity = roundUp16(capacity);
     this.raw = Buffer.allocUnsafe(this.capacity);
     this.pcm = new Int16Array(this.capacity);
+    [this.raw160, this.pcm160] = frameViews(this.raw, this.pcm);
   }
 
   decode(length: number): number {
@@ -144,7 +159,14 @@ class TableDecodeScratch implements DecodeScratch {
     this.capacity = roundUp16(Math.max(bytes, this.capacity * 2));
     this.raw = Buffer.allocUnsafe(this.capacity);
     this.pcm = new Int16Array(this.capacity);
+    [this.raw160, this.pcm160] = frameViews(this.raw, this.pcm);
   }
+}
+
+/** The 160-byte / 160-sample views at the start of `raw` / `pcm` (shorter if they are). */
+function frameViews(raw: Buffer, pcm: Int16Array): [Uint8Array, Int16Array] {
+  const n = Math.min(160, raw.length);
+  return [new Uint8Array(raw.buffer, raw.byteOffset, n), pcm.subarray(0, n)];
 }
 
 function roundUp16(n: number): number {
