@@ -16,12 +16,13 @@ export function installSignalHandlers(gateway: Gateway, exit: (code: number) => 
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
+      const drainMs = gateway.config.drainTimeoutSeconds * 1000;
       const backstop = setTimeout(() => {
         gateway.log.error({ signal }, 'shutdown did not finish in time; exiting');
         exit(1);
-      }, gateway.config.drainTimeoutSeconds * 1000 + FINALISE_GRACE_MS);
+      }, drainMs + FINALISE_GRACE_MS);
       backstop.unref();
-      void drainAndClose(gateway, gateway.config.drainTimeoutSeconds * 1000, signal).then(
+      void drainAndClose(gateway, drainMs, signal).then(
         () => exit(0),
         (err) => {
           gateway.log.error({ err }, 'shutdown failed');

@@ -67,19 +67,19 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   const maxTrackLagMs = checkRange('maxTrackLagMs', opts.maxTrackLagMs ?? 500, 0, 60_000);
   const capacityFrames = Math.ceil(bufferMs * SAMPLES_PER_MS);
   const lagFrames = Math.min(Math.round(maxTrackLagMs * SAMPLES_PER_MS), capacityFrames >> 1);
-  // Past a quarter of the buffer (at most 1 s, two ticks' worth) the writer starts without
-  // waiting for its tick: only a disk that fell behind gets there.
-  const flushThresholdFrames = Math.max(160, Math.min(capacityFrames >> 2, 8000, 2 * flushIntervalMs * SAMPLES_PER_MS));
-  // The ring starts at what a stream holds while the disk keeps up (two flush intervals, plus
-  // the two-track lag) and grows toward capacityFrames only when it does not.
+  // What a stream holds while the disk keeps up: two flush intervals. The ring starts there (plus
+  // the two-track lag) and grows toward capacityFrames only when it does not; past it (and at
+  // most a quarter of the buffer, or 1 s) the writer starts without waiting for its tick.
   const steadyFrames = 2 * flushIntervalMs * SAMPLES_PER_MS;
+  const flushThresholdFrames = Math.max(160, Math.min(capacityFrames >> 2, 8000, steadyFrames));
   const tickMs = Math.max(1, Math.round(flushIntervalMs / FLUSH_PHASES));
   const archiver = opts.archiver ?? new LocalDirectoryArchiver();
   const dataDir = opts.dataDir;
 
   const buckets: Set<RecordingSink>[] = [];
   for (let i = 0; i < FLUSH_PHASES; i++) buckets.push(new Set());
-  let live = 0;
+  /** Live sinks and the bucket each is flushed from. */
+  const bucketOf = new Map<RecordingSink, Set<RecordingSink>>();
   let phase = 0;
   /** Closes and archives under way; shutdown() waits for them. */
   const pending = new Set<Promise<void>>();
@@ -95,8 +95,9 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   };
   const onClosing = (sink: RecordingSink, done: Promise<void>): void => {
     // A closing sink drives its own last flush; it needs no more ticks.
-    for (const bucket of buckets) if (bucket.delete(sink)) live--;
-    if (live === 0 && timer !== null) {
+    bucketOf.get(sink)?.delete(sink);
+    bucketOf.delete(sink);
+    if (bucketOf.size === 0 && timer !== null) {
       clearInterval(timer);
       timer = null;
     }
@@ -136,7 +137,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       let emptiest = buckets[0]!;
       for (const bucket of buckets) if (bucket.size < emptiest.size) emptiest = bucket;
       emptiest.add(sink);
-      live++;
+      bucketOf.set(sink, emptiest);
       if (timer === null) {
         timer = setInterval(tick, tickMs);
         timer.unref();
