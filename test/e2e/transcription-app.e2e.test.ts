@@ -11,7 +11,6 @@
 import { once } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamInfo } from '../../src/sinks/sink.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
@@ -26,7 +25,7 @@ import {
   type TranscriptLine,
 } from '../../src/sinks/transcription/index.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { startStack as startBaseStack, type Stack as BaseStack } from './faults-helpers.js';
+import { readManifest, recordingBase, startStack as startBaseStack, startStream, type Stack as BaseStack } from './faults-helpers.js';
 
 /** Silence after each sentence, so the recogniser's voice detector closes the utterance. */
 const TAIL_MS = 600;
@@ -79,23 +78,8 @@ function speech(clips: SpeechClip[], gapMs = TAIL_MS): { audio: Uint8Array; offs
 }
 
 /** Streams a call's inbound track through the gateway's admin API (CreateStream at the emulator). */
-async function startStream(stack: Stack, callSid: string): Promise<string> {
-  const res = await fetch(`${stack.http}/v1/calls/${callSid}/streams`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ track: 'inbound_track' }),
-  });
-  const body = (await res.json()) as { streamSid?: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  return body.streamSid!;
-}
-
-function recordingBase(stack: Stack, callSid: string, streamSid: string): string {
-  return join(stack.dataDir, 'recordings', stack.sim.accountSid, callSid, streamSid);
-}
-
 async function manifestOf(stack: Stack, callSid: string, streamSid: string): Promise<RecordingManifest> {
-  return JSON.parse(await readFile(recordingBase(stack, callSid, streamSid) + '.json', 'utf8')) as RecordingManifest;
+  return readManifest(recordingBase(stack, callSid, streamSid));
 }
 
 /** The stream's JSONL lines, or null when it has no transcript file. */
