@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what streamgate needs on Debian/Ubuntu: the speech engine and sox from apt, then the
-# npm dependencies. Used by the README's two commands, by .ci/run and by the Dockerfile.
-#   scripts/setup.sh                 Debian packages + npm ci
-#   scripts/setup.sh --system-only   Debian packages only (the Dockerfile's runtime stage)
+# Installs what streamgate needs on Debian/Ubuntu: the speech engine, sox, the speech-fixture voices
+# (flite, espeak-ng), and the real parts the tests start on loopback (redis-server, prometheus,
+# chromium) from apt, then the npm dependencies. Used by the README's two commands, by .ci/run and by the Dockerfile.
+#   scripts/setup.sh                 every Debian package + npm ci (README, CI)
+#   scripts/setup.sh --system-only   the runtime Debian packages only (the Dockerfile's runtime stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pocketsphinx pocketsphinx-en-us sox)
+# What the gateway runs with, and what the tests and the fixture scripts start beside it.
+RUNTIME_PACKAGES=(pocketsphinx pocketsphinx-en-us sox)
+TEST_PACKAGES=(flite espeak-ng redis-server prometheus chromium)
+PACKAGES=("${RUNTIME_PACKAGES[@]}")
+[ "${1:-}" = "--system-only" ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 # Node.js >= 20.19 with npm (package.json engines). Debian 12's own nodejs is 18: too old.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
