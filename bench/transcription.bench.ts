@@ -35,7 +35,7 @@ import { listSpeechClips, readClipPcm, speechClip, type SpeechClip } from '../sr
 import { wordErrorRate } from '../src/sinks/transcription/wer.js';
 import { WriteClock } from '../src/sinks/transcription/write-clock.js';
 import { MULAW_TO_PCM } from '../src/twilio/mulaw.js';
-import { parseCapture } from '../src/twilio/sim/capture.js';
+import { parseCapture } from '../src/emulator/capture.js';
 import { pino } from 'pino';
 import { fmt, machineLine, mdTable, percentile } from './lib/stats.js';
 

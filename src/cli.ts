@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keep running
     }
     case 'sim': {
-      const { runSimCli } = await import('./twilio/sim/index.js');
+      const { runSimCli } = await import('./emulator/index.js');
       return runSimCli(rest);
     }
     case 'demo': {

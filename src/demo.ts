@@ -14,7 +14,7 @@ import { createAppGateway } from './gateway/app.js';
 import { loadConfig } from './gateway/config.js';
 import { createLogger } from './gateway/logger.js';
 import { newSid } from './twilio/sids.js';
-import { startSim } from './twilio/sim/index.js';
+import { startSim } from './emulator/index.js';
 
 const RULES = `rules:
   - name: hang-up-phrase

@@ -6,8 +6,8 @@
  */
 import { encodeMulaw } from '../../src/twilio/mulaw.js';
 import { newSid } from '../../src/twilio/sids.js';
-import { mediaMessage as simMediaMessage } from '../../src/twilio/sim/messages.js';
-import type { MediaTrack } from '../../src/twilio/sim/types.js';
+import { mediaMessage as simMediaMessage } from '../../src/emulator/messages.js';
+import type { MediaTrack } from '../../src/emulator/types.js';
 
 export interface StreamIds {
   accountSid: string;

@@ -12,7 +12,7 @@ import { createAppGateway } from '../../src/gateway/app.js';
 import { loadConfig } from '../../src/gateway/config.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import type { Gateway } from '../../src/gateway/server.js';
-import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { startSim, type Sim } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { waitFor } from '../helpers/gateway.js';
 

@@ -11,7 +11,7 @@ import type { AuditEntry } from '../../src/conditions/types.js';
 import type { EventBus } from '../../src/gateway/events.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
 import type { Track } from '../../src/sinks/sink.js';
-import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { startSim, type Sim } from '../../src/emulator/index.js';
 import { TwilioRestClient } from '../../src/twilio/rest-client.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';

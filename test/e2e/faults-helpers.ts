@@ -15,8 +15,8 @@ import { createLogger } from '../../src/gateway/logger.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { CloseReason } from '../../src/sinks/sink.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
-import { toneSource } from '../../src/twilio/sim/audio-source.js';
-import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { toneSource } from '../../src/emulator/audio-source.js';
+import { startSim, type Sim } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { waitFor } from '../helpers/gateway.js';
 

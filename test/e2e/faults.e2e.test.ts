@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { channel, g711All, readWav, soxInfo } from '../sinks/recording/helpers.js';
-import type { StreamFaults } from '../../src/twilio/sim/index.js';
+import type { StreamFaults } from '../../src/emulator/index.js';
 import { readManifest, recordingBase, startStack, startStream, toneMulaw, waitForEnd, type Stack } from './faults-helpers.js';
 
 const FRAME = 160;

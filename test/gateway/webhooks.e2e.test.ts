@@ -4,7 +4,7 @@ import { parseForm } from '../../src/gateway/webhook-routes.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { verifyStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
-import { startSim, type Sim } from '../../src/twilio/sim/index.js';
+import { startSim, type Sim } from '../../src/emulator/index.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
@@ -316,7 +316,7 @@ describe('parseForm', () => {
   });
 });
 
-describe('with the Twilio emulator (src/twilio/sim)', () => {
+describe('with the Twilio emulator (src/emulator)', () => {
   let sim: Sim | undefined;
   afterEach(async () => {
     await gw?.close();

@@ -1,0 +1,88 @@
+/**
+ * REST handlers for calls and their streams: FetchCall, UpdateCall, ListCall, CreateStream
+ * and UpdateStream (twilio-protocol.md §4).
+ */
+import { isSid } from '../twilio/sids.js';
+import { MAX_TRACKS_PER_CALL, type SimEngine, type StreamRequest } from './engine.js';
+import type { CallRecord } from './records.js';
+import { accountPath, callJson, page, streamJson } from './resources.js';
+import { badRequest, notFound, TWILIO_CODES } from './rest-errors.js';
+import { absoluteUrl, customParameters, oneOf, optional, paging, required, type Params } from './rest-params.js';
+import type { StreamTrack } from './types.js';
+
+export interface RestAnswer {
+  status: number;
+  body: unknown;
+}
+
+const TRACKS: readonly StreamTrack[] = ['inbound_track', 'outbound_track', 'both_tracks'];
+const METHODS = ['GET', 'POST'] as const;
+const TRACK_COST: Record<StreamTrack, number> = { inbound_track: 1, outbound_track: 1, both_tracks: 2 };
+
+export function findCall(engine: SimEngine, callSid: string, path: string): CallRecord {
+  const call = isSid('call', callSid) ? engine.calls.get(callSid) : undefined;
+  if (call === undefined) throw notFound(path);
+  return call;
+}
+
+export function fetchCall(engine: SimEngine, [callSid]: string[], _params: Params, path: string): RestAnswer {
+  return { status: 200, body: callJson(findCall(engine, callSid!, path)) };
+}
+
+/** Status=completed (or canceled) hangs the call up; other call updates are not emulated. */
+export function updateCall(engine: SimEngine, [callSid]: string[], params: Params, path: string): RestAnswer {
+  const call = findCall(engine, callSid!, path);
+  const status = oneOf(params, 'Status', ['completed', 'canceled'] as const);
+  if (status !== undefined) engine.hangup(call, 'api');
+  return { status: 200, body: callJson(call) };
+}
+
+export function listCalls(engine: SimEngine, _m: string[], params: Params): RestAnswer {
+  const { page: n, pageSize } = paging(params);
+  const status = optional(params, 'Status');
+  const calls = [...engine.calls.values()]
+    .filter((c) => status === undefined || c.status === status)
+    .sort((a, b) => b.dateCreated.getTime() - a.dateCreated.getTime());
+  const query: Record<string, string> = status === undefined ? {} : { Status: status };
+  return { status: 200, body: page(`${accountPath(engine.opts.accountSid)}/Calls.json`, 'calls', calls.map(callJson), n, pageSize, query) };
+}
+
+export function createStream(engine: SimEngine, [callSid]: string[], params: Params, path: string): RestAnswer {
+  const call = findCall(engine, callSid!, path);
+  const req: StreamRequest = {
+    url: absoluteUrl(required(params, 'Url'), 'Url', ['ws:', 'wss:', 'http:', 'https:']),
+    name: optional(params, 'Name') ?? null,
+    track: oneOf(params, 'Track', TRACKS, 'inbound_track'),
+    statusCallback: null,
+    statusCallbackMethod: oneOf(params, 'StatusCallbackMethod', METHODS, 'POST'),
+    parameters: customParameters(params),
+  };
+  const cb = optional(params, 'StatusCallback');
+  if (cb !== undefined) req.statusCallback = absoluteUrl(cb, 'StatusCallback', ['http:', 'https:']);
+  if (call.status !== 'in-progress') {
+    throw badRequest(TWILIO_CODES.invalidCallState, `Call is not in-progress (status ${call.status}). Cannot create a stream.`);
+  }
+  if (engine.tracksInUse(call) + TRACK_COST[req.track] > MAX_TRACKS_PER_CALL) {
+    throw badRequest(TWILIO_CODES.invalidCallState, `Max number of streamed tracks (${MAX_TRACKS_PER_CALL}) reached for call ${call.sid}`);
+  }
+  if (req.name !== null && engine.liveStreams(call).some((s) => s.name === req.name)) {
+    throw badRequest(TWILIO_CODES.invalidCallState, `A stream named ${req.name} is already running on call ${call.sid}`);
+  }
+  return { status: 200, body: streamJson(engine.createStream(call, req)) };
+}
+
+/**
+ * Status=stopped stops a live stream found by SID or Name. A stream that already stopped
+ * answers 404 (undocumented; our choice: it is no longer a live resource), as does an
+ * unknown one; a gateway should treat 404 on stop as "already stopped".
+ */
+export function updateStream(engine: SimEngine, [callSid, sidOrName]: string[], params: Params, path: string): RestAnswer {
+  const call = findCall(engine, callSid!, path);
+  const status = oneOf(params, 'Status', ['stopped'] as const);
+  if (status === undefined) throw badRequest(TWILIO_CODES.invalidParameter, 'Missing required parameter Status in the post body');
+  const stream = engine.findStream(call, sidOrName!);
+  if (stream === undefined || stream.status !== 'in-progress') throw notFound(path);
+  engine.stopStream(stream, 'api');
+  return { status: 200, body: streamJson(stream) };
+}
+
