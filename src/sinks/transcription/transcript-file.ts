@@ -18,6 +18,11 @@ export interface TranscriptLine {
   startMs: number;
   endMs: number;
   words: TranscriptWord[];
+  /**
+   * Present (true) only on a line marking audio that was never recognised (a speech service
+   * unreachable for longer than its replay window); `text` is empty there.
+   */
+  hole?: true;
 }
 
 /** The file's path; throws InvalidInputError when a SID is malformed. */

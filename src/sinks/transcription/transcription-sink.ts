@@ -3,9 +3,11 @@
  * results become JSONL lines, 'transcript' events and (optionally) webhook posts, spotted
  * phrases become 'phrase' events.
  *
- *   accept(frame) ─► session[frame.trackIndex].write(pcm, samples, timestamp)   (copy, sync)
+ *   accept(frame) ─► session[frame.trackIndex].write(pcm, samples, timestamp, mulaw)   (copy, sync)
  *                           │ engine
- *                           ├─ result ─► transcript file (JSONL) + bus 'transcript' + onTranscript
+ *                           ├─ final ─► transcript file (JSONL) + bus 'transcript' + onTranscript
+ *                           ├─ partial ─► bus 'transcript' (isFinal false: phrase rules with `partial: true`)
+ *                           ├─ hole ─► transcript file (`hole: true` line) + warning
  *                           └─ phrase ─► bus 'phrase'
  *
  * Capacity: at most `maxStreams` engine sessions (one per track) run at once, because each
@@ -141,6 +143,7 @@ class TranscriptionSink implements Sink {
           phrases,
           onResult: (r) => this.#onResult(state, r),
           onPhrase: (p) => this.#onPhrase(track, p.phrase, p.startMs, p.endMs),
+          onHole: (startMs, endMs) => this.#onHole(track, startMs, endMs),
           onDrop: (frames) => {
             ctx.stats.dropped += frames;
             opts.onDropped?.(frames);
@@ -159,7 +162,7 @@ class TranscriptionSink implements Sink {
     if (frame.late || this.#closed !== null) return;
     const state = this.#tracks[frame.trackIndex];
     if (state === null) return;
-    state.session.write(frame.pcm, frame.samples, frame.timestampMs);
+    state.session.write(frame.pcm, frame.samples, frame.timestampMs, frame.mulaw);
     state.clock.record(frame.timestampMs + frame.samples / 8, frame.receivedAt);
   }
 
@@ -190,15 +193,15 @@ class TranscriptionSink implements Sink {
     const info = this.#info;
     if (result.isFinal) this.#stats.transcripts.final++;
     else this.#stats.transcripts.partial++;
-    const wall = state.clock.wallAt(result.endMs);
-    if (!Number.isNaN(wall)) {
-      const latency = performance.now() - wall;
-      this.#stats.resultLatencyMs.add(latency);
-      if (!state.firstResultSeen) this.#stats.firstResultLatencyMs.add(latency);
+    if (result.isFinal) {
+      const wall = state.clock.wallAt(result.endMs);
+      if (!Number.isNaN(wall)) {
+        const latency = performance.now() - wall;
+        this.#stats.resultLatencyMs.add(latency);
+        if (!state.firstResultSeen) this.#stats.firstResultLatencyMs.add(latency);
+      }
+      state.firstResultSeen = true;
     }
-    state.firstResultSeen = true;
-    if (!result.isFinal) return;
-
     const event: TranscriptEvent = {
       ...result,
       accountSid: info.accountSid,
@@ -207,6 +210,12 @@ class TranscriptionSink implements Sink {
       conferenceSid: info.conferenceSid,
       track: state.track,
     };
+    if (!result.isFinal) {
+      // Partials only reach the bus: phrase rules with `partial: true` read them; SSE and the
+      // webhook publish finals only.
+      this.#opts.bus.emit('transcript', event);
+      return;
+    }
     this.#file.append({
       streamSid: info.streamSid,
       callSid: info.callSid,
@@ -229,6 +238,12 @@ class TranscriptionSink implements Sink {
         log.warn({ err }, 'onTranscript threw');
       }
     }
+  }
+
+  #onHole(track: Track, startMs: number, endMs: number): void {
+    const info = this.#info;
+    this.#file.append({ streamSid: info.streamSid, callSid: info.callSid, track, text: '', startMs, endMs, words: [], hole: true });
+    this.#ctx.log.warn({ track, startMs, endMs }, 'transcript hole: this audio was never recognised');
   }
 
   #onPhrase(track: Track, phrase: string, startMs: number, endMs: number): void {
