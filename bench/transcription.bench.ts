@@ -20,7 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TranscriptResult } from '../src/sinks/transcription/types.js';
+import type { TranscriptResult } from '../src/core/transcript.js';
 import type { PhraseHit } from '../src/sinks/transcription/engines/engine.js';
 import { contradictingWord } from '../src/sinks/transcription/engines/phrase-verifier.js';
 import {

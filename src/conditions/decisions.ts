@@ -7,12 +7,11 @@
  *   dry-run decision ──────────────────────────────────────────────────────────────────► log, metrics, audit
  */
 import type { Logger } from 'pino';
-import type { GatewayMetrics } from '../gateway/metrics.js';
 import { runAction, type ActionOutcome, type ActionTarget, type ConditionsTwilio } from './actions.js';
 import type { Scope } from './evaluate.js';
 import type { Rule } from './rules.js';
 import type { ConferenceStore } from './store.js';
-import type { AuditEntry, EndResult, Evidence, OutcomeRecord, ScopeKind, Trigger } from './types.js';
+import type { AuditEntry, ConditionsMetrics, EndResult, Evidence, OutcomeRecord, ScopeKind, Trigger } from './types.js';
 
 /** What one decision came to; `ConditionsEngine.endConference` resolves to it. */
 export interface EndOutcome {
@@ -49,7 +48,7 @@ export interface DeciderOptions {
   store: ConferenceStore;
   twilio: ConditionsTwilio | null;
   log: Logger;
-  metrics: Pick<GatewayMetrics, 'conferencesEnded'>;
+  metrics: Pick<ConditionsMetrics, 'conferencesEnded'>;
 }
 
 export class Decider {

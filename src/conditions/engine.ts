@@ -16,10 +16,10 @@
  * synchronous and the action runs in the background.
  */
 import type { Logger } from 'pino';
-import type { EventBus, LevelChange } from '../gateway/events.js';
-import type { GatewayMetrics } from '../gateway/metrics.js';
-import type { StreamInfo, Track } from '../sinks/sink.js';
-import type { PhraseEvent, TranscriptEvent } from '../sinks/transcription/types.js';
+import type { EndConference } from '../core/conference.js';
+import type { EventBus, LevelChange } from '../core/events.js';
+import type { StreamInfo, Track } from '../core/stream.js';
+import type { PhraseEvent, TranscriptEvent } from '../core/transcript.js';
 import { assertSid } from '../twilio/sids.js';
 import type { ConditionsTwilio } from './actions.js';
 import { Decider, type Draft, type EndOutcome } from './decisions.js';
@@ -27,7 +27,7 @@ import { Scope, conferenceSilence, mediaAgeMs, silentSpans, type TrackClock } fr
 import { findPhrase, normalizeText } from './match.js';
 import type { DtmfCondition, PhraseCondition, RegexCondition, Rule } from './rules.js';
 import { InMemoryConferenceStore, type ConferenceStore } from './store.js';
-import type { AuditEntry, Evidence, ScopeKind, Trigger } from './types.js';
+import type { AuditEntry, ConditionsMetrics, Evidence, ScopeKind, Trigger } from './types.js';
 
 export type { EndOutcome } from './decisions.js';
 
@@ -35,7 +35,7 @@ export interface ConditionsEngineOptions {
   bus: EventBus;
   rules: readonly Rule[];
   log: Logger;
-  metrics: Pick<GatewayMetrics, 'conditionsTriggered' | 'conferencesEnded'>;
+  metrics: ConditionsMetrics;
   /** The REST client; null when no credentials are configured (every action then fails, and says so). */
   twilio: ConditionsTwilio | null;
   /** Default: a new {@link InMemoryConferenceStore}. */
@@ -49,12 +49,6 @@ export interface ConditionsEngineOptions {
   /** A scope without streams (and an ended one) is forgotten, with its audit, after this long. Default 10 min. */
   retentionMs?: number;
 }
-
-/** The shape of the gateway's `ConferenceControl.endConference` hook (admin API). */
-export type EndConferenceHook = (
-  conferenceSid: string,
-  source: string,
-) => Promise<{ conferenceSid: string; result: 'ended' | 'already-ended'; status: string | null }>;
 
 interface Timed {
   rule: Rule;
@@ -179,7 +173,7 @@ export class ConditionsEngine {
    * `completed` → `ended`; `already-ended` and `suppressed` (someone else ended it) →
    * `already-ended`; `not-found` and `failed` reject with the REST client's error.
    */
-  endConferenceHook(): EndConferenceHook {
+  endConferenceHook(): EndConference {
     return async (conferenceSid, source) => {
       const o = await this.endConference(conferenceSid, source);
       if (o.result === 'completed') return { conferenceSid, result: 'ended', status: o.status };

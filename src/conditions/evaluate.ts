@@ -7,7 +7,7 @@
  * shortest of them, so no two clocks are ever compared. Conference age puts each stream's clock
  * on the conference's timeline through the wall-clock time its `start` arrived.
  */
-import type { StreamInfo, Track } from '../sinks/sink.js';
+import type { StreamInfo, Track } from '../core/stream.js';
 import type { SilentTrack, ScopeKind } from './types.js';
 import type { ActionOutcome } from './actions.js';
 

@@ -8,20 +8,22 @@
  * conditions.onConferenceEnded('CF…');                      // Twilio's conference-end callback
  * ```
  */
-import type { Gateway } from '../gateway/server.js';
+import type { Logger } from 'pino';
+import type { EventBus } from '../core/events.js';
 import { LEVEL_SINK_NAME } from '../sinks/level/level-sink.js';
 import type { ConditionsTwilio } from './actions.js';
 import { ConditionsEngine, type ConditionsEngineOptions } from './engine.js';
 import type { Rule } from './rules.js';
+import type { ConditionsMetrics } from './types.js';
 
 export { classify, runAction, type ActionOutcome, type ActionTarget, type ConditionsTwilio } from './actions.js';
 export { Decider, type Draft } from './decisions.js';
-export { ConditionsEngine, type ConditionsEngineOptions, type EndConferenceHook, type EndOutcome } from './engine.js';
+export { ConditionsEngine, type ConditionsEngineOptions, type EndOutcome } from './engine.js';
 export { RulesError } from './errors.js';
 export { findPhrase, normalizeText } from './match.js';
 export { formatOf, loadRules, parseRules, RULE_ACTIONS, type Condition, type Rule, type RuleAction, type RuleFormat } from './rules.js';
 export { InMemoryConferenceStore, type ConferenceRecord, type ConferenceStore, type EndState } from './store.js';
-export type { AuditEntry, EndResult, Evidence, OutcomeRecord, ScopeKind, SilentTrack, Trigger } from './types.js';
+export type { AuditEntry, ConditionsMetrics, EndResult, Evidence, OutcomeRecord, ScopeKind, SilentTrack, Trigger } from './types.js';
 
 export interface AttachConditionsOptions extends Omit<ConditionsEngineOptions, 'bus' | 'log' | 'metrics' | 'twilio' | 'rules'> {
   rules: readonly Rule[];
@@ -29,11 +31,20 @@ export interface AttachConditionsOptions extends Omit<ConditionsEngineOptions, '
   twilio: ConditionsTwilio | null;
 }
 
+/** What the engine needs of the gateway it runs in (the Gateway provides all of it). */
+export interface ConditionsHost {
+  readonly log: Logger;
+  readonly bus: EventBus;
+  readonly metrics: ConditionsMetrics;
+  readonly sinkFactories: readonly { readonly name: string }[];
+  onClose(cleanup: () => Promise<void> | void): void;
+}
+
 /**
  * Builds a {@link ConditionsEngine} on the gateway's bus, logger and metrics, and closes it when
  * the gateway closes (after every stream ended, so in-flight actions finish first).
  */
-export function attachConditions(gateway: Gateway, opts: AttachConditionsOptions): ConditionsEngine {
+export function attachConditions(gateway: ConditionsHost, opts: AttachConditionsOptions): ConditionsEngine {
   const log = gateway.log.child({ component: 'conditions' });
   const engine = new ConditionsEngine({ ...opts, bus: gateway.bus, log, metrics: gateway.metrics });
   gateway.onClose(() => engine.close());

@@ -24,7 +24,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Track } from '../sinks/sink.js';
+import type { Track } from '../core/stream.js';
 import { RulesError } from './errors.js';
 import { normalizeText } from './match.js';
 

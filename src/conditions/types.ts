@@ -1,5 +1,12 @@
-/** What the conditions engine decides and records: results, evidence, audit entries. */
-import type { Track } from '../sinks/sink.js';
+/** What the conditions engine decides and records: results, evidence, audit entries; the counters it bumps. */
+import type { Counter } from 'prom-client';
+import type { Track } from '../core/stream.js';
+
+/** The counters the conditions engine bumps (the gateway's metrics provide them). */
+export interface ConditionsMetrics {
+  conditionsTriggered: Counter<'rule'>;
+  conferencesEnded: Counter<'result'>;
+}
 
 /**
  * Outcome of one decision; also the `result` label of `conferences_ended_total` (except

@@ -15,7 +15,6 @@ import { newSid } from '../twilio/sids.js';
 import type { CallMedia } from './call-media.js';
 import type { CallbackSender } from './callbacks.js';
 import { rfc2822Callback } from './dates.js';
-import type { SimEngine } from './engine.js';
 import type { SimEventBus } from './events.js';
 import { conferenceSnapshot, type CallRecord, type ConferenceRecord, type ParticipantRecord } from './records.js';
 import type { ConferenceEndReason, CreateConferenceOptions, HttpMethod, ParticipantOptions } from './types.js';
@@ -43,13 +42,20 @@ export function parseEvents(value: string | readonly string[] | undefined): Set<
   return new Set(words.map((w) => w.trim().toLowerCase()).filter((w) => w !== ''));
 }
 
+/** What the conference engine needs of the call engine that owns it (SimEngine; kept narrow so the two do not import each other). */
+export interface CallHost {
+  readonly opts: { readonly accountSid: string };
+  readonly calls: ReadonlyMap<string, CallRecord>;
+  hangup(call: CallRecord, reason: 'conference-ended'): void;
+}
+
 export class ConferenceEngine {
   readonly conferences = new Map<string, ConferenceRecord>();
-  readonly #engine: SimEngine;
+  readonly #engine: CallHost;
   readonly #callbacks: CallbackSender;
   readonly #bus: SimEventBus;
 
-  constructor(engine: SimEngine, callbacks: CallbackSender, bus: SimEventBus) {
+  constructor(engine: CallHost, callbacks: CallbackSender, bus: SimEventBus) {
     this.#engine = engine;
     this.#callbacks = callbacks;
     this.#bus = bus;

@@ -16,7 +16,7 @@ import {
   type TranscriptionSinkFactory,
 } from '../sinks/transcription/index.js';
 import type { GatewayConfig } from './config.js';
-import { EventBus } from './events.js';
+import { EventBus } from '../core/events.js';
 import { createLogger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
 import { Gateway } from './server.js';

@@ -9,31 +9,9 @@
  *   state can be closed.
  */
 import type { Logger } from 'pino';
+import type { ConferenceEndEvent, EndConference } from '../core/conference.js';
 import type { TwilioRestClient } from '../twilio/rest-client.js';
-import { TwilioNotConfiguredError } from './stream-starter.js';
-
-export interface ConferenceEndResult {
-  conferenceSid: string;
-  /** `ended` by this request, or `already-ended` (a once-only implementation found it done). */
-  result: 'ended' | 'already-ended';
-  /** The conference's status as Twilio reported it, when known. */
-  status: string | null;
-}
-
-/** Ends a conference now. `source` says who asks (`admin`, or a rule name); rejects with the REST client's errors. */
-export type EndConference = (conferenceSid: string, source: string) => Promise<ConferenceEndResult>;
-
-/** A verified `conference-end` status callback (twilio-protocol.md §6.2). */
-export interface ConferenceEndEvent {
-  conferenceSid: string;
-  accountSid: string | null;
-  friendlyName: string | null;
-  /** ReasonConferenceEnded, e.g. `last-participant-left`. */
-  reason: string | null;
-  callSidEndingConference: string | null;
-  /** Twilio's Timestamp (RFC 2822), as sent. */
-  timestamp: string | null;
-}
+import { TwilioNotConfiguredError } from '../errors.js';
 
 export type ConferenceEndListener = (event: ConferenceEndEvent) => void;
 

@@ -11,12 +11,12 @@ import type { Logger } from 'pino';
 import { validateUpgradeSignature } from '../twilio/signature.js';
 import type { StartFields } from '../twilio/protocol.js';
 import type { SinkFactory } from '../sinks/sink.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../core/events.js';
+import { MEDIA_PATH } from '../core/routes.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SessionRegistry } from './session-registry.js';
 import { CLOSE, StreamSession } from './stream-session.js';
 
-export const MEDIA_PATH = '/media';
 const kSession = Symbol('streamgate.session');
 type SessionSocket = WebSocket & { [kSession]: StreamSession };
 

@@ -14,7 +14,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../errors.js';
 import { TwilioApiError, TwilioResponseError, TwilioTransportError } from '../twilio/errors.js';
-import { TwilioNotConfiguredError } from './stream-starter.js';
+import { TwilioNotConfiguredError } from '../errors.js';
 
 /** An input error that knows which field it is about. */
 export class FieldError extends InvalidInputError {

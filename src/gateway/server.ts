@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { SinkFactory } from '../sinks/sink.js';
 import type { StartFields } from '../twilio/protocol.js';
 import type { GatewayConfig } from './config.js';
-import { EventBus } from './events.js';
+import { EventBus } from '../core/events.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { createLogger } from './logger.js';
 import { MediaEndpoint } from './media-socket.js';

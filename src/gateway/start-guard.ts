@@ -6,7 +6,7 @@
  */
 import type { StartFields } from '../twilio/protocol.js';
 import { STREAM_TOKEN_PARAMETER, verifyStreamToken } from '../twilio/stream-token.js';
-import { CONFERENCE_PARAMETER } from './stream-starter.js';
+import { CONFERENCE_PARAMETER } from '../core/stream.js';
 
 export type StartRejection = 'token_invalid' | 'token_missing';
 

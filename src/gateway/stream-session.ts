@@ -14,8 +14,9 @@ import type { Logger } from 'pino';
 import { decodeScratch } from '../twilio/mulaw-simd.js';
 import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../twilio/protocol.js';
 import { isSid } from '../twilio/sids.js';
-import { TRACK_INDEX, type CloseReason, type MediaFrame, type SinkFactory, type StreamInfo, type Track } from '../sinks/sink.js';
-import type { EventBus } from './events.js';
+import { type MediaFrame, type SinkFactory } from '../sinks/sink.js';
+import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../core/stream.js';
+import type { EventBus } from '../core/events.js';
 import { FanOut } from './fan-out.js';
 import type { GatewayMetrics } from './metrics.js';
 

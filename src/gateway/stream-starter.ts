@@ -11,31 +11,15 @@
  * The table is bounded: finished entries go first, then the oldest.
  */
 import type { Logger } from 'pino';
-import { InvalidInputError, StreamgateError } from '../errors.js';
+import { InvalidInputError, TwilioNotConfiguredError } from '../errors.js';
 import type { StreamResource, StreamTrack, TwilioRestClient } from '../twilio/rest-client.js';
 import { isSid } from '../twilio/sids.js';
 import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../twilio/stream-token.js';
-import { MEDIA_PATH } from './media-socket.js';
+import { MEDIA_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
+import { CONFERENCE_PARAMETER } from '../core/stream.js';
 
-/** Path of CreateStream's StatusCallback (design.md "Routes"). */
-export const STREAM_STATUS_PATH = '/twilio/stream-status';
-/** Path of the conference status callbacks (design.md "Routes"). */
-export const CONFERENCE_EVENTS_PATH = '/twilio/conference-events';
-/** Custom parameter naming the stream's conference (read by StreamSession). */
-export const CONFERENCE_PARAMETER = 'conferenceSid';
 /** Parameter names the gateway sets itself; a caller may not supply them. */
 export const RESERVED_PARAMETERS: readonly string[] = [STREAM_TOKEN_PARAMETER, CONFERENCE_PARAMETER];
-
-/** No Twilio REST credentials are configured, so nothing can be asked of Twilio. */
-export class TwilioNotConfiguredError extends StreamgateError {
-  constructor() {
-    super(
-      'SG_ERR_TWILIO_NOT_CONFIGURED',
-      'Twilio REST credentials are not configured: set TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)',
-    );
-    this.name = 'TwilioNotConfiguredError';
-  }
-}
 
 export type TrackedStatus = 'requested' | 'started' | 'stopped' | 'error';
 /** Who asked for the stream: the admin API, a conference participant-join, or unknown (a callback for a stream we did not create). */

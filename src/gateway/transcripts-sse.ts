@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { TranscriptEvent } from '../sinks/transcription/types.js';
+import type { TranscriptEvent } from '../core/transcript.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
 import type { Gateway } from './server.js';
 

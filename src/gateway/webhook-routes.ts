@@ -21,7 +21,8 @@ import type { ConferenceControl } from './conference-control.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { Gateway } from './server.js';
 import { STATE } from './stream-session.js';
-import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH, publicUrlAs, type StreamStarter } from './stream-starter.js';
+import { publicUrlAs, type StreamStarter } from './stream-starter.js';
+import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
 
 /** A parsed form body: repeated names keep every value, in order. */
 export type FormBody = Record<string, string | string[]>;

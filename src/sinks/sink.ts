@@ -11,28 +11,7 @@
  * and when that buffer is full applies its overflow policy and counts the drop in its stats.
  */
 import type { Logger } from 'pino';
-
-export type Track = 'inbound' | 'outbound';
-
-/** Index of a track in per-track arrays: inbound 0, outbound 1 (stereo left/right). */
-export const TRACK_INDEX: Readonly<Record<Track, 0 | 1>> = { inbound: 0, outbound: 1 };
-export const TRACKS: readonly Track[] = ['inbound', 'outbound'];
-
-/** Samples per millisecond at Twilio's 8 kHz. */
-export const SAMPLES_PER_MS = 8;
-
-export interface StreamInfo {
-  readonly accountSid: string;
-  readonly callSid: string;
-  readonly streamSid: string;
-  /** Tracks announced in `start.tracks` (a subset of inbound/outbound). */
-  readonly tracks: readonly Track[];
-  readonly customParameters: Readonly<Record<string, string>>;
-  /** From the `conferenceSid` custom parameter, when present and valid. */
-  readonly conferenceSid: string | null;
-  /** Wall-clock time (ms since epoch) the `start` message arrived. */
-  readonly startedAtMs: number;
-}
+import type { CloseReason, StreamInfo, Track } from '../core/stream.js';
 
 /**
  * One decoded media frame. Borrowed: valid only for the duration of `accept`.
@@ -68,8 +47,6 @@ export interface WireStats {
   /** Messages that arrived after a later one (delivered with `late: true`). */
   late: number;
 }
-
-export type CloseReason = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';
 
 export interface Sink {
   readonly name: string;

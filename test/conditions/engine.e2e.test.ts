@@ -4,7 +4,7 @@
  * Transcripts and spotted phrases are emitted on the gateway's bus, as the speech engine does.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TranscriptEvent } from '../../src/sinks/transcription/types.js';
+import type { TranscriptEvent } from '../../src/core/transcript.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { LOUD, QUIET, TestStream, progressReached, settle, startHarness, type Harness } from './helpers.js';

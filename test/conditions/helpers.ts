@@ -8,9 +8,9 @@ import { attachConditions, type AttachConditionsOptions } from '../../src/condit
 import type { ConditionsEngine } from '../../src/conditions/engine.js';
 import { parseRules } from '../../src/conditions/rules.js';
 import type { AuditEntry } from '../../src/conditions/types.js';
-import type { EventBus } from '../../src/gateway/events.js';
+import type { EventBus } from '../../src/core/events.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
-import type { Track } from '../../src/sinks/sink.js';
+import type { Track } from '../../src/core/stream.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
 import { TwilioRestClient } from '../../src/twilio/rest-client.js';
 import { newSid } from '../../src/twilio/sids.js';

@@ -13,7 +13,7 @@ import { createAppGateway } from '../../src/gateway/app.js';
 import { loadConfig } from '../../src/gateway/config.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import type { Gateway } from '../../src/gateway/server.js';
-import type { CloseReason } from '../../src/sinks/sink.js';
+import type { CloseReason } from '../../src/core/stream.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
 import { toneSource } from '../../src/emulator/audio-source.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';

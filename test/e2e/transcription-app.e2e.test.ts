@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { StreamInfo } from '../../src/sinks/sink.js';
+import type { StreamInfo } from '../../src/core/stream.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
 import {
   isPocketsphinxInstalled,

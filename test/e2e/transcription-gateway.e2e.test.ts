@@ -6,7 +6,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBus } from '../../src/gateway/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import { createSpeechEngine, createTranscriptionSinkFactory, readClipMulaw, speechClip, transcriptPath, wordErrorRate } from '../../src/sinks/transcription/index.js';
 import { replay, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';

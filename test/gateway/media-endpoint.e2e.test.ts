@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { CloseReason, MediaFrame, Sink, SinkFactory } from '../../src/sinks/sink.js';
+import type { MediaFrame, Sink, SinkFactory } from '../../src/sinks/sink.js';
+import type { CloseReason } from '../../src/core/stream.js';
 import { captureLines, decodePayloads } from '../helpers/capture.js';
 import { collectingSinkFactory, pcmOf } from '../helpers/collecting-sink.js';
 import { metricValue, replay, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';

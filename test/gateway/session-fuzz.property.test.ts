@@ -21,11 +21,11 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/gateway/config.js';
-import { EventBus } from '../../src/gateway/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { CLOSE, STATE, StreamSession, type SessionState } from '../../src/gateway/stream-session.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
-import type { Track } from '../../src/sinks/sink.js';
+import type { Track } from '../../src/core/stream.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { connected } from '../helpers/messages.js';
 

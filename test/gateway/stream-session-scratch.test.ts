@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { EventBus } from '../../src/gateway/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { CLOSE, STATE, StreamSession } from '../../src/gateway/stream-session.js';
 import type { MediaFrame, SinkFactory } from '../../src/sinks/sink.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConferenceEndEvent } from '../../src/gateway/conference-control.js';
+import type { ConferenceEndEvent } from '../../src/core/conference.js';
 import { parseForm } from '../../src/gateway/webhook-routes.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';

@@ -2,7 +2,8 @@
  * A real Sink that keeps what it is given, to observe the fan-out from the outside. It is the
  * test's instrument, not a stand-in for a production part.
  */
-import type { CloseReason, MediaFrame, Sink, SinkFactory, StreamInfo } from '../../src/sinks/sink.js';
+import type { MediaFrame, Sink, SinkFactory } from '../../src/sinks/sink.js';
+import type { CloseReason, StreamInfo } from '../../src/core/stream.js';
 
 export interface Collected {
   info: StreamInfo;

@@ -9,9 +9,10 @@
  * a few comparisons, and `accept` allocates nothing unless it emits (a transition, or one
  * progress report per `progressMs` of media per track).
  */
-import type { EventBus } from '../../gateway/events.js';
+import type { EventBus } from '../../core/events.js';
 import { LevelGate } from '../dsp/level.js';
-import { type CloseReason, type MediaFrame, type Sink, type SinkFactory, type StreamInfo } from '../sink.js';
+import { type MediaFrame, type Sink, type SinkFactory } from '../sink.js';
+import { type CloseReason, type StreamInfo } from '../../core/stream.js';
 
 export interface LevelSinkOptions {
   /**

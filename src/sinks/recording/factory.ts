@@ -12,7 +12,8 @@
  *   bucket: [a e] [b f] [c g] [d h] [ ]   [ ]   [ ]   [ ]   [a e] …
  */
 import { ConfigError } from '../../errors.js';
-import { TRACKS, type SinkContext, type SinkFactory, type StreamInfo, type Track } from '../sink.js';
+import { type SinkContext, type SinkFactory } from '../sink.js';
+import { TRACKS, type StreamInfo, type Track } from '../../core/stream.js';
 import { LocalDirectoryArchiver, type Archiver } from './archiver.js';
 import { recordingPaths } from './paths.js';
 import { RecordingSink } from './recording-sink.js';

@@ -2,7 +2,7 @@
  * The manifest beside each recording (`{StreamSid}.json`, design.md "Files") and the sidecar
  * that tells recovery what a partial file holds.
  */
-import type { CloseReason, Track } from '../sink.js';
+import type { CloseReason, Track } from '../../core/stream.js';
 import { GAP_DROPPED, GAP_TIMESTAMP, type GapList } from './gap-list.js';
 import type { RecordingFormat } from './wav-header.js';
 

@@ -18,7 +18,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import type { CloseReason, MediaFrame, Sink, SinkContext, StreamInfo, Track, WireStats } from '../sink.js';
+import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
+import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
 import { reportGaps, type RecordingManifest, type RecordingSidecar } from './manifest.js';

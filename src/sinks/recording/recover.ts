@@ -16,7 +16,7 @@ import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isSid } from '../../twilio/sids.js';
-import type { Track } from '../sink.js';
+import type { Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
 import type { RecordingManifest, RecordingSidecar } from './manifest.js';

@@ -39,7 +39,7 @@
  * faster one, so a track that goes quiet cannot hold audio back for longer than that.
  */
 import type { MediaFrame } from '../sink.js';
-import { SAMPLES_PER_MS } from '../sink.js';
+import { SAMPLES_PER_MS } from '../../core/stream.js';
 import { GAP_DROPPED, GAP_LEADING, GAP_TIMESTAMP, GapList } from './gap-list.js';
 import type { RecordingFormat } from './wav-header.js';
 

@@ -22,6 +22,6 @@ export {
   type TranscriptionSinkFactory,
   type TranscriptionSinkOptions,
 } from './transcription-sink.js';
-export type { PhraseEvent, TranscriptEvent, TranscriptResult, TranscriptWord } from './types.js';
+export type { PhraseEvent, TranscriptEvent, TranscriptResult, TranscriptWord } from '../../core/transcript.js';
 export { TranscriptWebhook, type TranscriptWebhookOptions, type TranscriptWebhookStats } from './webhook.js';
 export { wordErrorRate, type WerResult } from './wer.js';

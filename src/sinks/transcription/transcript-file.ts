@@ -6,8 +6,8 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assertSid } from '../../twilio/sids.js';
-import type { Track } from '../sink.js';
-import type { TranscriptWord } from './types.js';
+import type { Track } from '../../core/stream.js';
+import type { TranscriptWord } from '../../core/transcript.js';
 
 /** One line of the file. */
 export interface TranscriptLine {

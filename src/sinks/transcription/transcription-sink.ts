@@ -18,12 +18,13 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import type { EventBus } from '../../gateway/events.js';
-import { TRACK_INDEX, type CloseReason, type MediaFrame, type Sink, type SinkContext, type SinkFactory, type StreamInfo, type Track } from '../sink.js';
+import type { EventBus } from '../../core/events.js';
+import { type MediaFrame, type Sink, type SinkContext, type SinkFactory } from '../sink.js';
+import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../../core/stream.js';
 import type { EngineSession, SpeechEngine } from './engines/engine.js';
 import { createTranscriptionStats, type TranscriptionStats } from './stats.js';
 import { TranscriptFile, transcriptPath } from './transcript-file.js';
-import type { PhraseEvent, TranscriptEvent, TranscriptResult } from './types.js';
+import type { PhraseEvent, TranscriptEvent, TranscriptResult } from '../../core/transcript.js';
 import { WriteClock } from './write-clock.js';
 
 export interface TranscriptionSinkOptions {

@@ -12,8 +12,8 @@
  *                                                          └─ other ─► failed
  */
 import type { Logger } from 'pino';
-import type { EventBus } from '../../gateway/events.js';
-import type { TranscriptEvent } from './types.js';
+import type { EventBus } from '../../core/events.js';
+import type { TranscriptEvent } from '../../core/transcript.js';
 
 export interface TranscriptWebhookOptions {
   url: string;

@@ -1,8 +1,9 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBus, type LevelChange } from '../../../src/gateway/events.js';
+import { EventBus, type LevelChange } from '../../../src/core/events.js';
 import { createLevelSinkFactory } from '../../../src/sinks/level/level-sink.js';
-import type { MediaFrame, StreamInfo, Track } from '../../../src/sinks/sink.js';
+import type { MediaFrame } from '../../../src/sinks/sink.js';
+import type { StreamInfo, Track } from '../../../src/core/stream.js';
 import { decodeMulaw } from '../../../src/twilio/mulaw.js';
 import { newSid } from '../../../src/twilio/sids.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { StreamInfo } from '../../../src/sinks/sink.js';
+import type { StreamInfo } from '../../../src/core/stream.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
 import { RecordingSink } from '../../../src/sinks/recording/recording-sink.js';
 import { loadCapture, tempDir, testContext } from './helpers.js';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino, type Logger } from 'pino';
-import type { MediaFrame, Sink, SinkContext, StreamInfo, Track } from '../../../src/sinks/sink.js';
+import type { MediaFrame, Sink, SinkContext } from '../../../src/sinks/sink.js';
+import type { StreamInfo, Track } from '../../../src/core/stream.js';
 import { decodeMulaw } from '../../../src/twilio/mulaw.js';
 
 const run = promisify(execFile);

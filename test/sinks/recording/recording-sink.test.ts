@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StreamInfo } from '../../../src/sinks/sink.js';
+import type { StreamInfo } from '../../../src/core/stream.js';
 import { createRecordingSinkFactory, type RecordingSinkOptions } from '../../../src/sinks/recording/factory.js';
 import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
 import type { RecordingSink } from '../../../src/sinks/recording/recording-sink.js';

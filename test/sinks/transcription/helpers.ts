@@ -2,7 +2,7 @@
 import { pino, type Logger } from 'pino';
 import type { EngineSession } from '../../../src/sinks/transcription/engines/engine.js';
 import type { PhraseHit } from '../../../src/sinks/transcription/engines/engine.js';
-import type { TranscriptResult } from '../../../src/sinks/transcription/types.js';
+import type { TranscriptResult } from '../../../src/core/transcript.js';
 
 export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBus } from '../../../src/gateway/events.js';
-import type { TranscriptEvent } from '../../../src/sinks/transcription/types.js';
+import { EventBus } from '../../../src/core/events.js';
+import type { TranscriptEvent } from '../../../src/core/transcript.js';
 import { TranscriptWebhook } from '../../../src/sinks/transcription/webhook.js';
 import { newSid } from '../../../src/twilio/sids.js';
 import { quietLog, waitFor } from './helpers.js';

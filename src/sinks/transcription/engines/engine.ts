@@ -19,7 +19,7 @@
  * media timestamps and audio the engine dropped must not shift later results.
  */
 import type { Logger } from 'pino';
-import type { TranscriptResult } from '../types.js';
+import type { TranscriptResult } from '../../../core/transcript.js';
 
 /** A phrase spotted in the audio, media-clock times. */
 export interface PhraseHit {

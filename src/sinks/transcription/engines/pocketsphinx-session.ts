@@ -11,7 +11,7 @@
  * PHRASE_DEDUPE_MS of an earlier report is the same one.
  */
 import { upsample8kTo16k, Upsampler8kTo16k } from '../../dsp/resample.js';
-import type { TranscriptResult } from '../types.js';
+import type { TranscriptResult } from '../../../core/transcript.js';
 import type { EngineSession, EngineSessionOptions } from './engine.js';
 import { PhraseVerifier } from './phrase-verifier.js';
 import { findPhrase } from './phrases.js';

@@ -6,9 +6,9 @@
  * never reaches the socket that produced the event.
  */
 import type { Logger } from 'pino';
-import type { CloseReason, StreamInfo, Track } from '../sinks/sink.js';
-import type { PhraseEvent, TranscriptEvent } from '../sinks/transcription/types.js';
-import type { ConferenceEndEvent } from './conference-control.js';
+import type { CloseReason, StreamInfo, Track } from './stream.js';
+import type { PhraseEvent, TranscriptEvent } from './transcript.js';
+import type { ConferenceEndEvent } from './conference.js';
 
 export interface LevelChange {
   info: StreamInfo;

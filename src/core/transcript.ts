@@ -1,5 +1,5 @@
 /** Results of speech recognition, on the stream's media clock (ms since stream start). */
-import type { Track } from '../sink.js';
+import type { Track } from './stream.js';
 
 export interface TranscriptWord {
   word: string;
