@@ -15,8 +15,10 @@ const LAYERS: readonly { name: string; prefixes: readonly string[]; mayImport: r
   { name: 'emulator', prefixes: ['src/emulator/'], mayImport: ['core', 'twilio'] },
   { name: 'sinks', prefixes: ['src/sinks/'], mayImport: ['core', 'twilio'] },
   { name: 'conditions', prefixes: ['src/conditions/'], mayImport: ['core', 'twilio', 'sinks'] },
-  { name: 'gateway', prefixes: ['src/gateway/'], mayImport: ['core', 'twilio', 'sinks', 'conditions'] },
-  { name: 'entry', prefixes: ['src/cli.ts', 'src/demo.ts'], mayImport: ['core', 'twilio', 'emulator', 'sinks', 'conditions', 'gateway'] },
+  // Shared state across processes (REDIS_URL): implementations of the conditions' store and the gateway's shared views.
+  { name: 'state', prefixes: ['src/state/'], mayImport: ['core', 'twilio', 'conditions'] },
+  { name: 'gateway', prefixes: ['src/gateway/'], mayImport: ['core', 'twilio', 'sinks', 'conditions', 'state'] },
+  { name: 'entry', prefixes: ['src/cli.ts', 'src/demo.ts', 'src/cluster.ts'], mayImport: ['core', 'twilio', 'emulator', 'sinks', 'conditions', 'state', 'gateway'] },
 ];
 
 function layerOf(module: string): string | null {
