@@ -1,18 +1,14 @@
 /**
  * The admin API, `/v1/*` (design.md "Routes"), as one encapsulated fastify plugin with its own
- * auth hook and error handler, so nothing here leaks onto the webhook or health routes.
- *
- * Auth: with ADMIN_TOKEN, `Authorization: Bearer <token>` (compared in constant time over
- * SHA-256 digests, so not even the length leaks), else 401. Without ADMIN_TOKEN, only loopback
- * clients that did not come through a proxy (no Forwarded / X-Forwarded-For) are answered,
- * everyone else gets 403.
+ * access hook (admin-access.ts), error handler and JSON parser, so nothing here leaks onto the
+ * webhook or health routes.
  *
  * `GET /v1/transcripts` (SSE) is registered by the transcription side, not here.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { StreamTrack } from '../twilio/rest-client.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
+import { adminAccess } from './admin-access.js';
 import type { ConferenceControl } from './conference-control.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { Gateway } from './server.js';
@@ -120,7 +116,8 @@ export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, ga
   return (app, gateway) => {
     app.register(
       async (scope) => {
-        scope.addHook('onRequest', adminAuthHook(gateway.config.adminToken));
+        scope.addHook('onRequest', adminAccess(gateway, { adminToken: gateway.config.adminToken, metrics: gateway.metrics }));
+        acceptEmptyJson(scope);
         scope.setErrorHandler(sendRouteError);
         registerRoutes(scope, gateway, opts);
         for (const extend of opts.extensions ?? []) extend(scope, gateway);
@@ -224,40 +221,17 @@ export function listStreams(registry: SessionRegistry, starter: StreamStarter | 
   return out;
 }
 
-/** The `/v1` onRequest hook (exported for a route that must live outside the scope but share its auth). */
-export function adminAuthHook(adminToken: string | undefined): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  if (adminToken === undefined) {
-    return async (req, reply) => {
-      if (isLoopback(req.socket.remoteAddress) && !viaProxy(req)) return;
-      await reply.code(403).send({ error: 'forbidden', message: 'ADMIN_TOKEN is not set: /v1 answers loopback clients only' });
-    };
-  }
-  const expected = digest(adminToken);
-  return async (req, reply) => {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
-    if (match !== null && timingSafeEqual(digest(match[1]!), expected)) return;
-    await reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="streamgate"')
-      .send({ error: 'unauthorized', message: match === null ? 'Authorization: Bearer <ADMIN_TOKEN> required' : 'wrong bearer token' });
-  };
+/**
+ * Without ADMIN_TOKEN, state-changing requests must say `Content-Type: application/json`
+ * (admin-access.ts), also those that have nothing to send: an empty JSON body means "no body".
+ */
+function acceptEmptyJson(scope: FastifyInstance): void {
+  const parse = scope.getDefaultJsonParser('error', 'error');
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') done(null, undefined);
+    else parse(req, body as string, done);
+  });
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
-/** 127.0.0.0/8, ::1, and IPv4-mapped loopback. */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  if (address === '::1') return true;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
-}
-
-/** A reverse proxy on the same host connects from loopback on behalf of anyone. */
-function viaProxy(req: FastifyRequest): boolean {
-  const h = req.headers;
-  return h.forwarded !== undefined || h['x-forwarded-for'] !== undefined || h['x-real-ip'] !== undefined;
-}
+export { isLoopback } from './admin-access.js';

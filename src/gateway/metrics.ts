@@ -43,6 +43,7 @@ export class GatewayMetrics {
   readonly twilioDuration: Histogram<'operation'>;
   readonly unknownEvents: Counter;
   readonly streamCallbacks: Counter<'event'>;
+  readonly adminRefused: Counter<'reason'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -127,6 +128,7 @@ export class GatewayMetrics {
     });
     this.unknownEvents = new Counter({ name: `${P}unknown_events_total`, help: 'Media Streams messages with an event name we do not know (ignored)', registers });
     this.streamCallbacks = new Counter({ name: `${P}stream_callbacks_total`, help: 'Stream status callbacks from Twilio, by event', labelNames: ['event'], registers });
+    this.adminRefused = new Counter({ name: `${P}admin_refused_total`, help: 'Requests to /v1 (and other operator routes) refused, by reason', labelNames: ['reason'], registers });
   }
 
   /** The shared stats object of one sink kind (created on first use). */

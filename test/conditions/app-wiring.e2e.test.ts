@@ -55,7 +55,8 @@ describe('createAppGateway with RULES_FILE', () => {
     const http = await gateway.listen(0, '127.0.0.1');
     const cf = (await sim.createConference({ participants: [{}, {}] })).sid;
 
-    const end = () => fetch(`${http}/v1/conferences/${cf}/end`, { method: 'POST' });
+    // No ADMIN_TOKEN: a state-changing call must say JSON (admin-access.ts).
+    const end = () => fetch(`${http}/v1/conferences/${cf}/end`, { method: 'POST', headers: { 'content-type': 'application/json' } });
     const first = await end();
     expect(first.status).toBe(200);
     expect(await first.json()).toMatchObject({ conferenceSid: cf, result: 'ended', status: 'completed' });
