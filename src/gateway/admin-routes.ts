@@ -1,11 +1,12 @@
 /**
  * The admin API, `/v1/*` (design.md "Routes"), as one encapsulated fastify plugin with its own
  * access hook (admin-access.ts), error handler and JSON parser, so nothing here leaks onto the
- * webhook or health routes.
+ * webhook or health routes. Every route in the scope refuses query parameters it does not name,
+ * as it refuses unknown body fields: a typo is answered, not ignored.
  *
  * `GET /v1/transcripts` (SSE) is registered by the transcription side, not here.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { StreamTrack } from '../twilio/rest-client.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
 import { adminAccess } from './admin-access.js';
@@ -117,6 +118,7 @@ export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, ga
     app.register(
       async (scope) => {
         scope.addHook('onRequest', adminAccess(gateway, { adminToken: gateway.config.adminToken, metrics: gateway.metrics }));
+        scope.addHook('onRoute', refuseUnknownQuery);
         acceptEmptyJson(scope);
         scope.setErrorHandler(sendRouteError);
         registerRoutes(scope, gateway, opts);
@@ -219,6 +221,18 @@ export function listStreams(registry: SessionRegistry, starter: StreamStarter | 
     });
   }
   return out;
+}
+
+/**
+ * Makes a route's querystring schema name every parameter it takes (none, when it has no
+ * schema): fastify's ajv would otherwise drop unknown ones silently (removeAdditional).
+ */
+function refuseUnknownQuery(route: RouteOptions): void {
+  const schema = (route.schema ??= {}) as { querystring?: { type?: string; properties?: Record<string, unknown>; propertyNames?: unknown } };
+  const query = (schema.querystring ??= { type: 'object', properties: {} });
+  const names = Object.keys(query.properties ?? {});
+  // ajv wants a non-empty enum; `false` refuses every name.
+  query.propertyNames = names.length === 0 ? false : { enum: names };
 }
 
 /**

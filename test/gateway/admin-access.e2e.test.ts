@@ -1,7 +1,7 @@
 /**
  * The operator surfaces against a browser and a guesser (issue 13, finding 2 and 9), over real
  * sockets: DNS rebinding (a foreign Host), CSRF (a foreign Origin, a text/plain POST), proxy
- * headers, failed-auth throttling.
+ * headers, failed-auth throttling, and unknown query parameters.
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -165,5 +165,23 @@ describe('/v1 with ADMIN_TOKEN', () => {
     gw = await startTwilioGateway({ ADMIN_TOKEN: ADMIN });
     const res = await raw('GET', '/v1/streams', { host: 'gw.example.com', 'x-forwarded-for': '203.0.113.9', authorization: `Bearer ${ADMIN}` });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('/v1 query parameters', () => {
+  it('answers 400 naming an unknown query parameter on /v1/transcripts and /v1/streams', async () => {
+    gw = await startTwilioGateway({ ADMIN_TOKEN: ADMIN }, [], { adminExtensions: [transcriptsSse] });
+    const auth = { ...local(), authorization: `Bearer ${ADMIN}` };
+    const typo = await raw('GET', `/v1/transcripts?callsid=${newSid('call')}`, auth);
+    expect(typo.status).toBe(400);
+    expect(JSON.parse(typo.body)).toMatchObject({ error: 'invalid_request', field: 'callsid' });
+    const extra = await raw('GET', '/v1/streams?state=pending', auth);
+    expect(extra.status).toBe(400);
+    expect(JSON.parse(extra.body)).toMatchObject({ error: 'invalid_request', field: 'state' });
+    // Known parameters still work.
+    const sse = await raw('GET', `/v1/transcripts?callSid=${newSid('call')}`, auth);
+    expect(sse.status).toBe(200);
+    expect(sse.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect((await raw('GET', '/v1/streams', auth)).status).toBe(200);
   });
 });
