@@ -1,5 +1,6 @@
 /**
- * Ingest bench: streamgate, a discard server (the floor) and a naive server under the same
+ * Ingest bench: streamgate, a raw-TCP floor (no WebSocket library), a ws discard server and a
+ * naive server under the same
  * Twilio-shaped load, stepping the number of concurrent streams up until a server misses
  * p99 ingest lag < 10 ms with 0 frames lost.
  *
@@ -28,13 +29,14 @@ import { fmt, fmtInt, mdTable } from './lib/stats.js';
  * `streamgate-norec`: the same gateway without its recording sink, to price recording;
  * `streamgate-flush1s`: the recording sink flushing every 1000 ms instead of its default 200.
  */
-export type ServerKind = 'streamgate' | 'streamgate-norec' | 'streamgate-flush1s' | 'discard' | 'naive';
+export type ServerKind = 'streamgate' | 'streamgate-norec' | 'streamgate-flush1s' | 'tcp-floor' | 'discard' | 'naive';
 export type Variant = 'inbound' | 'both_tracks';
 
 const SERVER_SCRIPT: Record<ServerKind, string> = {
   streamgate: 'gateway-server',
   'streamgate-norec': 'gateway-server',
   'streamgate-flush1s': 'gateway-server',
+  'tcp-floor': 'peers/tcp-floor-server',
   discard: 'peers/discard-server',
   naive: 'peers/naive-server',
 };
@@ -44,6 +46,7 @@ const SERVER_ENV: Record<ServerKind, Record<string, string>> = {
   streamgate: {},
   'streamgate-norec': { BENCH_NO_RECORDING: '1' },
   'streamgate-flush1s': { BENCH_RECORDING_FLUSH_MS: '1000' },
+  'tcp-floor': {},
   discard: {},
   naive: {},
 };
