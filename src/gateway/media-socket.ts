@@ -86,6 +86,7 @@ export class MediaEndpoint {
       sinkFactories: o.sinkFactories,
       maxFrameBytes: o.maxMessageBytes,
       checkStart: o.checkStart,
+      claimStreamSid: (sid, s) => registry.claimStreamSid(sid, s),
       closeSocket: (code, reason) => {
         if (ws.readyState === ws.OPEN) ws.close(code, reason);
       },

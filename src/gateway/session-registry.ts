@@ -16,6 +16,8 @@ export interface RegistryOptions {
 export class SessionRegistry {
   /** Every connected session, started or not. */
   readonly sessions = new Set<StreamSession>();
+  /** streamSid → the session holding it, from its `start` until its sinks finalised. */
+  readonly #liveSids = new Map<string, StreamSession>();
   #started = 0;
   readonly #opts: RegistryOptions;
   readonly #ticker: NodeJS.Timeout;
@@ -41,6 +43,17 @@ export class SessionRegistry {
     this.sessions.add(session);
   }
 
+  /**
+   * Reserves `streamSid` for `session`; false when another live session holds it. A second
+   * connection reusing a live SID would otherwise open the same recording files.
+   */
+  claimStreamSid(streamSid: string, session: StreamSession): boolean {
+    const holder = this.#liveSids.get(streamSid);
+    if (holder !== undefined && holder !== session) return false;
+    this.#liveSids.set(streamSid, session);
+    return true;
+  }
+
   markStarted(): void {
     this.#started++;
     this.#opts.metrics.activeStreams = this.#started;
@@ -54,6 +67,8 @@ export class SessionRegistry {
   /** The session ended and its sinks finalised (drain waits for this). */
   remove(session: StreamSession): void {
     if (!this.sessions.delete(session)) return;
+    const sid = session.info?.streamSid;
+    if (sid !== undefined && this.#liveSids.get(sid) === session) this.#liveSids.delete(sid);
     if (this.sessions.size === 0) {
       const waiters = this.#idle;
       this.#idle = [];

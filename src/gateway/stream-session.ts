@@ -44,6 +44,8 @@ export interface SessionDeps {
   maxFrameBytes: number;
   /** Vets a `start` (per-call token); returns a rejection reason, or null to accept. */
   checkStart: ((start: StartFields) => string | null) | null;
+  /** Reserves the streamSid for this session; false when a live stream already holds it. */
+  claimStreamSid?: (streamSid: string, session: StreamSession) => boolean;
   /** Asks the transport to close the socket. */
   closeSocket: (code: number, reason: string) => void;
   onStarted: (session: StreamSession) => void;
@@ -291,6 +293,12 @@ export class StreamSession {
     if (rejection !== null) {
       deps.metrics.streamsTotal.labels('rejected').inc();
       this.fail(rejection, CLOSE.POLICY);
+      return;
+    }
+    // Before any sink opens: a reused SID would open (and could clobber) the live stream's files.
+    if (deps.claimStreamSid !== undefined && !deps.claimStreamSid(info.streamSid, this)) {
+      deps.metrics.streamsTotal.labels('rejected').inc();
+      this.fail('stream_sid_in_use', CLOSE.POLICY, 'start.streamSid');
       return;
     }
     this.#sequence(this.#msg.sequenceNumber);

@@ -175,9 +175,11 @@ export class RecordingSink implements Sink {
     try {
       await mkdir(paths.dir, { recursive: true });
       if (await exists(paths.wav)) throw new Error(`${paths.wav} already exists; refusing to overwrite it`);
-      await writeJsonAtomic(paths.sidecar, this.#sidecar());
       const fh = await open(paths.partial, 'wx');
       this.#fh = fh;
+      // Only once the exclusive open made the files ours: a stream that reuses a live SID must
+      // fail above, not overwrite the live stream's sidecar (recovery believes it).
+      await writeJsonAtomic(paths.sidecar, this.#sidecar());
       writeWavHeader(this.#header, layout, 0);
       await writeFully(fh, this.#header, 0, layout.headerBytes, 0);
       this.#headerFrames = 0;

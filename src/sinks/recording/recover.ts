@@ -9,7 +9,8 @@
  * It also finishes a stream that died between the rename and its manifest (a .wav and a sidecar
  * but no .json), and removes stale temp files. Counters and gaps died with the process, so a
  * recovered manifest has them as null; SIDs come from the (validated) path, the rest from the
- * sidecar when it is readable, else from the WAV header.
+ * sidecar when it is readable and agrees with the WAV header (format, channels), else from the
+ * header; a sidecar set aside is named in the manifest's `error`.
  */
 import type { Dirent } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
@@ -106,7 +107,7 @@ async function recoverOne(
   streamSid: string,
   log: RecoveryLog,
 ): Promise<RecoveredRecording | null> {
-  const sidecar = await readSidecar(paths.sidecar);
+  let sidecar = await readSidecar(paths.sidecar);
   const hasPartial = await exists(paths.partial);
   const hasWav = await exists(paths.wav);
   if (hasPartial && hasWav) throw new Error(`both ${paths.partial} and ${paths.wav} exist`);
@@ -120,17 +121,18 @@ async function recoverOne(
     await unlink(paths.sidecar).catch(() => undefined);
     return null;
   }
-  let layout: WavLayout;
+  let found: FoundLayout;
   let wallEnd: Date;
   if (hasPartial) {
-    ({ layout, wallEnd } = await repair(paths.partial, sidecar, log));
+    ({ found, wallEnd } = await repair(paths.partial, sidecar, log));
     await rename(paths.partial, paths.wav);
     await fsyncDir(paths.dir);
   } else {
-    const head = await readHead(paths.wav);
-    layout = layoutFrom(sidecar, head, log, paths.wav);
+    found = layoutFrom(sidecar, await readHead(paths.wav), log, paths.wav);
     wallEnd = (await stat(paths.wav)).mtime;
   }
+  const { layout } = found;
+  sidecar = found.sidecar;
   const st = await stat(paths.wav);
   const dataBytes = Math.max(0, st.size - layout.headerBytes);
   const durationMs = Math.floor(dataBytes / layout.blockAlign) / (SAMPLE_RATE / 1000);
@@ -163,7 +165,7 @@ async function recoverOne(
     sha256: await sha256File(paths.wav),
     recovered: true,
     closeReason: null,
-    error: null,
+    error: found.note,
   };
   await writeJsonAtomic(paths.manifest, manifest);
   await unlink(paths.sidecar).catch(() => undefined);
@@ -176,13 +178,14 @@ async function repair(
   path: string,
   sidecar: RecordingSidecar | null,
   log: RecoveryLog,
-): Promise<{ layout: WavLayout; wallEnd: Date }> {
+): Promise<{ found: FoundLayout; wallEnd: Date }> {
   const fh = await open(path, 'r+');
   try {
     const st = await fh.stat();
     const head = Buffer.alloc(MAX_HEADER_BYTES);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    const layout = layoutFrom(sidecar, head.subarray(0, bytesRead), log, path);
+    const found = layoutFrom(sidecar, head.subarray(0, bytesRead), log, path);
+    const { layout } = found;
     let dataBytes = Math.max(0, st.size - layout.headerBytes);
     dataBytes -= dataBytes % layout.blockAlign;
     await fh.truncate(layout.headerBytes + dataBytes);
@@ -190,22 +193,50 @@ async function repair(
     writeWavHeader(head, layout, dataBytes, true);
     await writeFully(fh, head, 0, layout.headerBytes, 0);
     await fh.sync();
-    return { layout, wallEnd: st.mtime };
+    return { found, wallEnd: st.mtime };
   } finally {
     await fh.close();
   }
 }
 
-/** The file's layout: the sidecar knows it; else the header tells; else 16-bit mono. */
-function layoutFrom(sidecar: RecordingSidecar | null, head: Uint8Array, log: RecoveryLog, path: string): WavLayout {
-  if (sidecar !== null) return wavLayout(sidecar.format, sidecar.channels);
-  const h = parseWavHeader(head);
-  if (h !== null && (h.channels === 1 || h.channels === 2)) {
-    if (h.formatTag === WAVE_FORMAT_PCM && h.bitsPerSample === 16) return wavLayout('pcm16', h.channels);
-    if (h.formatTag === WAVE_FORMAT_MULAW && h.bitsPerSample === 8) return wavLayout('mulaw', h.channels);
+/** The layout recovery settled on, the sidecar if it is believed, and what the manifest should say. */
+interface FoundLayout {
+  readonly layout: WavLayout;
+  readonly sidecar: RecordingSidecar | null;
+  /** Set when the sidecar was set aside; goes into the manifest's `error`. */
+  readonly note: string | null;
+}
+
+/**
+ * The file's layout. The sidecar and the header must agree on format and channels: a sidecar
+ * that disagrees with a readable header describes some other stream (a stream that reused the
+ * SID could once overwrite it), so the header wins and nothing else of the sidecar is used. With
+ * one of them unreadable the other tells; with neither, 16-bit mono is assumed.
+ */
+function layoutFrom(sidecar: RecordingSidecar | null, head: Uint8Array, log: RecoveryLog, path: string): FoundLayout {
+  const fromHeader = headerLayout(head);
+  if (sidecar !== null) {
+    if (fromHeader === null || (fromHeader.format === sidecar.format && fromHeader.channels === sidecar.channels)) {
+      return { layout: wavLayout(sidecar.format, sidecar.channels), sidecar, note: null };
+    }
+    const note =
+      `recovery: the sidecar says ${sidecar.channels}-channel ${sidecar.format} but the WAV header says ` +
+      `${fromHeader.channels}-channel ${fromHeader.format}; the header was used and the sidecar ignored`;
+    log.warn({ path, sidecar: { format: sidecar.format, channels: sidecar.channels }, header: { format: fromHeader.format, channels: fromHeader.channels } }, note);
+    return { layout: fromHeader, sidecar: null, note };
   }
+  if (fromHeader !== null) return { layout: fromHeader, sidecar: null, note: null };
   log.warn({ path }, 'partial recording has neither sidecar nor readable header; assuming 16-bit mono');
-  return wavLayout('pcm16', 1);
+  return { layout: wavLayout('pcm16', 1), sidecar: null, note: null };
+}
+
+/** The layout a header describes, when it is one this module writes; else null. */
+function headerLayout(head: Uint8Array): WavLayout | null {
+  const h = parseWavHeader(head);
+  if (h === null || (h.channels !== 1 && h.channels !== 2)) return null;
+  if (h.formatTag === WAVE_FORMAT_PCM && h.bitsPerSample === 16) return wavLayout('pcm16', h.channels);
+  if (h.formatTag === WAVE_FORMAT_MULAW && h.bitsPerSample === 8) return wavLayout('mulaw', h.channels);
+  return null;
 }
 
 async function readSidecar(path: string): Promise<RecordingSidecar | null> {

@@ -488,6 +488,20 @@ describe('RecordingSink', () => {
     expect(Buffer.compare(readFileSync(first.sink.paths.wav), before)).toBe(0);
   });
 
+  it('a second sink for a live StreamSid fails its exclusive open without touching the live sidecar', async () => {
+    const live = openSink(capture.info);
+    for (const f of FRAMES.slice(0, 20)) live.feeder.feed('inbound', f.timestampMs, f.mulaw);
+    await live.sink.flush();
+    const sidecar = readFileSync(live.sink.paths.sidecar, 'utf8');
+    // Another process (or a session check that was bypassed) opens the same SID, stereo.
+    const intruder = openSink({ ...stereoInfo, customParameters: { owner: 'intruder' } });
+    await intruder.sink.close('stopped');
+    expect(intruder.ctx.stats.errors).toBe(1);
+    expect(readFileSync(live.sink.paths.sidecar, 'utf8')).toBe(sidecar);
+    await live.sink.close('stopped');
+    expect(manifestOf(live.sink)).toMatchObject({ channels: 1, framesReceived: 20, error: null });
+  });
+
   it('ignores frames after close and is idempotent', async () => {
     const { sink, feeder } = openSink(capture.info);
     feeder.feed('inbound', 99, FRAMES[0]!.mulaw);

@@ -174,6 +174,25 @@ describe('recoverPartialRecordings', () => {
     expect(ctx.lines.some((l) => l.level === 40 && String(l.msg).includes('assuming 16-bit mono'))).toBe(true);
   });
 
+  it('sets aside a sidecar that disagrees with the WAV header (format, channels), uses the header and says so', async () => {
+    const d = callDir(dir);
+    mkdirSync(d, { recursive: true });
+    const data = Buffer.alloc(1600, 0x7f); // 800 stereo mu-law sample frames
+    writeFileSync(join(d, `${streamSid}.wav.partial`), Buffer.concat([header(7, 2, 0), data]));
+    // What a stream reusing the SID could once leave: its own layout and parameters.
+    writeFileSync(
+      join(d, `${streamSid}.partial.json`),
+      JSON.stringify({ version: 1, format: 'pcm16', channels: 1, tracks: ['inbound'], customParameters: { owner: 'intruder' }, mediaStartMs: 5, wallStart: '2026-01-01T00:00:00.000Z' }),
+    );
+    const ctx = testContext();
+    const report = await recoverPartialRecordings(dir, ctx.log);
+    const m = report.recovered[0]!.manifest;
+    expect(m).toMatchObject({ format: 'mulaw', channels: 2, tracks: ['inbound', 'outbound'], customParameters: {}, mediaStartMs: null, durationMs: 100 });
+    expect(m.error).toMatch(/sidecar says 1-channel pcm16 but the WAV header says 2-channel mulaw/);
+    expect(readWav(join(d, `${streamSid}.wav`))).toMatchObject({ formatTag: 7, channels: 2, dataSize: 1600 });
+    expect(ctx.lines.some((l) => l.level === 40 && String(l.msg).includes('sidecar ignored'))).toBe(true);
+  });
+
   it('gives a file cut inside its header an empty, valid header', async () => {
     const d = callDir(dir);
     mkdirSync(d, { recursive: true });
