@@ -74,11 +74,18 @@ export class Decider {
    * scope is `ending` (`scope.ending` holds it); afterwards `ended`, or `live` again after a
    * failure (unless Twilio reported the conference over meanwhile).
    */
-  async end(scope: Scope, draft: Draft, rule: Rule | null): Promise<EndOutcome> {
+  async end(scope: Scope, draft: Draft, rule: Rule | null): Promise<EndOutcome>;
+  /**
+   * With `onStoreError: 'defer'`, a store that cannot be reached (a shared one, REDIS_URL) makes
+   * it resolve to null with nothing logged, counted or audited: the caller tries again later.
+   */
+  async end(scope: Scope, draft: Draft, rule: Rule | null, onStoreError: 'defer'): Promise<EndOutcome | null>;
+  async end(scope: Scope, draft: Draft, rule: Rule | null, onStoreError: 'fail' | 'defer' = 'fail'): Promise<EndOutcome | null> {
     let claimed: boolean;
     try {
       claimed = await this.#store.tryClaimEnd(scope.id, scope.kind);
     } catch (err) {
+      if (onStoreError === 'defer') return null;
       const failure = failedWithoutRequest(`conference store: ${err instanceof Error ? err.message : String(err)}`, err);
       return this.#finish(scope, draft, failure, 'failed', null);
     }

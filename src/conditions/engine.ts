@@ -23,8 +23,9 @@ import type { PhraseEvent, TranscriptEvent } from '../core/transcript.js';
 import { assertSid } from '../twilio/sids.js';
 import type { ConditionsTwilio } from './actions.js';
 import { Decider, type Draft, type EndOutcome } from './decisions.js';
-import { Scope, conferenceSilence, mediaAgeMs, silentSpans, type TrackClock } from './evaluate.js';
+import { Scope, conferenceSilence, mediaAgeMs, silentSpans, type ScopeStream, type TrackClock } from './evaluate.js';
 import { findPhrase, normalizeText } from './match.js';
+import type { ConferencePeers, PeerEvent, PeerStream, PeerTrackState } from './peers.js';
 import type { DtmfCondition, PhraseCondition, RegexCondition, Rule } from './rules.js';
 import { InMemoryConferenceStore, type ConferenceStore } from './store.js';
 import type { AuditEntry, ConditionsMetrics, Evidence, ScopeKind, Trigger } from './types.js';
@@ -48,6 +49,15 @@ export interface ConditionsEngineOptions {
   wallSlackMs?: number;
   /** A scope without streams (and an ended one) is forgotten, with its audit, after this long. Default 10 min. */
   retentionMs?: number;
+  /**
+   * The engines of other processes sharing conferences (REDIS_URL): stream membership and
+   * speaking/silent transitions flow both ways, so silence and maximum duration cover every
+   * track of a conference wherever it is. Use with a shared `store`, whose end claim keeps the
+   * end exactly-once. A rule decision that cannot reach the store is retried every
+   * `storeRetryMs` (default 1000) until it can.
+   */
+  peers?: ConferencePeers;
+  storeRetryMs?: number;
 }
 
 interface Timed {
@@ -78,6 +88,10 @@ export class ConditionsEngine {
   /** Scopes by id (conference SID, or stream SID for a lone stream), and by each live stream. */
   readonly #scopes = new Map<string, Scope>();
   readonly #byStream = new Map<string, Scope>();
+  /** Peers' streams by stream SID. */
+  readonly #remote = new Map<string, Scope>();
+  readonly #peers: ConferencePeers | null;
+  readonly #storeRetryMs: number;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #ticker: NodeJS.Timeout;
@@ -92,6 +106,8 @@ export class ConditionsEngine {
     this.#mediaStallMs = opts.mediaStallMs ?? 1000;
     this.#wallSlackMs = opts.wallSlackMs ?? 5000;
     this.#retentionMs = opts.retentionMs ?? 10 * 60_000;
+    this.#peers = opts.peers ?? null;
+    this.#storeRetryMs = opts.storeRetryMs ?? 1000;
     for (const rule of opts.rules) {
       const w = rule.when;
       switch (w.kind) {
@@ -125,6 +141,9 @@ export class ConditionsEngine {
       bus.on('transcript', (event) => this.#onTranscript(event)),
       bus.on('phrase', (event) => this.#onPhrase(event)),
     );
+    if (this.#peers !== null) {
+      this.#unsubscribe.push(this.#peers.attach({ onEvent: (ev) => this.#onPeer(ev), snapshot: (cf) => this.#snapshot(cf) }));
+    }
     this.#ticker = setInterval(() => this.#tick(), opts.tickMs ?? 250);
     this.#ticker.unref();
     if (opts.rules.length > 0) {
@@ -219,9 +238,12 @@ export class ConditionsEngine {
       scope = new Scope(id, scopeKind, scopeKind === 'stream' ? info.callSid : null, info.startedAtMs);
       this.#scopes.set(id, scope);
     }
-    scope.addStream(info);
+    const added = scope.addStream(info);
     this.#byStream.set(info.streamSid, scope);
     this.#background(this.#store.addStream(id, scopeKind, info.streamSid), 'addStream');
+    if (this.#peers !== null && info.conferenceSid !== null) {
+      this.#peers.publish({ kind: 'streams', fresh: true, streams: [this.#peerStream(info.conferenceSid, added)] });
+    }
   }
 
   #onStreamEnd(info: StreamInfo): void {
@@ -230,6 +252,9 @@ export class ConditionsEngine {
     this.#byStream.delete(info.streamSid);
     scope.streams.delete(info.streamSid);
     this.#background(this.#store.removeStream(scope.id, info.streamSid), 'removeStream');
+    if (this.#peers !== null && scope.kind === 'conference') {
+      this.#peers.publish({ kind: 'end', owner: this.#peers.self, streamSid: info.streamSid, conferenceSid: scope.id });
+    }
     if (scope.streams.size === 0) scope.idleSinceMs = Date.now();
     // With one track fewer, the rest may now all be silent long enough.
     else if (scope.state === 'live' && this.#silenceRules.length > 0) this.#checkSilence(scope, null, performance.now());
@@ -240,12 +265,17 @@ export class ConditionsEngine {
     if (scope === undefined || scope.state !== 'live') return;
     const t = scope.track(info.streamSid, track);
     if (t === null || atMs <= t.progressMs) return;
+    const first = t.progressMs < 0;
     // A track with no speech yet is silent from its first frame.
-    if (t.progressMs < 0 && !t.speaking) t.silentSinceMs = atMs;
+    if (first && !t.speaking) t.silentSinceMs = atMs;
     const now = performance.now();
     t.progressMs = atMs;
     t.progressAt = now;
     scope.lastProgressAt = now;
+    // Peers count a track from its first frame, as this process does.
+    if (first && this.#peers !== null && scope.kind === 'conference') {
+      this.#peers.publish({ kind: 'level', owner: this.#peers.self, streamSid: t.streamSid, conferenceSid: scope.id, state: trackState(t), atWallMs: Date.now() });
+    }
     if (this.#silenceRules.length > 0) this.#checkSilence(scope, t, now);
     if (this.#durationRules.length > 0) this.#checkMediaDuration(scope, info, t, now);
   }
@@ -262,6 +292,10 @@ export class ConditionsEngine {
       t.progressMs = change.atMs;
       t.progressAt = now;
       scope.lastProgressAt = now;
+    }
+    if (this.#peers !== null && scope.kind === 'conference') {
+      const state = trackState(t);
+      this.#peers.publish({ kind: 'level', owner: this.#peers.self, streamSid: t.streamSid, conferenceSid: scope.id, state, atWallMs: Date.now() });
     }
     if (!change.speaking && this.#silenceRules.length > 0) this.#checkSilence(scope, t, now);
   }
@@ -333,7 +367,7 @@ export class ConditionsEngine {
    * the moment is now.
    */
   #checkSilence(scope: Scope, changed: TrackClock | null, now: number): void {
-    const silence = conferenceSilence(scope);
+    const silence = conferenceSilence(scope, now);
     if (silence === null) return;
     for (const { rule, ms } of this.#silenceRules) {
       if (scope.fired.has(rule.name) || silence.silentMs < ms) continue;
@@ -402,7 +436,107 @@ export class ConditionsEngine {
       this.#track(this.#decider.dryRun(scope, draft));
       return;
     }
-    this.#track(this.#decider.end(scope, draft, rule));
+    this.#track(this.#endRetrying(scope, draft, rule));
+  }
+
+  /** A rule's end; while the (shared) store cannot be reached, tried again every `storeRetryMs`. */
+  async #endRetrying(scope: Scope, draft: Draft, rule: Rule): Promise<EndOutcome | null> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#decider.end(scope, draft, rule, 'defer');
+      if (outcome !== null || this.#closed || scope.state !== 'live') return outcome;
+      if (attempt === 0) this.#log.warn({ scope: scope.id, rule: rule.name }, 'conditions decision waits for the conference store');
+      await new Promise((resolve) => setTimeout(resolve, this.#storeRetryMs).unref());
+    }
+  }
+
+  // ── peers (other processes, conditions/peers.ts) ───────────────────────────────────────
+
+  #onPeer(ev: PeerEvent): void {
+    const self = this.#peers!.self;
+    switch (ev.kind) {
+      case 'streams': {
+        const asked = new Set<string>();
+        for (const ps of ev.streams) {
+          if (ps.owner === self) continue;
+          this.#upsertPeerStream(ps);
+          if (ev.fresh) asked.add(ps.conferenceSid);
+        }
+        // A peer's new stream: tell it ours of the same conference, which it cannot know.
+        for (const cf of asked) {
+          const mine = this.#snapshot(cf);
+          if (mine.length > 0) this.#peers!.publish({ kind: 'streams', fresh: false, streams: mine });
+        }
+        return;
+      }
+      case 'level': {
+        if (ev.owner === self) return;
+        const scope = this.#remote.get(ev.streamSid);
+        if (scope === undefined) return;
+        const t = scope.track(ev.streamSid, ev.state.track);
+        if (t === null) return;
+        applyPeerState(t, ev.state, ev.atWallMs);
+        if (scope.state === 'live' && !t.speaking && this.#silenceRules.length > 0) this.#checkSilence(scope, null, performance.now());
+        return;
+      }
+      case 'end':
+        if (ev.owner !== self) this.#dropPeerStream(ev.streamSid);
+        return;
+      case 'gone':
+        for (const [sid, scope] of [...this.#remote]) if (scope.streams.get(sid)?.owner === ev.owner) this.#dropPeerStream(sid);
+        return;
+    }
+  }
+
+  #upsertPeerStream(ps: PeerStream): void {
+    let scope = this.#remote.get(ps.streamSid) ?? this.#scopes.get(ps.conferenceSid);
+    if (scope === undefined) {
+      scope = new Scope(ps.conferenceSid, 'conference', null, ps.startedAtMs);
+      this.#scopes.set(scope.id, scope);
+    }
+    let s = scope.streams.get(ps.streamSid);
+    if (s === undefined) {
+      const info = { accountSid: '', callSid: ps.callSid, streamSid: ps.streamSid, tracks: ps.tracks, customParameters: {}, conferenceSid: ps.conferenceSid, startedAtMs: ps.startedAtMs };
+      s = scope.addStream(info, ps.owner);
+      this.#remote.set(ps.streamSid, scope);
+    }
+    for (const state of ps.states) {
+      const t = s.tracks.find((x) => x.track === state.track);
+      if (t !== undefined) applyPeerState(t, state, ps.atWallMs);
+    }
+  }
+
+  #dropPeerStream(streamSid: string): void {
+    const scope = this.#remote.get(streamSid);
+    if (scope === undefined) return;
+    this.#remote.delete(streamSid);
+    scope.streams.delete(streamSid);
+    if (scope.streams.size === 0) scope.idleSinceMs = Date.now();
+    else if (scope.state === 'live' && this.#silenceRules.length > 0) this.#checkSilence(scope, null, performance.now());
+  }
+
+  /** This process's own conference streams, for peers. */
+  #snapshot(conferenceSid: string | null): PeerStream[] {
+    const out: PeerStream[] = [];
+    const scopes = conferenceSid === null ? this.#scopes.values() : [this.#scopes.get(conferenceSid)].filter((s) => s !== undefined);
+    for (const scope of scopes) {
+      if (scope.kind !== 'conference') continue;
+      for (const s of scope.streams.values()) if (s.owner === null) out.push(this.#peerStream(scope.id, s));
+    }
+    return out;
+  }
+
+  #peerStream(conferenceSid: string, s: ScopeStream): PeerStream {
+    const { info } = s;
+    return {
+      owner: this.#peers!.self,
+      streamSid: info.streamSid,
+      callSid: info.callSid,
+      conferenceSid,
+      tracks: [...info.tracks],
+      startedAtMs: info.startedAtMs,
+      states: s.tracks.filter((t) => t.progressMs >= 0).map(trackState),
+      atWallMs: Date.now(),
+    };
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────
@@ -427,6 +561,18 @@ export class ConditionsEngine {
   #background(p: Promise<unknown>, what: string): void {
     p.catch((err: unknown) => this.#log.error({ err, operation: what }, 'conference store operation failed'));
   }
+}
+
+function trackState(t: TrackClock): PeerTrackState {
+  return { track: t.track, speaking: t.speaking, silentSinceMs: t.silentSinceMs, progressMs: t.progressMs };
+}
+
+/** A peer's report, placed on this process's `performance.now()` timeline through the wall clock. */
+function applyPeerState(t: TrackClock, state: PeerTrackState, atWallMs: number): void {
+  t.speaking = state.speaking;
+  t.silentSinceMs = state.silentSinceMs;
+  t.progressMs = state.progressMs;
+  t.progressAt = performance.now() - Math.max(0, Date.now() - atWallMs);
 }
 
 function transcriptEvidence(ev: TranscriptEvent, matched: string): Evidence {

@@ -22,6 +22,11 @@ export class TrackClock {
   progressMs = -1;
   /** `performance.now()` when `progressMs` was reported. */
   progressAt = 0;
+  /**
+   * The track is on another process (conditions/peers.ts): only its transitions arrive, so its
+   * media clock is carried forward on the wall clock from `progressAt`.
+   */
+  remote = false;
 
   constructor(streamSid: string, track: Track) {
     this.streamSid = streamSid;
@@ -29,15 +34,18 @@ export class TrackClock {
   }
 
   /** Media time silent so far (0 while speaking or before the first frame). */
-  silentMs(): number {
+  silentMs(now = 0): number {
     if (this.speaking || this.progressMs < 0) return 0;
-    return this.progressMs - this.silentSinceMs;
+    const progress = this.remote ? this.progressMs + Math.max(0, now - this.progressAt) : this.progressMs;
+    return progress - this.silentSinceMs;
   }
 }
 
 export interface ScopeStream {
   info: StreamInfo;
   tracks: TrackClock[];
+  /** The process holding a peer's stream; null for this process's own. */
+  owner: string | null;
 }
 
 export type ScopeState = 'live' | 'ending' | 'ended';
@@ -72,9 +80,10 @@ export class Scope {
     this.startedAtMs = startedAtMs;
   }
 
-  addStream(info: StreamInfo): ScopeStream {
+  addStream(info: StreamInfo, owner: string | null = null): ScopeStream {
     const tracks = info.tracks.map((t) => new TrackClock(info.streamSid, t));
-    const s = { info, tracks };
+    for (const t of tracks) t.remote = owner !== null;
+    const s = { info, tracks, owner };
     this.streams.set(info.streamSid, s);
     if (info.startedAtMs < this.startedAtMs) this.startedAtMs = info.startedAtMs;
     this.idleSinceMs = -1;
@@ -96,14 +105,17 @@ export interface SilenceResult {
   limiting: TrackClock;
 }
 
-/** The conference's silence: the shortest of its tracks' (those with at least one frame); null when none counts. */
-export function conferenceSilence(scope: Scope): SilenceResult | null {
+/**
+ * The conference's silence: the shortest of its tracks' (those with at least one frame); null
+ * when none counts. `now` (`performance.now()`) carries peer tracks' clocks forward.
+ */
+export function conferenceSilence(scope: Scope, now = 0): SilenceResult | null {
   let limiting: TrackClock | null = null;
   let min = Infinity;
   for (const s of scope.streams.values()) {
     for (const t of s.tracks) {
       if (t.progressMs < 0) continue;
-      const silent = t.silentMs();
+      const silent = t.silentMs(now);
       if (silent < min) {
         min = silent;
         limiting = t;
