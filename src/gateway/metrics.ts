@@ -17,6 +17,8 @@ export class HotCounters {
   framesOutbound = 0;
   mediaBytes = 0;
   framesLost = 0;
+  framesDuplicate = 0;
+  framesLate = 0;
 }
 
 export type StreamOutcome = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';
@@ -68,6 +70,8 @@ export class GatewayMetrics {
     });
     foldCounter(`${P}media_bytes_total`, 'mu-law audio bytes received', registers, [], (c) => c.set('', hot.mediaBytes));
     foldCounter(`${P}media_frames_lost_total`, 'Media frames missing from the wire (sequence number gaps)', registers, [], (c) => c.set('', hot.framesLost));
+    foldCounter(`${P}media_frames_duplicate_total`, 'Media frames whose sequence number was already received (ignored)', registers, [], (c) => c.set('', hot.framesDuplicate));
+    foldCounter(`${P}media_frames_late_total`, 'Media frames that arrived after a later one (placed by timestamp)', registers, [], (c) => c.set('', hot.framesLate));
     this.protocolErrors = new Counter({ name: `${P}protocol_errors_total`, help: 'Malformed or out-of-order messages, by reason', labelNames: ['reason'], registers });
     this.upgradeRejected = new Counter({ name: `${P}upgrade_rejected_total`, help: 'WebSocket upgrades refused, by reason', labelNames: ['reason'], registers });
     this.ingestLag = new FastHistogram({

@@ -345,10 +345,12 @@ export class StreamSession {
     const back = max - seq;
     if (back < SEQ_WINDOW && ((this.#seqWindow >>> back) & 1) === 1) {
       this.#duplicate++;
+      this.#deps.metrics.hot.framesDuplicate++;
       return 1;
     }
     if (back < SEQ_WINDOW) this.#seqWindow = (this.#seqWindow | (1 << back)) >>> 0;
     this.#late++;
+    this.#deps.metrics.hot.framesLate++;
     if (this.#lost > 0) {
       this.#lost--;
       this.#deps.metrics.hot.framesLost--;

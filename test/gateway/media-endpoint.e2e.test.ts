@@ -78,6 +78,8 @@ describe('/media endpoint', () => {
     expect(frames.map((x) => x.timestampMs)).toEqual([100, 120, 160, 140, 200]);
     expect(frames.map((x) => x.late)).toEqual([false, false, false, true, false]);
     expect(await metricValue(gw.http, 'streamgate_media_frames_lost_total')).toBe(1);
+    expect(await metricValue(gw.http, 'streamgate_media_frames_duplicate_total')).toBe(1);
+    expect(await metricValue(gw.http, 'streamgate_media_frames_late_total')).toBe(1);
     const summary = gw.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'stream ended');
     expect(summary).toMatchObject({ frames: 5, lost: 1, duplicate: 1, late: 1, outcome: 'stopped' });
   });
