@@ -133,7 +133,7 @@ beforeAll(async () => {
   await waitFor(async () => (await series('streamgate_streams_active')).some((s) => Number(s.value[1]) === 3), 30_000, 'Prometheus sees 3 live streams');
   // A few seconds of media in the rate window, then the conference ends through the admin API.
   await waitFor(async () => (await series(`rate(streamgate_media_frames_lost_total[${RATE_INTERVAL}])`)).some((s) => Number(s.value[1]) > 0), 30_000, 'lost frames in a rate');
-  const end = await fetch(`${stack.http}/v1/conferences/${conference.sid}/end`, { method: 'POST' });
+  const end = await fetch(`${stack.http}/v1/conferences/${conference.sid}/end`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   expect(end.status).toBe(200);
   // A counter born at the end needs two scrapes before rate()/increase() see it.
   await waitFor(async () => (await series(`increase(streamgate_conferences_ended_total[${RATE_INTERVAL}])`)).length > 0, 30_000, 'a conference end scraped twice');
