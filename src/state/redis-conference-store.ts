@@ -31,7 +31,8 @@ export interface RedisConferenceStoreOptions {
   claimTtlMs?: number;
 }
 
-const ENDED = 'ended';
+/** The value of `sg:conf:{id}:end` once the conference is over. */
+export const ENDED = 'ended';
 
 /** Deletes KEYS[1] only while it still holds ARGV[1] (our own claim). */
 const RELEASE = lua(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
@@ -163,7 +164,8 @@ interface Keys {
   audit: string;
 }
 
-function keys(id: string): Keys {
+/** The keys of one conference (also used by the participant-join claims, which read its end state). */
+export function keys(id: string): Keys {
   const base = `sg:conf:{${id}}`;
   return { hash: base, end: `${base}:end`, streams: `${base}:streams`, audit: `${base}:audit` };
 }
