@@ -13,6 +13,11 @@
  * `protocol_errors_total{reason="webhook_signature_missing"|"webhook_signature_invalid"}`.
  * Answers are 204 and immediate: Twilio gives a callback 15 s, and CreateStream for a joining
  * participant runs in the background.
+ *
+ * A signature does not expire, so a delivery already acted on (same subject, event and
+ * SequenceNumber/Timestamp, within 15 min: webhook-replay.ts) is answered 204 again, so Twilio
+ * never retries it, but does nothing, and counts in
+ * `protocol_errors_total{reason="webhook_replay"}`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSid, SID_PATTERNS } from '../twilio/sids.js';
@@ -21,6 +26,7 @@ import type { ConferenceControl } from './conference-control.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { Gateway } from './server.js';
 import { STATE } from './stream-session.js';
+import { ReplayWindow } from './webhook-replay.js';
 import { publicUrlAs, type StreamStarter } from './stream-starter.js';
 import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
 
@@ -123,10 +129,19 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookR
   const { starter, conferences } = opts;
   const { metrics, config } = gateway;
   let warnedNoClient = false;
+  const deliveries = new ReplayWindow();
+  /** True (and counted) when this delivery was already acted on. */
+  const replayed = (req: FastifyRequest, ...key: (string | undefined)[]): boolean => {
+    if (!deliveries.replayed(...key)) return false;
+    metrics.protocolErrors.labels('webhook_replay').inc();
+    req.log.warn({ path: req.routeOptions.url, event: key[1] }, 'webhook delivery replayed; ignored');
+    return true;
+  };
 
   scope.post<{ Body: StreamStatusBody }>(STREAM_STATUS_PATH, { schema: streamStatusSchema }, async (req, reply) => {
     const b = req.body;
     const event = b.StreamEvent;
+    if (replayed(req, b.StreamSid, event, b.Timestamp)) return reply.code(204).send();
     // Label values stay a closed set whatever Twilio (or anyone) sends.
     metrics.streamCallbacks.labels(STREAM_EVENTS.has(event) ? event : 'other').inc();
     const entry = starter.recordCallback({
@@ -145,6 +160,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookR
   scope.post<{ Body: ConferenceEventBody }>(CONFERENCE_EVENTS_PATH, { schema: conferenceEventsSchema }, async (req, reply) => {
     const b = req.body;
     const conferenceSid = b.ConferenceSid;
+    if (replayed(req, conferenceSid, b.StatusCallbackEvent, b.CallSid, b.SequenceNumber ?? b.Timestamp)) return reply.code(204).send();
     switch (b.StatusCallbackEvent) {
       case 'participant-join': {
         const callSid = b.CallSid;
