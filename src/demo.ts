@@ -50,7 +50,7 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
     RULES_FILE: rulesFile,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
-  const gateway = await createAppGateway(config, createLogger(config.logLevel));
+  const gateway = await createAppGateway(config, { log: createLogger(config.logLevel) });
   say(`gateway on ${publicUrl} (media ${publicUrl.replace('http', 'ws')}/media), Twilio emulator on ${sim.url}`);
   say(`transcription: ${config.transcription ?? 'auto'}; rules: phrase "end the conference", max 60 s; data in ${dataDir}`);
 

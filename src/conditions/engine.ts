@@ -140,6 +140,7 @@ export class ConditionsEngine {
       bus.on('dtmf', (info, digit, atMs) => this.#onDtmf(info, digit, atMs)),
       bus.on('transcript', (event) => this.#onTranscript(event)),
       bus.on('phrase', (event) => this.#onPhrase(event)),
+      bus.on('conference-end', (event) => this.onConferenceEnded(event.conferenceSid)),
     );
     if (this.#peers !== null) {
       this.#unsubscribe.push(this.#peers.attach({ onEvent: (ev) => this.#onPeer(ev), snapshot: (cf) => this.#snapshot(cf) }));
@@ -188,7 +189,7 @@ export class ConditionsEngine {
   }
 
   /**
-   * {@link endConference} in the shape of the gateway's `ConferenceControl.endConference`:
+   * {@link endConference} in the shape the admin API calls (core/conference.ts `EndConference`):
    * `completed` → `ended`; `already-ended` and `suppressed` (someone else ended it) →
    * `already-ended`; `not-found` and `failed` reject with the REST client's error.
    */
@@ -202,7 +203,7 @@ export class ConditionsEngine {
   }
 
   /**
-   * Twilio reported `conference-end` (the webhook calls this): rules stop for the conference, no
+   * Twilio reported `conference-end` (heard on the bus, where the webhook publishes it): rules stop for the conference, no
    * later end is attempted, and its state is forgotten after the retention period.
    */
   onConferenceEnded(conferenceSid: string): void {

@@ -10,8 +10,8 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { StreamTrack } from '../twilio/rest-client.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
 import { adminAccess } from './admin-access.js';
-import type { ConferenceControl } from './conference-control.js';
 import { FieldError, sendRouteError } from './route-errors.js';
+import type { EndConference } from '../core/conference.js';
 import type { Gateway } from './server.js';
 import type { SessionRegistry } from './session-registry.js';
 import { STATE } from './stream-session.js';
@@ -24,7 +24,8 @@ export type AdminExtension = (scope: FastifyInstance, gateway: Gateway) => void;
 
 export interface AdminRoutesOptions {
   starter: StreamStarter;
-  conferences: ConferenceControl;
+  /** What `POST /v1/conferences/{sid}/end` calls: the conditions engine's once-only end, or plain REST. */
+  endConference: EndConference;
   /** E.g. `GET /v1/transcripts` (SSE), owned by the transcription side. */
   extensions?: readonly AdminExtension[];
 }
@@ -130,7 +131,7 @@ export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, ga
 }
 
 function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRoutesOptions): void {
-  const { starter, conferences } = opts;
+  const { starter, endConference } = opts;
 
   scope.post<{ Params: { CallSid: string }; Body: CreateStreamBody }>(
     '/calls/:CallSid/streams',
@@ -169,7 +170,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
   );
 
   scope.post<{ Params: { ConferenceSid: string } }>('/conferences/:ConferenceSid/end', { schema: endConferenceSchema }, async (req) => {
-    return conferences.endConference(req.params.ConferenceSid, 'admin');
+    return endConference(req.params.ConferenceSid, 'admin');
   });
 
   scope.get('/streams', async () => ({ streams: listStreams(gateway.registry, starter) }));

@@ -1,29 +1,39 @@
 /**
- * Composes the production gateway from configuration: sinks, Twilio client, routes and rules.
- * `createGateway` in server.ts stays free of these choices so tests can build lean gateways.
+ * The one place the production gateway is put together, in dependency order: each part is built
+ * once, from parts built before it, and receives them in its constructor (ARCHITECTURE.md
+ * "Assembly"):
+ *
+ *   config → logger → metrics → bus → conference store → Twilio client → sinks → conditions
+ *          → control plane (starter, start guard, routes) → gateway (sessions, media endpoint, HTTP)
+ *
+ * Nothing is patched afterwards. `Gateway` in server.ts stays free of these choices so tests can
+ * build lean gateways from the same parts.
  */
 import type { Logger } from 'pino';
-import { attachConditions } from '../conditions/index.js';
-import { loadRules } from '../conditions/rules.js';
+import { ConditionsEngine, InMemoryConferenceStore, loadRules, type ConferenceStore, type Rule } from '../conditions/index.js';
+import { EventBus } from '../core/events.js';
 import { createLevelSinkFactory } from '../sinks/level/level-sink.js';
 import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
-import {
-  createSpeechEngine,
-  createTranscriptionSinkFactory,
-  defaultEngineName,
-  TranscriptWebhook,
-  type TranscriptionSinkFactory,
-} from '../sinks/transcription/index.js';
+import { createSpeechEngine, createTranscriptionSinkFactory, defaultEngineName, TranscriptWebhook } from '../sinks/transcription/index.js';
 import type { GatewayConfig } from './config.js';
-import { EventBus } from '../core/events.js';
+import { restEndConference } from './conference-end.js';
 import { createLogger } from './logger.js';
-import type { GatewayMetrics } from './metrics.js';
+import { GatewayMetrics } from './metrics.js';
 import { Gateway } from './server.js';
 import { transcriptsSse } from './transcripts-sse.js';
-import { twilioParts } from './twilio-wiring.js';
+import { restClientFromConfig, twilioControl } from './twilio-wiring.js';
 
-export async function createAppGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
+export interface AppOptions {
+  log?: Logger;
+  /** Node's default process metrics on /metrics (default true). */
+  defaultMetrics?: boolean;
+  /** Where conference end claims and audits live; default in memory (one process). */
+  store?: ConferenceStore;
+}
+
+export async function createAppGateway(config: GatewayConfig, opts: AppOptions = {}): Promise<Gateway> {
+  const log = opts.log ?? createLogger(config.logLevel);
   // A bad rules file stops start-up here, one line per mistake, before anything listens.
   const rules = config.rulesFile === undefined ? [] : await loadRules(config.rulesFile);
   // Repair recordings a crash left as .partial before any new stream can open one.
@@ -31,74 +41,98 @@ export async function createAppGateway(config: GatewayConfig, log: Logger = crea
   if (recovery.recovered.length + recovery.failed.length > 0) {
     log.warn({ recovered: recovery.recovered.length, failed: recovery.failed.length }, 'repaired partial recordings from an earlier crash');
   }
+
+  const metrics = new GatewayMetrics({ defaultMetrics: opts.defaultMetrics });
   const bus = new EventBus(log);
-  const sinkFactories: SinkFactory[] = [
+  const store = opts.store ?? new InMemoryConferenceStore();
+  const client = restClientFromConfig(config, log, metrics.observeTwilio);
+  const sinks = createSinks(config, rules, { log, bus, metrics });
+  const conditions = new ConditionsEngine({ rules, bus, log: log.child({ component: 'conditions' }), metrics, twilio: client, store });
+  const control = twilioControl({
+    config,
+    log,
+    bus,
+    client,
+    // Rules and the admin API share one once-only end per conference; without credentials the
+    // admin API keeps its "not configured" answer.
+    endConference: client === null ? restEndConference(null, log) : conditions.endConferenceHook(),
+    adminExtensions: [transcriptsSse],
+  });
+  const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, routes: control.routes });
+
+  // Closed after every stream ended, so final transcripts and in-flight rule actions finish first.
+  for (const close of sinks.closers) gateway.onClose(close);
+  gateway.onClose(() => conditions.close());
+  return gateway;
+}
+
+interface Sinks {
+  /** Every stream gets these, in this order. */
+  factories: SinkFactory[];
+  /** Run when the gateway closes, after the streams. */
+  closers: (() => Promise<void> | void)[];
+}
+
+/** The configured sinks: recording, the level meter, transcription (and its webhook) unless TRANSCRIPTION=none. */
+function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log: Logger; bus: EventBus; metrics: GatewayMetrics }): Sinks {
+  const { log, bus, metrics } = deps;
+  const factories: SinkFactory[] = [
     createRecordingSinkFactory({ dataDir: config.dataDir, format: config.recordingFormat, bufferMs: config.recordingBufferMs }),
     // Speech/silence and the media clock for the conditions engine.
     createLevelSinkFactory({ bus }),
   ];
+  const closers: (() => Promise<void> | void)[] = [countTranscripts(bus, metrics)];
   const engineName = config.transcription ?? defaultEngineName();
-  let transcription: TranscriptionSinkFactory | null = null;
   if (engineName !== 'none') {
     // The phrases rules name are also keyword-spotted: cheap, and reliable where the full
     // transcript is not.
     const phrases = rules.flatMap((r) => (r.when.kind === 'phrase' ? r.when.phrases : []));
-    transcription = createTranscriptionSinkFactory({
-      engine: createSpeechEngine(engineName, { log }),
-      dataDir: config.dataDir,
-      maxStreams: config.transcriptionMaxStreams,
-      phrases,
-      bus,
-    });
-    sinkFactories.push(transcription);
+    factories.push(
+      createTranscriptionSinkFactory({
+        engine: createSpeechEngine(engineName, { log }),
+        dataDir: config.dataDir,
+        maxStreams: config.transcriptionMaxStreams,
+        phrases,
+        bus,
+        stats: metrics.transcription,
+      }),
+    );
+  }
+  if (config.transcriptWebhookUrl !== undefined) {
+    const webhook = new TranscriptWebhook({ url: config.transcriptWebhookUrl, log, stats: metrics.webhook });
+    webhook.attach(bus);
+    closers.push(() => webhook.close());
   }
   log.info({ transcription: engineName, rules: rules.length }, 'sinks configured');
-  // REST client, per-call token guard, /v1 admin API and /twilio webhooks. A conditions engine
-  // plugs in through twilio.conferences (endConference, onConferenceEnd).
-  const twilio = twilioParts(config, log, { adminExtensions: [transcriptsSse] });
-  const gateway = new Gateway({ config, log, bus, sinkFactories, checkStart: twilio.checkStart, routes: twilio.routes });
-  countTranscripts(gateway, bus, transcription);
-  if (transcription !== null) gateway.metrics.observeTranscription(transcription.stats);
-  if (config.transcriptWebhookUrl !== undefined) {
-    const webhook = new TranscriptWebhook({ url: config.transcriptWebhookUrl, log });
-    webhook.attach(bus);
-    gateway.metrics.observeWebhook(webhook.stats);
-    gateway.onClose(() => webhook.close());
-  }
-  // Rules and the admin API share one once-only end per conference (without credentials the
-  // admin API keeps its "not configured" answer).
-  const conditions = attachConditions(gateway, { rules, twilio: twilio.client });
-  if (twilio.client !== null) twilio.conferences.endConference = conditions.endConferenceHook();
-  twilio.conferences.onConferenceEnd((event) => {
-    conditions.onConferenceEnded(event.conferenceSid);
-    bus.emit('conference-end', event);
-  });
-  return gateway;
+  return { factories, closers };
 }
 
-/** transcripts_total{kind}, and the engine's latency samples moved into their histogram once a second. */
-function countTranscripts(gateway: Gateway, bus: EventBus, transcription: TranscriptionSinkFactory | null): void {
-  const metrics: GatewayMetrics = gateway.metrics;
-  if (transcription !== null) {
-    const samples = transcription.stats.resultLatencyMs;
-    let seen = 0;
-    const timer = setInterval(() => {
-      const fresh = Math.min(samples.count - seen, 1024);
-      if (fresh <= 0) return;
-      const values = samples.values();
-      for (let i = values.length - fresh; i < values.length; i++) metrics.transcriptLatency.observe(values[i]! / 1000);
-      seen = samples.count;
-    }, 1000);
-    timer.unref();
-    gateway.onClose(() => clearInterval(timer));
-  }
+/**
+ * transcripts_total{kind} from the bus, and the transcription sink's latency samples moved into
+ * their histogram once a second. Returns its stopper.
+ */
+function countTranscripts(bus: EventBus, metrics: GatewayMetrics): () => void {
+  const samples = metrics.transcription.resultLatencyMs;
+  let seen = 0;
+  const timer = setInterval(() => {
+    const fresh = Math.min(samples.count - seen, 1024);
+    if (fresh <= 0) return;
+    const values = samples.values();
+    for (let i = values.length - fresh; i < values.length; i++) metrics.transcriptLatency.observe(values[i]! / 1000);
+    seen = samples.count;
+  }, 1000);
+  timer.unref();
   const finals = metrics.transcripts.labels('final');
   const partials = metrics.transcripts.labels('partial');
-  bus.on('transcript', (t) => {
+  const off = bus.on('transcript', (t) => {
     if (!t.isFinal) {
       partials.inc();
       return;
     }
     finals.inc();
   });
+  return () => {
+    clearInterval(timer);
+    off();
+  };
 }

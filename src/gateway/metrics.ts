@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SinkStats } from '../sinks/sink.js';
-import type { TranscriptionStats } from '../sinks/transcription/stats.js';
+import { createTranscriptionStats, type TranscriptionStats } from '../sinks/transcription/stats.js';
 import type { TranscriptWebhookStats } from '../sinks/transcription/webhook.js';
 import { FastHistogram } from './fast-histogram.js';
 
@@ -27,9 +27,10 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly hot = new HotCounters();
   readonly #sinkStats = new Map<string, SinkStats>();
-  /** The transcription sink's and the transcript webhook's counters, read at scrape time; null until bound. */
-  #transcription: Pick<TranscriptionStats, 'capped' | 'restarts'> | null = null;
-  #webhook: Pick<TranscriptWebhookStats, 'sent' | 'failed' | 'dropped'> | null = null;
+  /** The transcription sink kind's counters: the app hands this object to the sink factory; read at scrape time. */
+  readonly transcription: TranscriptionStats = createTranscriptionStats();
+  /** The transcript webhook's delivery counters: handed to the webhook; read at scrape time. */
+  readonly webhook: TranscriptWebhookStats = { sent: 0, failed: 0, dropped: 0, retries: 0 };
   /** Live streams; set by the session registry. */
   activeStreams = 0;
 
@@ -97,22 +98,22 @@ export class GatewayMetrics {
       for (const [name, s] of sinkStats) c.set(name, s.errors);
     });
     this.transcripts = new Counter({ name: `${P}transcripts_total`, help: 'Transcription results, by kind', labelNames: ['kind'], registers });
-    // The transcription sink and the webhook keep plain counters of their own (stats.ts,
-    // webhook.ts); they are bound after the gateway is built (observeTranscription/observeWebhook).
+    // The transcription sink and the webhook bump plain counters in objects this class owns
+    // (this.transcription, this.webhook), handed to them when the app builds them.
     foldCounter(`${P}transcription_capped_total`, 'Tracks recorded but not transcribed because TRANSCRIPTION_MAX_STREAMS engine sessions were busy', registers, [], (c) =>
-      c.set('', this.#transcription?.capped ?? 0),
+      c.set('', this.transcription.capped),
     );
     foldCounter(`${P}transcription_engine_restarts_total`, 'Speech recogniser processes restarted after an unexpected exit', registers, [], (c) =>
-      c.set('', this.#transcription?.restarts ?? 0),
+      c.set('', this.transcription.restarts),
     );
     foldCounter(`${P}transcript_webhook_sent_total`, 'Final transcripts the TRANSCRIPT_WEBHOOK_URL receiver accepted (2xx)', registers, [], (c) =>
-      c.set('', this.#webhook?.sent ?? 0),
+      c.set('', this.webhook.sent),
     );
     foldCounter(`${P}transcript_webhook_failed_total`, 'Final transcripts given up on after the webhook retries (or a final status)', registers, [], (c) =>
-      c.set('', this.#webhook?.failed ?? 0),
+      c.set('', this.webhook.failed),
     );
     foldCounter(`${P}transcript_webhook_dropped_total`, 'Final transcripts dropped because the webhook queue was full (or left at shutdown)', registers, [], (c) =>
-      c.set('', this.#webhook?.dropped ?? 0),
+      c.set('', this.webhook.dropped),
     );
     this.transcriptLatency = new Histogram({
       name: `${P}transcript_latency_seconds`,
@@ -143,16 +144,6 @@ export class GatewayMetrics {
       this.#sinkStats.set(name, s);
     }
     return s;
-  }
-
-  /** Exports the transcription sink's `capped` and `restarts` counters (one sink factory per gateway). */
-  observeTranscription(stats: Pick<TranscriptionStats, 'capped' | 'restarts'>): void {
-    this.#transcription = stats;
-  }
-
-  /** Exports the transcript webhook's delivery counters. */
-  observeWebhook(stats: Pick<TranscriptWebhookStats, 'sent' | 'failed' | 'dropped'>): void {
-    this.#webhook = stats;
   }
 
   /** Observer for the REST client: one call per attempt. */

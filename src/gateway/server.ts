@@ -1,32 +1,33 @@
 /**
- * Builds a gateway: one fastify app serving HTTP routes and, on the same port, the `/media`
- * WebSocket endpoint. `createGateway` wires parts; it does not listen (tests and the CLI do).
+ * The gateway: one fastify app serving HTTP routes and, on the same port, the `/media`
+ * WebSocket endpoint. It receives every part built before it (app.ts builds them in dependency
+ * order) and makes only its own: the session registry, the media endpoint, the HTTP app. It
+ * does not listen (tests and the CLI do).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SinkFactory } from '../sinks/sink.js';
 import type { StartFields } from '../twilio/protocol.js';
 import type { GatewayConfig } from './config.js';
-import { EventBus } from '../core/events.js';
+import type { EventBus } from '../core/events.js';
 import { registerHealthRoutes } from './health-routes.js';
-import { createLogger } from './logger.js';
 import { MediaEndpoint } from './media-socket.js';
-import { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from './metrics.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { SessionRegistry } from './session-registry.js';
 
 export interface GatewayParts {
   config: GatewayConfig;
-  log?: Logger;
+  log: Logger;
+  metrics: GatewayMetrics;
+  /** The event bus sessions publish on (sinks built before the gateway publish on it too). */
+  bus: EventBus;
   /** The sinks every stream gets, in fan-out order. */
   sinkFactories?: SinkFactory[];
   /** Vets a stream's `start` (per-call token); null accepts all. */
   checkStart?: ((start: StartFields) => string | null) | null;
   /** Registers further routes (admin API, webhooks) on the app. */
   routes?: ((app: FastifyInstance, gateway: Gateway) => void)[];
-  defaultMetrics?: boolean;
-  /** The event bus, when sinks built before the gateway must publish on it. */
-  bus?: EventBus;
 }
 
 export class Gateway {
@@ -47,9 +48,9 @@ export class Gateway {
   constructor(parts: GatewayParts) {
     const config = parts.config;
     this.config = config;
-    this.log = parts.log ?? createLogger(config.logLevel);
-    this.metrics = new GatewayMetrics({ defaultMetrics: parts.defaultMetrics });
-    this.bus = parts.bus ?? new EventBus(this.log);
+    this.log = parts.log;
+    this.metrics = parts.metrics;
+    this.bus = parts.bus;
     this.sinkFactories = parts.sinkFactories ?? [];
     this.registry = new SessionRegistry({
       handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,

@@ -1,57 +1,51 @@
 /**
- * Everything the gateway does with Twilio beyond `/media`, composed from configuration in one
- * call: the REST client, the stream starter, the conference hooks, the start guard and the
- * admin and webhook routes. app.ts passes `checkStart` and `routes` to the Gateway; tests build
- * the same parts against a local Twilio stand-in.
+ * Everything the gateway does with Twilio beyond `/media`, built from parts made before it (see
+ * app.ts for the order): the stream starter, the start guard and the admin and webhook routes.
+ * app.ts passes `checkStart` and `routes` to the Gateway; tests build the same parts against the
+ * emulator.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { EndConference } from '../core/conference.js';
+import type { EventBus } from '../core/events.js';
 import type { StartFields } from '../twilio/protocol.js';
 import { TwilioRestClient, type RequestObserver } from '../twilio/rest-client.js';
 import { deriveStreamTokenSecret } from '../twilio/stream-token.js';
 import { adminRoutes, type AdminExtension } from './admin-routes.js';
-import { ConferenceControl } from './conference-control.js';
+import { restEndConference } from './conference-end.js';
 import type { GatewayConfig } from './config.js';
-import type { GatewayMetrics } from './metrics.js';
 import type { Gateway } from './server.js';
 import { createStartGuard } from './start-guard.js';
 import { StreamStarter, publicUrlAs } from './stream-starter.js';
 import { webhookRoutes } from './webhook-routes.js';
 
-export interface TwilioParts {
-  /** Null without REST credentials. */
+export interface TwilioControlOptions {
+  config: GatewayConfig;
+  log: Logger;
+  bus: EventBus;
+  /** Null without REST credentials ({@link restClientFromConfig}). */
   client: TwilioRestClient | null;
-  starter: StreamStarter;
-  /** Replace `endConference` / add `onConferenceEnd` listeners here (conditions engine). */
-  conferences: ConferenceControl;
-  checkStart: (start: StartFields) => string | null;
-  routes: ((app: FastifyInstance, gateway: Gateway) => void)[];
-}
-
-export interface TwilioPartsOptions {
+  /** What `POST /v1/conferences/{sid}/end` calls; default plain REST ({@link restEndConference}). */
+  endConference?: EndConference;
   /** More `/v1` routes behind the admin auth (e.g. `GET /v1/transcripts`). */
   adminExtensions?: readonly AdminExtension[];
 }
 
-export function twilioParts(config: GatewayConfig, log: Logger, opts: TwilioPartsOptions = {}): TwilioParts {
-  // The REST client exists before the gateway (and its metrics); the first route hook binds them.
-  let metrics: GatewayMetrics | null = null;
-  const client = restClientFromConfig(config, log, (op, status, s) => metrics?.observeTwilio(op, status, s));
+export interface TwilioControl {
+  starter: StreamStarter;
+  checkStart: (start: StartFields) => string | null;
+  routes: ((app: FastifyInstance, gateway: Gateway) => void)[];
+}
+
+export function twilioControl(opts: TwilioControlOptions): TwilioControl {
+  const { config, log, client } = opts;
   const tokenSecret = deriveStreamTokenSecret(config.twilioAuthToken);
   const starter = new StreamStarter({ client, publicUrl: config.publicUrl, tokenSecret, log });
-  const conferences = new ConferenceControl({ client, log });
+  const endConference = opts.endConference ?? restEndConference(client, log);
   return {
-    client,
     starter,
-    conferences,
     checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired }),
-    routes: [
-      (_app, gateway) => {
-        metrics = gateway.metrics;
-      },
-      adminRoutes({ starter, conferences, extensions: opts.adminExtensions }),
-      webhookRoutes({ starter, conferences }),
-    ],
+    routes: [adminRoutes({ starter, endConference, extensions: opts.adminExtensions }), webhookRoutes({ starter, bus: opts.bus })],
   };
 }
 

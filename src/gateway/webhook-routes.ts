@@ -5,7 +5,7 @@
  * - `POST /twilio/stream-status`: CreateStream's StatusCallback (twilio-protocol.md §5).
  * - `POST /twilio/conference-events`: conference status callbacks (§6.2). `participant-join`
  *   streams the participant's call (AUTO_STREAM_TRACK; `off` disables); `conference-end` is
- *   passed to the ConferenceControl listeners.
+ *   published on the event bus (the conditions engine and live subscribers hear it).
  *
  * With TWILIO_AUTH_TOKEN set, X-Twilio-Signature is checked (§8) over PUBLIC_URL + the
  * request path and query + the form parameters, before anything in the body is acted on;
@@ -22,8 +22,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSid, SID_PATTERNS } from '../twilio/sids.js';
 import { validateSignature } from '../twilio/signature.js';
-import type { ConferenceControl } from './conference-control.js';
 import { FieldError, sendRouteError } from './route-errors.js';
+import type { EventBus } from '../core/events.js';
 import type { Gateway } from './server.js';
 import { STATE } from './stream-session.js';
 import { ReplayWindow } from './webhook-replay.js';
@@ -40,7 +40,8 @@ const STREAM_EVENTS = new Set(['stream-started', 'stream-stopped', 'stream-error
 
 export interface WebhookRoutesOptions {
   starter: StreamStarter;
-  conferences: ConferenceControl;
+  /** Where a verified `conference-end` is published (the conditions engine and live subscribers listen). */
+  bus: EventBus;
 }
 
 /** Parses `a=1&b=2&a=3` into `{ a: ['1', '3'], b: '2' }` (no prototype, so `__proto__` is just a name). */
@@ -126,7 +127,7 @@ export function webhookRoutes(opts: WebhookRoutesOptions): (app: FastifyInstance
 }
 
 function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookRoutesOptions): void {
-  const { starter, conferences } = opts;
+  const { starter, bus } = opts;
   const { metrics, config } = gateway;
   let warnedNoClient = false;
   const deliveries = new ReplayWindow();
@@ -196,7 +197,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookR
         };
         req.log.info({ conferenceSid, reason: event.reason, callSidEndingConference: event.callSidEndingConference }, 'conference ended (twilio)');
         starter.conferenceEnded(conferenceSid);
-        conferences.emitConferenceEnd(event);
+        bus.emit('conference-end', event);
         break;
       }
       default:

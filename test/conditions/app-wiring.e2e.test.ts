@@ -36,7 +36,7 @@ async function config(rules: string, env: Record<string, string> = {}) {
 describe('createAppGateway with RULES_FILE', () => {
   it('refuses to start on a bad rules file, one line per mistake', async () => {
     const c = await config('rules:\n  - name: a\n    when: { silenceSeconds: -3 }\n  - name: a\n    when: { dtmf: "*x" }\n');
-    const err = await createAppGateway(c, createLogger('silent')).catch((e: unknown) => e);
+    const err = await createAppGateway(c, { log: createLogger('silent') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RulesError);
     expect((err as RulesError).message.split('\n')).toEqual([
       `RULES_FILE ${c.rulesFile}:3: rules[0] (a): when.silenceSeconds must be greater than 0, got -3`,
@@ -50,7 +50,7 @@ describe('createAppGateway with RULES_FILE', () => {
     const authToken = 'app-wiring-token';
     sim = await startSim({ accountSid, authToken, speed: 0 });
     const c = await config('rules:\n  - name: bye\n    when: { phrase: goodbye }\n', { TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_API_URL: sim.url });
-    gateway = await createAppGateway(c, createLogger('silent'));
+    gateway = await createAppGateway(c, { log: createLogger('silent') });
     expect(gateway.sinkFactories.map((f) => f.name)).toContain('level');
     const http = await gateway.listen(0, '127.0.0.1');
     const cf = (await sim.createConference({ participants: [{}, {}] })).sid;

@@ -4,11 +4,11 @@
  * sink) + conditions engine, all on loopback sockets.
  */
 import WebSocket from 'ws';
-import { attachConditions, type AttachConditionsOptions } from '../../src/conditions/index.js';
-import type { ConditionsEngine } from '../../src/conditions/engine.js';
+import { ConditionsEngine, type ConditionsEngineOptions } from '../../src/conditions/engine.js';
 import { parseRules } from '../../src/conditions/rules.js';
 import type { AuditEntry } from '../../src/conditions/types.js';
-import type { EventBus } from '../../src/core/events.js';
+import { EventBus } from '../../src/core/events.js';
+import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
 import type { Track } from '../../src/core/stream.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
@@ -16,6 +16,7 @@ import { TwilioRestClient } from '../../src/twilio/rest-client.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { connected, ids, media, start, stop, type StreamIds } from '../helpers/messages.js';
+import { captureLog } from '../helpers/log.js';
 
 /** A full-scale frame (mu-law 0x00/0x80 alternate: ±32124, −0.17 dBFS). */
 export const LOUD = new Uint8Array(160).map((_, i) => (i % 2 === 0 ? 0x00 : 0x80));
@@ -116,17 +117,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(rulesYaml: string, opts: Partial<Omit<AttachConditionsOptions, 'rules' | 'twilio'>> & { speed?: number } = {}): Promise<Harness> {
+export async function startHarness(
+  rulesYaml: string,
+  opts: Partial<Omit<ConditionsEngineOptions, 'rules' | 'twilio' | 'bus' | 'log' | 'metrics'>> & { speed?: number } = {},
+): Promise<Harness> {
   const accountSid = newSid('account');
   const authToken = 'sim-auth-token';
   const { speed, ...engineOpts } = opts;
   const sim = await startSim({ accountSid, authToken, speed: speed ?? 1 });
-  let tg: TestGateway | null = null;
-  const level = createLevelSinkFactory({ bus: () => tg!.gw.bus });
-  tg = await startTestGateway({}, { sinkFactories: [level] });
-  const gw = tg.gw;
-  const client = new TwilioRestClient({ baseUrl: sim.url, accountSid, username: accountSid, password: authToken, retryBaseMs: 20, observe: gw.metrics.observeTwilio, logger: gw.log });
-  const engine = attachConditions(gw, { rules: parseRules(rulesYaml, 'yaml'), twilio: client, ...engineOpts });
+  // Built in the app's order: log, metrics, bus, client, sinks, conditions, then the gateway.
+  const captured = captureLog();
+  const log = captured.log;
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const bus = new EventBus(log);
+  const client = new TwilioRestClient({ baseUrl: sim.url, accountSid, username: accountSid, password: authToken, retryBaseMs: 20, observe: metrics.observeTwilio, logger: log });
+  const level = createLevelSinkFactory({ bus });
+  const engine = new ConditionsEngine({ rules: parseRules(rulesYaml, 'yaml'), twilio: client, bus, log: log.child({ component: 'conditions' }), metrics, ...engineOpts });
+  const tg = await startTestGateway({}, { sinkFactories: [level], metrics, bus }, captured);
+  tg.gw.onClose(() => engine.close());
   const harness: Harness = {
     sim,
     tg,

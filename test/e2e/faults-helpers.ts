@@ -92,7 +92,7 @@ export async function startStack(opts: { rules?: string; speed?: number; env?: R
       cb();
     },
   });
-  const gateway = await createAppGateway(config, createLogger('info', capture));
+  const gateway = await createAppGateway(config, { log: createLogger('info', capture) });
   const ends = new Map<string, CloseReason>();
   const started = new Set<string>();
   gateway.bus.on('stream-start', (info) => started.add(info.streamSid));

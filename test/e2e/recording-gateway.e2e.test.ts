@@ -9,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { EventBus } from '../../src/core/events.js';
 import { loadConfig } from '../../src/gateway/config.js';
+import { createLogger } from '../../src/gateway/logger.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
 import { createRecordingSinkFactory } from '../../src/sinks/recording/index.js';
 import { captureLines, decodePayloads } from '../helpers/capture.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
-import { metricValue, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { metricValue, startTestGateway, waitFor } from '../helpers/gateway.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 import { runCli } from '../helpers/process.js';
 import { channel, g711All, readWav, soxInfo } from '../sinks/recording/helpers.js';
@@ -135,13 +137,13 @@ describe('recording through the gateway', () => {
     // collecting sink last in the fan-out, behind the one that drops.
     const config = loadConfig({ TRANSCRIPTION: 'none', ...env });
     const collect = collectingSinkFactory();
-    let gw: TestGateway | null = null;
+    const bus = new EventBus(createLogger('silent'));
     const sinks = [
       createRecordingSinkFactory({ dataDir: config.dataDir, format: config.recordingFormat, bufferMs: config.recordingBufferMs }),
-      createLevelSinkFactory({ bus: () => gw!.gw.bus }), // looked up when a stream opens
+      createLevelSinkFactory({ bus }),
       collect,
     ];
-    gw = await startTestGateway(env, { sinkFactories: sinks });
+    const gw = await startTestGateway(env, { sinkFactories: sinks, bus });
     try {
       // 60 s of audio in bursts of 25 frames (0.5 s) a few ms apart: each burst outruns the
       // 100 ms buffer while the writer is still busy with the last one, so drops and written

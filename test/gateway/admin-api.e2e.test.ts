@@ -7,9 +7,8 @@ import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
-import { metricValue, waitFor } from '../helpers/gateway.js';
+import { metricValue, startTwilioGateway, waitFor, type TwilioTestGateway, type TwilioTestOptions } from '../helpers/gateway.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
 
 const ADMIN = 'admin-token-for-tests-0123456789';
 const PUBLIC = 'https://gw.example.com';
@@ -22,16 +21,20 @@ afterEach(async () => {
   gw = tw = undefined;
 });
 
-async function setup(env: Record<string, string> = {}): Promise<{ gw: TwilioTestGateway; tw: FakeTwilio }> {
+async function setup(env: Record<string, string> = {}, opts: TwilioTestOptions = {}): Promise<{ gw: TwilioTestGateway; tw: FakeTwilio }> {
   tw = await startFakeTwilio();
-  gw = await startTwilioGateway({
-    PUBLIC_URL: PUBLIC,
-    ADMIN_TOKEN: ADMIN,
-    TWILIO_ACCOUNT_SID: tw.accountSid,
-    TWILIO_AUTH_TOKEN: tw.authToken,
-    TWILIO_API_URL: tw.baseUrl,
-    ...env,
-  });
+  gw = await startTwilioGateway(
+    {
+      PUBLIC_URL: PUBLIC,
+      ADMIN_TOKEN: ADMIN,
+      TWILIO_ACCOUNT_SID: tw.accountSid,
+      TWILIO_AUTH_TOKEN: tw.authToken,
+      TWILIO_API_URL: tw.baseUrl,
+      ...env,
+    },
+    [],
+    opts,
+  );
   return { gw, tw };
 }
 
@@ -202,18 +205,18 @@ describe('POST /v1/conferences/{ConferenceSid}/end', () => {
   });
 
   it('uses an injected endConference (the conditions engine ends a conference once)', async () => {
-    const { gw, tw } = await setup();
-    const rest = gw.twilio.conferences.endConference;
     const done = new Map<string, Promise<unknown>>();
     const sources: string[] = [];
-    gw.twilio.conferences.endConference = async (sid, source) => {
-      sources.push(source);
-      if (done.has(sid)) return { conferenceSid: sid, result: 'already-ended', status: 'completed' };
-      const p = rest(sid, source);
-      done.set(sid, p);
-      await p;
-      return { conferenceSid: sid, result: 'ended', status: 'completed' };
-    };
+    const { tw } = await setup({}, {
+      endConference: (rest) => async (sid, source) => {
+        sources.push(source);
+        if (done.has(sid)) return { conferenceSid: sid, result: 'already-ended', status: 'completed' };
+        const p = rest(sid, source);
+        done.set(sid, p);
+        await p;
+        return { conferenceSid: sid, result: 'ended', status: 'completed' };
+      },
+    });
     const conferenceSid = newSid('conference');
     expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('ended');
     expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('already-ended');

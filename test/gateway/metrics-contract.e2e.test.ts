@@ -48,7 +48,7 @@ describe('/metrics contract', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'sg-metrics-'));
     const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', STREAMGATE_DATA_DIR: dataDir, TRANSCRIPTION: 'none', LOG_LEVEL: 'warn' });
     const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-    gateway = await createAppGateway(config, createLogger(config.logLevel, quiet));
+    gateway = await createAppGateway(config, { log: createLogger(config.logLevel, quiet) });
     const http = await gateway.listen(0, '127.0.0.1');
     const ws = http.replace(/^http/, 'ws') + '/media';
     await replay(ws, captureLines(), { closeAfter: true });

@@ -14,7 +14,7 @@ import type { Gateway } from '../../src/gateway/server.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { replay, waitFor } from '../helpers/gateway.js';
-import { freePort } from '../helpers/twilio-gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 
 let gateway: Gateway | undefined;
@@ -47,7 +47,7 @@ async function start_(dataDir: string, logs: string[]) {
       cb();
     },
   });
-  gateway = await createAppGateway(config, createLogger(config.logLevel, sink));
+  gateway = await createAppGateway(config, { log: createLogger(config.logLevel, sink) });
   await gateway.listen(port, '127.0.0.1');
   const ws = `ws://127.0.0.1:${port}/media`;
   return { http: `http://127.0.0.1:${port}`, ws, headers: { 'x-twilio-signature': computeSignature(AUTH_TOKEN, ws) } };

@@ -4,9 +4,8 @@ import { newSid } from '../../src/twilio/sids.js';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
-import { metricValue, replay, waitFor } from '../helpers/gateway.js';
+import { metricValue, replay, waitFor, startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
 import { connected, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
 
 const PUBLIC = 'https://gw.example.com';
 const ADMIN = 'admin-token-stream-token';

@@ -7,8 +7,8 @@ import { verifyStreamToken, deriveStreamTokenSecret } from '../../src/twilio/str
 import { startSim, type Sim } from '../../src/emulator/index.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
 import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
-import { metricValue, waitFor } from '../helpers/gateway.js';
-import { freePort, startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+import { freePort } from '../helpers/ports.js';
+import { metricValue, waitFor, startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
 
 const PUBLIC = 'https://gw.example.com';
 const ADMIN = 'admin-token-webhooks';
@@ -234,11 +234,11 @@ describe('POST /twilio/conference-events', () => {
     expect(gw!.twilio.starter.active()).toEqual([]);
   });
 
-  it('passes conference-end to the listeners and streams no late joiner of that conference', async () => {
+  it('publishes conference-end on the bus and streams no late joiner of that conference', async () => {
     const { tw } = await setup();
     const ended: ConferenceEndEvent[] = [];
-    gw!.twilio.conferences.onConferenceEnd((e) => ended.push(e));
-    gw!.twilio.conferences.onConferenceEnd(() => {
+    gw!.gw.bus.on('conference-end', (e) => ended.push(e));
+    gw!.gw.bus.on('conference-end', () => {
       throw new Error('a broken listener');
     });
     const conferenceSid = newSid('conference');
@@ -252,7 +252,7 @@ describe('POST /twilio/conference-events', () => {
     expect(ended).toEqual([
       { conferenceSid, accountSid: tw.accountSid, friendlyName: 'room-1', reason: 'last-participant-left', callSidEndingConference: ender, timestamp: 'Thu, 1 Jun 2017 20:48:32 +0000' },
     ]);
-    expect(gw!.lines().some((l) => l.msg === 'conference-end listener threw')).toBe(true);
+    expect(gw!.lines().some((l) => l.msg === 'event listener threw' && l.event === 'conference-end')).toBe(true);
     // Callbacks can arrive out of order: a join after the end must not fork a dead call.
     await post('/twilio/conference-events', conferenceEvent('participant-join', conferenceSid, { CallSid: newSid('call') }), tw.authToken);
     await new Promise((r) => setTimeout(r, 300));
@@ -345,7 +345,7 @@ describe('with the Twilio emulator (src/emulator)', () => {
       [sink],
     );
     const ended: ConferenceEndEvent[] = [];
-    gw.twilio.conferences.onConferenceEnd((e) => ended.push(e));
+    gw.gw.bus.on('conference-end', (e) => ended.push(e));
 
     const conf = await sim.createConference({
       statusCallback: `${publicUrl}/twilio/conference-events`,

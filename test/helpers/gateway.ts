@@ -1,30 +1,83 @@
-/** Starts a real gateway on 127.0.0.1 (port 0) for a test, with a captured log. */
-import { Writable } from 'node:stream';
+/**
+ * Real gateways for tests, on 127.0.0.1 with a captured log:
+ * - {@link startTestGateway}: the media path only (sessions, the sinks a test gives it);
+ * - {@link startTwilioGateway}: plus the control plane as the app builds it (REST client, start
+ *   guard, /v1 admin API, /twilio webhooks), for tests against the emulator;
+ * the whole app with the emulator is test/helpers/stack.ts.
+ */
 import WebSocket from 'ws';
+import type { EndConference } from '../../src/core/conference.js';
+import { EventBus } from '../../src/core/events.js';
+import type { AdminExtension } from '../../src/gateway/admin-routes.js';
 import { loadConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { createLogger } from '../../src/gateway/logger.js';
+import { restEndConference } from '../../src/gateway/conference-end.js';
+import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { Gateway, type GatewayParts } from '../../src/gateway/server.js';
+import { restClientFromConfig, twilioControl, type TwilioControl } from '../../src/gateway/twilio-wiring.js';
+import type { SinkFactory } from '../../src/sinks/sink.js';
+import { captureLog, type CapturedLog } from './log.js';
+
+export { waitFor } from './wait.js';
+
+export const TEST_ENV = { HOST: '127.0.0.1', PORT: '0', TRANSCRIPTION: 'none', LOG_LEVEL: 'debug' };
 
 export interface TestGateway {
   gw: Gateway;
   http: string;
   ws: string;
   logs: string[];
+  /** Parsed log lines. */
+  lines(): Record<string, unknown>[];
   close(): Promise<void>;
 }
 
-export async function startTestGateway(env: Record<string, string> = {}, parts: Omit<GatewayParts, 'config'> = {}): Promise<TestGateway> {
-  const config: GatewayConfig = loadConfig({ HOST: '127.0.0.1', PORT: '0', TRANSCRIPTION: 'none', LOG_LEVEL: 'debug', ...env });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
+/** What a test may hand the gateway; the rest (log, metrics, bus) is made here unless given. */
+export type TestGatewayParts = Partial<Omit<GatewayParts, 'config' | 'log'>>;
+
+/**
+ * Starts a gateway on 127.0.0.1 at `PORT` from `env` (0 unless given, so a test that must put
+ * the real address in PUBLIC_URL can reserve one first with freePort).
+ */
+export async function startTestGateway(env: Record<string, string> = {}, parts: TestGatewayParts = {}, captured: CapturedLog = captureLog()): Promise<TestGateway> {
+  const config: GatewayConfig = loadConfig({ ...TEST_ENV, ...env });
+  const log = captured.log;
+  const gw = new Gateway({
+    config,
+    log,
+    metrics: parts.metrics ?? new GatewayMetrics({ defaultMetrics: false }),
+    bus: parts.bus ?? new EventBus(log),
+    sinkFactories: parts.sinkFactories,
+    checkStart: parts.checkStart,
+    routes: parts.routes,
   });
-  const gw = new Gateway({ config, log: createLogger(config.logLevel, sink), defaultMetrics: false, ...parts });
-  const http = await gw.listen(0, '127.0.0.1');
-  return { gw, http, ws: http.replace(/^http/, 'ws') + '/media', logs, close: () => gw.close() };
+  const http = await gw.listen(config.port, '127.0.0.1');
+  return { gw, http, ws: http.replace(/^http/, 'ws') + '/media', logs: captured.logs, lines: captured.lines, close: () => gw.close() };
+}
+
+export interface TwilioTestGateway extends TestGateway {
+  twilio: TwilioControl;
+}
+
+export interface TwilioTestOptions {
+  /** Given the plain REST end, returns what `POST /v1/conferences/{sid}/end` calls (the app gives it the conditions engine's). */
+  endConference?: (rest: EndConference) => EndConference;
+  adminExtensions?: readonly AdminExtension[];
+  bus?: EventBus;
+}
+
+/** A gateway with the control plane built as app.ts builds it (no conditions engine, the sinks given). */
+export async function startTwilioGateway(env: Record<string, string> = {}, sinkFactories: SinkFactory[] = [], opts: TwilioTestOptions = {}): Promise<TwilioTestGateway> {
+  const captured = captureLog();
+  const log = captured.log;
+  const config = loadConfig({ ...TEST_ENV, ...env });
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const bus = opts.bus ?? new EventBus(log);
+  const client = restClientFromConfig(config, log, metrics.observeTwilio);
+  const rest = restEndConference(client, log);
+  const endConference = opts.endConference?.(rest) ?? rest;
+  const twilio = twilioControl({ config, log, bus, client, endConference, adminExtensions: opts.adminExtensions });
+  const tg = await startTestGateway(env, { metrics, bus, sinkFactories, checkStart: twilio.checkStart, routes: twilio.routes }, captured);
+  return { ...tg, twilio };
 }
 
 export interface ReplayResult {
@@ -51,15 +104,6 @@ export function replay(url: string, messages: (string | Buffer)[], opts: { heade
       if (!('status' in err)) reject(err);
     });
   });
-}
-
-/** Polls until `fn` returns true (or throws after `ms`). */
-export async function waitFor(fn: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Reads one metric sample from the Prometheus text (0 when absent). */

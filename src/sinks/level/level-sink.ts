@@ -15,11 +15,8 @@ import { type MediaFrame, type Sink, type SinkFactory } from '../sink.js';
 import { type CloseReason, type StreamInfo } from '../../core/stream.js';
 
 export interface LevelSinkOptions {
-  /**
-   * The bus to emit on, or a function returning it: the gateway builds its bus when it is
-   * constructed, after its sink factories are chosen, so the bus is looked up when a stream opens.
-   */
-  bus: EventBus | (() => EventBus);
+  /** The bus to emit on (built before the sinks: ARCHITECTURE.md "Assembly"). */
+  bus: EventBus;
   /** Onset level: louder than this for `attackMs` is speech. Default −40 dBFS. */
   thresholdDbfs?: number;
   /** Release level: quieter than this for `hangoverMs` is silence. Default `thresholdDbfs − 5`. */
@@ -36,7 +33,6 @@ export const LEVEL_SINK_NAME = 'level';
 
 /** One level sink per stream: {@link LevelSink} for each stream the gateway opens. */
 export function createLevelSinkFactory(opts: LevelSinkOptions): SinkFactory {
-  const busOf = typeof opts.bus === 'function' ? opts.bus : () => opts.bus as EventBus;
   const progressMs = opts.progressMs ?? 250;
   if (!(progressMs > 0)) throw new RangeError('progressMs must be > 0');
   // Validates the thresholds once, at start-up, rather than at the first stream.
@@ -44,7 +40,7 @@ export function createLevelSinkFactory(opts: LevelSinkOptions): SinkFactory {
   return {
     name: LEVEL_SINK_NAME,
     open(info: StreamInfo): Sink {
-      return new LevelSink(info, busOf(), opts, progressMs);
+      return new LevelSink(info, opts.bus, opts, progressMs);
     },
   };
 }

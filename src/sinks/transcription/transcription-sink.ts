@@ -40,6 +40,8 @@ export interface TranscriptionSinkOptions {
   onTranscript?: (event: TranscriptEvent) => void;
   /** Called with frames the engine dropped (beyond ctx.stats.dropped), e.g. for a log or alert. */
   onDropped?: (frames: number) => void;
+  /** The counters to bump (the gateway's metrics own them and read them at scrape time); default a fresh set. */
+  stats?: TranscriptionStats;
 }
 
 /** The factory, with the counters the gateway's metrics read. */
@@ -51,7 +53,7 @@ export interface TranscriptionSinkFactory extends SinkFactory {
 
 /** Creates the transcription sink factory; `shutdown()` also shuts the engine down. */
 export function createTranscriptionSinkFactory(opts: TranscriptionSinkOptions): TranscriptionSinkFactory {
-  const stats = createTranscriptionStats();
+  const stats = opts.stats ?? createTranscriptionStats();
   const maxStreams = opts.maxStreams ?? availableParallelism();
   const phrases = opts.phrases ?? [];
   /** True while at capacity after the info line was logged; logged again after it clears. */

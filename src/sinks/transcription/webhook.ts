@@ -28,6 +28,8 @@ export interface TranscriptWebhookOptions {
   backoffMs?: number;
   /** Extra request headers (e.g. an authorization the receiver wants). */
   headers?: Record<string, string>;
+  /** The counters to bump (the gateway's metrics own them and read them at scrape time); default a fresh set. */
+  stats?: TranscriptWebhookStats;
 }
 
 export interface TranscriptWebhookStats {
@@ -42,7 +44,7 @@ export interface TranscriptWebhookStats {
 }
 
 export class TranscriptWebhook {
-  readonly stats: TranscriptWebhookStats = { sent: 0, failed: 0, dropped: 0, retries: 0 };
+  readonly stats: TranscriptWebhookStats;
   readonly #url: string;
   readonly #log: Logger;
   readonly #queueSize: number;
@@ -58,6 +60,7 @@ export class TranscriptWebhook {
   #wake: (() => void) | null = null;
 
   constructor(opts: TranscriptWebhookOptions) {
+    this.stats = opts.stats ?? { sent: 0, failed: 0, dropped: 0, retries: 0 };
     this.#url = new URL(opts.url).href;
     this.#log = opts.log;
     this.#queueSize = opts.queueSize ?? 256;

@@ -59,7 +59,7 @@ describe('LevelSink', () => {
   it('reports media progress at most once per 250 ms of media per track, from the first frame', () => {
     const bus = new EventBus(pino({ level: 'silent' }));
     const rec = recorder(bus);
-    const sink = createLevelSinkFactory({ bus: () => bus }).open(info, { log: pino({ level: 'silent' }), stats: { dropped: 0, errors: 0, queued: 0 } })!;
+    const sink = createLevelSinkFactory({ bus }).open(info, { log: pino({ level: 'silent' }), stats: { dropped: 0, errors: 0, queued: 0 } })!;
     for (let t = 100; t < 1100; t += 20) {
       sink.accept(frame(QUIET, 'inbound', t));
       sink.accept(frame(QUIET, 'outbound', t));
@@ -93,8 +93,8 @@ describe('LevelSink in a gateway', () => {
   });
 
   it('turns loud then silent frames sent over a WebSocket into speech and silence events', async () => {
-    const level = createLevelSinkFactory({ bus: () => tg!.gw.bus });
-    tg = await startTestGateway({}, { sinkFactories: [level] });
+    const bus = new EventBus(pino({ level: 'silent' }));
+    tg = await startTestGateway({}, { sinkFactories: [createLevelSinkFactory({ bus })], bus });
     const rec = recorder(tg.gw.bus);
     const s = await TestStream.open(tg.ws, { tracks: ['inbound', 'outbound'] });
     const done = Promise.all([progressReached(tg.gw.bus, s.streamSid, 1500), progressReached(tg.gw.bus, s.streamSid, 1500, 'outbound')]);
