@@ -9,7 +9,7 @@ import { newSid } from '../../src/twilio/sids.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
 import { transcriptsSse } from '../../src/gateway/transcripts-sse.js';
 import { metricValue } from '../helpers/gateway.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+import { startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
 
 const ADMIN = 'admin-token-access-0123456789';
 

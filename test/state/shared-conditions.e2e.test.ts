@@ -5,11 +5,12 @@
  * other's speaking/silent transitions and its end claim arrive through Redis.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { attachConditions } from '../../src/conditions/index.js';
-import type { ConditionsEngine } from '../../src/conditions/engine.js';
+import { ConditionsEngine } from '../../src/conditions/engine.js';
 import { parseRules } from '../../src/conditions/rules.js';
+import { EventBus } from '../../src/core/events.js';
 import type { TranscriptEvent } from '../../src/core/transcript.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
+import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
 import { RedisPeerLink } from '../../src/state/peer-link.js';
 import { RedisConferenceStore } from '../../src/state/redis-conference-store.js';
@@ -18,6 +19,7 @@ import { TwilioRestClient } from '../../src/twilio/rest-client.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { LOUD, QUIET, TestStream, progressReached, settle } from '../conditions/helpers.js';
 import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { captureLog } from '../helpers/log.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 interface Proc {
@@ -53,15 +55,20 @@ afterEach(async () => {
 });
 
 async function startProc(id: string, rulesYaml: string): Promise<Proc> {
-  let tg: TestGateway | null = null;
-  const level = createLevelSinkFactory({ bus: () => tg!.gw.bus });
-  tg = await startTestGateway({}, { sinkFactories: [level] });
-  const conn = new RedisConnection({ url: redis.url, log: tg.gw.log, registry: tg.gw.metrics.registry });
+  // In the app's order: log, metrics, bus, store, client, sinks, conditions, then the gateway.
+  const captured = captureLog();
+  const log = captured.log;
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const bus = new EventBus(log);
+  const conn = new RedisConnection({ url: redis.url, log, registry: metrics.registry });
   expect(await conn.connect()).toBe(true);
-  const peers = new RedisPeerLink({ redis: conn, processId: id, log: tg.gw.log, aliveMs: 300 });
-  const client = new TwilioRestClient({ baseUrl: sim.url, accountSid, username: accountSid, password: authToken, retryBaseMs: 20, logger: tg.gw.log });
+  const peers = new RedisPeerLink({ redis: conn, processId: id, log, aliveMs: 300 });
   const store = new RedisConferenceStore({ redis: conn, processId: id });
-  const engine = attachConditions(tg.gw, { rules: parseRules(rulesYaml, 'yaml'), twilio: client, store, peers });
+  const client = new TwilioRestClient({ baseUrl: sim.url, accountSid, username: accountSid, password: authToken, retryBaseMs: 20, logger: log });
+  const level = createLevelSinkFactory({ bus });
+  const engine = new ConditionsEngine({ rules: parseRules(rulesYaml, 'yaml'), twilio: client, store, peers, bus, log: log.child({ component: 'conditions' }), metrics });
+  const tg = await startTestGateway({}, { sinkFactories: [level], metrics, bus }, captured);
+  tg.gw.onClose(() => engine.close());
   await peers.start();
   const p = { id, tg, engine, conn, peers };
   procs.push(p);
