@@ -7,7 +7,7 @@ import type { ConferenceEndEvent } from '../../src/core/conference.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { metricValue } from '../helpers/gateway.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/twilio-gateway.js';
+import { startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
 
 const PUBLIC = 'https://gw.example.com';
 const AUTH = 'replay-auth-token-0123456789abcdef';
@@ -44,7 +44,7 @@ describe('signed webhook replay', () => {
   it('acts on a signed conference-end once; the same delivery again gets 204, no effect, and is counted', async () => {
     gw = await startTwilioGateway({ PUBLIC_URL: PUBLIC, TWILIO_AUTH_TOKEN: AUTH });
     const ended: ConferenceEndEvent[] = [];
-    gw.twilio.conferences.onConferenceEnd((e) => ended.push(e));
+    gw.gw.bus.on('conference-end', (e) => ended.push(e));
     const a = newSid('conference');
     const delivery = conferenceEnd(a, '3');
     expect(await post('/twilio/conference-events', delivery)).toBe(204);
