@@ -1,5 +1,6 @@
 # Mirrors the README: scripts/setup.sh installs the Debian packages and the npm dependencies.
-FROM node:20-bookworm AS build
+# Node 24 LTS: Node 20 reached end of life in April 2026. .ci/run runs the suite on Node 24 too.
+FROM node:24-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
@@ -7,7 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 COPY scripts ./scripts
 RUN bash scripts/setup.sh --system-only && rm -rf /var/lib/apt/lists/*
