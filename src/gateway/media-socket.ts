@@ -1,8 +1,12 @@
 /**
  * The `/media` WebSocket endpoint. Upgrades are vetted in the HTTP 'upgrade' event, before any
- * 101 (ws abortHandshake style): path, draining, admission, then X-Twilio-Signature. Socket
- * handlers are module-level functions that find their session through `this[kSession]`, so a
- * connection costs no closures.
+ * 101 (ws abortHandshake style): path, draining, admission, then X-Twilio-Signature. The
+ * message handler is a module-level function that finds its session through `this[kSession]`.
+ *
+ * Every socket is tracked until it is closed, not only until its session ended: a peer may keep
+ * the socket after `stop` (closed by us after STOP_GRACE_MS) or ignore our close frame (destroyed
+ * after CLOSE_HANDSHAKE_MS). Admission counts such sockets, and shutdown closes them, because the
+ * HTTP server's close waits for every socket.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,8 +21,15 @@ import type { GatewayMetrics } from './metrics.js';
 import type { SessionRegistry } from './session-registry.js';
 import { CLOSE, StreamSession } from './stream-session.js';
 
+/** After `stop`, how long the peer may keep the socket (Twilio closes at once) before we close it with 1000. */
+export const STOP_GRACE_MS = 1000;
+/** How long a close handshake we started may take before the socket is destroyed (ws would wait 30 s). */
+export const CLOSE_HANDSHAKE_MS = 2000;
+
 const kSession = Symbol('streamgate.session');
-type SessionSocket = WebSocket & { [kSession]: StreamSession };
+const kTimer = Symbol('streamgate.closeTimer');
+const kEnded = Symbol('streamgate.sessionEnded');
+type SessionSocket = WebSocket & { [kSession]: StreamSession; [kTimer]?: NodeJS.Timeout; [kEnded]?: boolean };
 
 export interface MediaEndpointOptions {
   log: Logger;
@@ -38,6 +49,11 @@ export interface MediaEndpointOptions {
 export class MediaEndpoint {
   readonly wss: WebSocketServer;
   readonly #opts: MediaEndpointOptions;
+  /** Every open socket, whether or not its session is still in the registry. */
+  readonly #sockets = new Set<SessionSocket>();
+  /** Open sockets whose session has already ended (a peer that stays after `stop` or a close). */
+  #lingering = 0;
+  #onSocketsGone: (() => void) | null = null;
 
   constructor(opts: MediaEndpointOptions) {
     this.#opts = opts;
@@ -61,9 +77,14 @@ export class MediaEndpoint {
       if (!validateUpgradeSignature(o.authToken, signature, o.publicUrl, path)) return this.#reject(socket, 403, 'signature_invalid');
     }
     if (o.isDraining()) return this.#reject(socket, 503, 'draining');
-    if (o.maxStreams !== undefined && o.registry.sessions.size >= o.maxStreams) return this.#reject(socket, 503, 'capacity');
+    if (o.maxStreams !== undefined && this.streamsHeld >= o.maxStreams) return this.#reject(socket, 503, 'capacity');
     if (o.registry.loopDelayP99Ms > o.maxEventLoopDelayMs) return this.#reject(socket, 503, 'overload');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket));
+  }
+
+  /** What admission counts: live sessions, plus open sockets whose session has ended. */
+  get streamsHeld(): number {
+    return this.#opts.registry.sessions.size + this.#lingering;
   }
 
   #reject(socket: Duplex, status: 403 | 404 | 503, reason: string): void {
@@ -87,27 +108,62 @@ export class MediaEndpoint {
       maxFrameBytes: o.maxMessageBytes,
       checkStart: o.checkStart,
       claimStreamSid: (sid, s) => registry.claimStreamSid(sid, s),
-      closeSocket: (code, reason) => {
-        if (ws.readyState === ws.OPEN) ws.close(code, reason);
-      },
+      closeSocket: (code, reason) => closeSocket(ws, code, reason),
       onStarted: () => registry.markStarted(),
-      onStopped: () => registry.markStopped(),
-      onEnded: (s) => registry.remove(s),
+      onStopped: (s) => {
+        registry.markStopped();
+        // A peer that stays after `stop` would hold a socket nobody tracks: close it ourselves.
+        if (s.closeReason === 'stopped' && ws.readyState === ws.OPEN && ws[kTimer] === undefined) {
+          ws[kTimer] = setTimeout(() => closeSocket(ws, CLOSE.NORMAL, 'stopped'), STOP_GRACE_MS).unref();
+        }
+      },
+      onEnded: (s) => {
+        registry.remove(s);
+        if (this.#sockets.has(ws)) {
+          ws[kEnded] = true;
+          this.#lingering++;
+        }
+      },
     });
     ws[kSession] = session;
     registry.add(session);
+    this.#sockets.add(ws);
     const socket = ws as WebSocket;
     socket.on('message', onMessage as (this: WebSocket, data: RawData, isBinary: boolean) => void);
-    socket.on('close', onClose as (this: WebSocket, code: number) => void);
+    socket.on('close', (code: number) => this.#onClose(ws, code));
     socket.on('error', onError as (this: WebSocket, err: Error) => void);
   }
 
-  /** Closes every live socket with 1001 after its session's sinks finalised. */
+  #onClose(ws: SessionSocket, code: number): void {
+    clearTimeout(ws[kTimer]);
+    this.#sockets.delete(ws);
+    if (ws[kEnded] === true) this.#lingering--;
+    ws[kSession].onSocketClose(code);
+    if (this.#sockets.size === 0) this.#onSocketsGone?.();
+  }
+
+  /**
+   * Closes every live stream with 1001 after its session's sinks finalised, then every socket
+   * still open (a session may have ended while its peer kept the socket): the HTTP server's close
+   * waits for all of them, so each gets at most CLOSE_HANDSHAKE_MS before it is destroyed.
+   */
   async closeAll(): Promise<void> {
     const ending: Promise<void>[] = [];
     for (const s of this.#opts.registry.sessions) ending.push(s.shutdown());
     await Promise.all(ending);
+    if (this.#sockets.size === 0) return;
+    const gone = new Promise<void>((resolve) => (this.#onSocketsGone = resolve));
+    for (const ws of this.#sockets) closeSocket(ws, CLOSE.GOING_AWAY, 'shutdown');
+    await gone;
   }
+}
+
+/** Starts a close handshake (once) and destroys the socket if the peer has not finished it in time. */
+function closeSocket(ws: SessionSocket, code: number, reason: string): void {
+  if (ws.readyState !== ws.OPEN) return;
+  ws.close(code, reason);
+  clearTimeout(ws[kTimer]);
+  ws[kTimer] = setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS).unref();
 }
 
 function onMessage(this: SessionSocket, data: RawData, isBinary: boolean): void {
@@ -116,10 +172,6 @@ function onMessage(this: SessionSocket, data: RawData, isBinary: boolean): void 
   // A text message is a Buffer (ws's default binaryType); the session reads media from the
   // bytes and makes a string only for the other messages.
   else session.onTextBytes(data as Buffer, performance.now());
-}
-
-function onClose(this: SessionSocket, code: number): void {
-  this[kSession].onSocketClose(code);
 }
 
 function onError(this: SessionSocket, err: Error & { code?: string }): void {

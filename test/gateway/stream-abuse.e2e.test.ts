@@ -4,6 +4,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { createRecordingSinkFactory, recoverPartialRecordings } from '../../src/
 import type { RecordingManifest, RecordingSidecar } from '../../src/sinks/recording/manifest.js';
 import { metricValue, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { connected, ids, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
+import { runCli } from '../helpers/process.js';
 import { readWav, testContext } from '../sinks/recording/helpers.js';
 
 let gw: TestGateway | undefined;
@@ -111,5 +113,120 @@ describe('a start that reuses a live streamSid', () => {
     }
     expect(await metricValue(gw.http, 'streamgate_streams_total', { outcome: 'stopped' })).toBe(2);
     expect(await metricValue(gw.http, 'streamgate_protocol_errors_total', { reason: 'stream_sid_in_use' })).toBe(0);
+  });
+});
+
+/**
+ * A peer that speaks just enough WebSocket to stream (hand-made upgrade, masked text frames) and
+ * never answers a close frame: what a misbehaving client leaves behind. Records the close codes
+ * the server sends.
+ */
+interface RawPeer {
+  socket: Socket;
+  send(text: string): void;
+  closeCodes: number[];
+  ended: Promise<void>;
+}
+
+function rawPeer(wsUrl: string): Promise<RawPeer> {
+  const { hostname, port } = new URL(wsUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const closeCodes: number[] = [];
+    const ended = new Promise<void>((r) => socket.on('close', () => r()));
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    socket.on('error', () => undefined);
+    socket.on('connect', () => {
+      socket.write(`GET /media HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        buf = buf.subarray(end + 4);
+        if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(head.split('\r\n')[0]));
+        upgraded = true;
+        resolve({ socket, send: (text) => socket.write(maskedText(text)), closeCodes, ended });
+      }
+      // Server frames are unmasked; only close frames (opcode 8) matter here.
+      while (buf.length >= 2) {
+        let len = buf[1]! & 0x7f;
+        let at = 2;
+        if (len === 126) {
+          if (buf.length < 4) return;
+          len = buf.readUInt16BE(2);
+          at = 4;
+        }
+        if (buf.length < at + len) return;
+        if ((buf[0]! & 0x0f) === 8 && len >= 2) closeCodes.push(buf.readUInt16BE(at));
+        buf = buf.subarray(at + len);
+      }
+    });
+  });
+}
+
+function maskedText(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const body = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) body[i] = payload[i]! ^ mask[i & 3]!;
+  return Buffer.concat([head, mask, body]);
+}
+
+describe('a socket kept open after stop', () => {
+  it('is closed by the server with 1000 after a short grace', async () => {
+    gw = await startTestGateway({}, { sinkFactories: [] });
+    const s = ids();
+    const ws = await open(gw.ws);
+    const done = closed(ws);
+    ws.send(connected());
+    ws.send(start(s));
+    ws.send(media(s, 2, 1, 0, tone(0)));
+    ws.send(stop(s, 3));
+    // The client never closes: only the server can end this.
+    expect(await done).toEqual({ code: 1000, reason: 'stopped' });
+  });
+
+  it('counts toward MAX_STREAMS until it is gone, and is destroyed when the peer ignores the close', async () => {
+    gw = await startTestGateway({ MAX_STREAMS: '1' }, { sinkFactories: [] });
+    const s = ids();
+    const peer = await rawPeer(gw.ws);
+    peer.send(connected());
+    peer.send(start(s));
+    peer.send(stop(s, 2));
+    await waitFor(() => gw!.gw.registry.sessions.size === 0, 10_000, 'the stopped session to end');
+    // The session is gone but its socket is not: no room for another stream.
+    await expect(open(gw.ws)).rejects.toMatchObject({ status: 503 });
+    expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'capacity' })).toBe(1);
+    await peer.ended; // closed with 1000, then destroyed since it never answered
+    expect(peer.closeCodes).toEqual([1000]);
+    const next = await open(gw.ws);
+    next.close(1000);
+  });
+
+  it('does not hold up SIGTERM: the process exits 0 promptly', async () => {
+    const d = await dataDir();
+    const cli = runCli(['start'], { PORT: '0', DRAIN_TIMEOUT: '20', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: d });
+    try {
+      const listening = await cli.waitForLine((l) => l.msg === 'streamgate listening');
+      const peer = await rawPeer(String(listening.address).replace('http', 'ws') + '/media');
+      const s = ids();
+      peer.send(connected());
+      peer.send(start(s));
+      peer.send(stop(s, 2));
+      await cli.waitForLine((l) => l.msg === 'stream ended');
+      cli.child.kill('SIGTERM');
+      // Without tracking the socket the HTTP server's close waited for it until the 80 s backstop.
+      const exit = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      await peer.ended;
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
   });
 });
