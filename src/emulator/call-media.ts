@@ -5,6 +5,7 @@
  * opened after the call was set up still receives the audio from its first frame.
  */
 import { FRAME_MS, type AudioSource } from './audio-source.js';
+import type { Playback } from './playback.js';
 
 export class CallMedia {
   readonly callSid: string;
@@ -12,7 +13,10 @@ export class CallMedia {
   readonly hears: AudioSource;
   /** Hang the call up when `speaks` runs out. */
   readonly hangupOnAudioEnd: boolean;
+  /** The server side of the call's live two-way stream: audio played into the call. */
+  playback: Playback | null = null;
   #origin: number | null = null;
+  #played: { source: AudioSource; from: number; frames: number } | null = null;
   #onStart: ((origin: number) => void) | null;
 
   constructor(callSid: string, speaks: AudioSource, hears: AudioSource, hangupOnAudioEnd: boolean, onStart: ((origin: number) => void) | null = null) {
@@ -37,6 +41,21 @@ export class CallMedia {
       cb?.(t);
     }
     return this.#origin;
+  }
+
+  /**
+   * Plays `source` (`loops` times, Infinity: until replaced) into the call from call frame
+   * `from` on: a TwiML `<Play>`. Null stops it.
+   */
+  playOutbound(source: AudioSource | null, from: number, loops: number): void {
+    this.#played = source === null || source.frameCount === 0 ? null : { source, from, frames: source.frameCount * loops };
+  }
+
+  /** The `<Play>` frame heard at call frame `n`, if one is playing then. */
+  outboundAt(n: number): Uint8Array | null {
+    const p = this.#played;
+    if (p === null || n < p.from || n - p.from >= p.frames) return null;
+    return p.source.bytes((n - p.from) % p.source.frameCount);
   }
 
   /** Index of the frame playing at media time `t` (negative before the origin). */

@@ -13,8 +13,8 @@ import { computeSignature } from '../twilio/signature.js';
 import type { CallbackLogEntry, HttpMethod, SimLogger } from './types.js';
 
 export interface CallbackRequest {
-  kind: 'stream' | 'conference';
-  /** Stream or conference SID: callbacks with the same subject are delivered in order. */
+  kind: 'stream' | 'conference' | 'call';
+  /** Stream, conference or call SID: callbacks with the same subject are delivered in order. */
   subject: string;
   event: string;
   url: string;

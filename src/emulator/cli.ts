@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { newSid } from '../twilio/sids.js';
+import { controlRoutes } from './control-routes.js';
 import { startSim } from './server.js';
 
 export interface SimCliIo {
@@ -19,6 +20,15 @@ export interface SimCliIo {
 
 const USAGE = `usage: streamgate sim [--port 3100] [--host 127.0.0.1] [--account-sid AC…] [--auth-token …]
                      [--speed 1] [--require-wss] [--log-level info]
+
+A local Twilio: REST under /2010-04-01 (CreateCall runs your TwiML; streams, conferences),
+Media Streams to your WebSocket server (one-way and <Connect><Stream> two-way), signed callbacks.
+Point twilio-node at it with client.api.baseUrl (or TWILIO_API_URL for streamgate).
+
+control API:
+${controlRoutes()
+  .map((r) => `  ${r}`)
+  .join('\n')}
 `;
 
 /** Runs the emulator CLI with `argv` (the arguments after `sim`); resolves with the exit code. */
@@ -83,7 +93,7 @@ export async function runSimCli(argv: readonly string[], io: SimCliIo = {}): Pro
   out.write(`  TWILIO_API_URL=${sim.url}\n`);
   out.write(`  TWILIO_ACCOUNT_SID=${accountSid}\n`);
   out.write(givenToken === undefined ? `  TWILIO_AUTH_TOKEN=${authToken}   (generated)\n` : `  TWILIO_AUTH_TOKEN=(as given)\n`);
-  out.write(`  control API: ${sim.url}/sim/state\n`);
+  out.write(`  control API: ${sim.url}/sim/ (lists every route)\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -6,9 +6,10 @@
  *     │                                                              │
  *     └──── last participant left / endConferenceOnExit left / ended via API ──► completed
  *
- * Ending a conference drops every participant: their calls end (no TwiML follows <Dial> in
- * the emulator), which stops their streams with `stop` before participant-leave and
- * conference-end go out.
+ * Ending a conference drops every participant. A call running TwiML leaves and goes on with
+ * the verb after its <Dial> (call-runner.ts); a call driven only by the control API has no
+ * TwiML to go on with and hangs up, which stops its streams with `stop` before
+ * participant-leave and conference-end go out.
  */
 import { InvalidInputError } from '../errors.js';
 import { newSid } from '../twilio/sids.js';
@@ -17,6 +18,7 @@ import type { CallbackSender } from './callbacks.js';
 import { rfc2822Callback } from './dates.js';
 import type { SimEventBus } from './events.js';
 import { conferenceSnapshot, type CallRecord, type ConferenceRecord, type ParticipantRecord } from './records.js';
+import type { ConferenceNoun } from './twiml.js';
 import type { ConferenceEndReason, CreateConferenceOptions, HttpMethod, ParticipantOptions } from './types.js';
 
 /** The subscription keyword (`statusCallbackEvent`) each callback event needs. */
@@ -95,6 +97,41 @@ export class ConferenceEngine {
     return undefined;
   }
 
+  /**
+   * The running conference named `friendlyName`, created when there is none. Only the first
+   * participant's status callback takes effect (twilio-protocol.md §6.2).
+   */
+  byName(friendlyName: string, callback: { url: string; method: HttpMethod; events: string | string[] | null } | null): ConferenceRecord {
+    const conf = this.activeByName(friendlyName);
+    if (conf === undefined) {
+      return this.create({
+        friendlyName,
+        ...(callback !== null
+          ? { statusCallback: callback.url, statusCallbackMethod: callback.method, ...(callback.events !== null ? { statusCallbackEvent: callback.events } : {}) }
+          : {}),
+      });
+    }
+    if (conf.statusCallback === null && callback !== null && conf.participants.size === 0) {
+      conf.statusCallback = callback.url;
+      conf.statusCallbackMethod = callback.method;
+      conf.events = callback.events === null ? new Set(['start', 'end']) : parseEvents(callback.events);
+    }
+    return conf;
+  }
+
+  /** `<Dial><Conference>`: the call joins the conference of that name. */
+  dialIn(call: CallRecord, noun: ConferenceNoun): ParticipantRecord {
+    const callback = noun.statusCallback === null ? null : { url: noun.statusCallback, method: noun.statusCallbackMethod, events: noun.statusCallbackEvent };
+    const conf = this.byName(noun.friendlyName, callback);
+    const opts: ParticipantOptions = {
+      startConferenceOnEnter: noun.startConferenceOnEnter,
+      endConferenceOnExit: noun.endConferenceOnExit,
+      muted: noun.muted,
+    };
+    if (noun.label !== null) opts.label = noun.label;
+    return this.join(conf, call, opts);
+  }
+
   /** Puts `call` into `conf` (participant-join, then conference-start when it starts). */
   join(conf: ConferenceRecord, call: CallRecord, opts: ParticipantOptions): ParticipantRecord {
     if (conf.status === 'completed') throw new InvalidInputError(`conference ${conf.sid} is completed`);
@@ -134,10 +171,16 @@ export class ConferenceEngine {
 
   /** A participant's call ended: participant-leave, and the conference may end with it. */
   onCallEnded(call: CallRecord): void {
+    this.leave(call, 'participant_hung_up');
+  }
+
+  /** The call leaves its conference (hung up, or redirected away); the conference may end with it. */
+  leave(call: CallRecord, reason: 'participant_hung_up' | 'participant_updated_via_api'): void {
     const conf = call.conferenceSid === null ? undefined : this.conferences.get(call.conferenceSid);
     const p = conf?.participants.get(call.sid);
     if (conf === undefined || p === undefined || p.status !== 'connected' || conf.status === 'completed') return;
-    this.#leave(conf, p, call, 'participant_hung_up');
+    this.#leave(conf, p, call, reason);
+    if (call.status === 'in-progress') call.conferenceSid = null;
     if (p.endConferenceOnExit) this.end(conf, 'participant-with-end-conference-on-exit-left', call.sid);
     else if (this.connected(conf).length === 0) this.end(conf, 'last-participant-left', call.sid);
     else this.#emit(conf);
@@ -158,7 +201,9 @@ export class ConferenceEngine {
       const call = this.#engine.calls.get(p.callSid)!;
       p.status = 'complete';
       p.dateUpdated = conf.dateUpdated;
-      this.#engine.hangup(call, 'conference-ended');
+      // A TwiML call goes on after its <Dial>; the others have nothing left to do.
+      if (call.runner !== null) call.conferenceSid = null;
+      else this.#engine.hangup(call, 'conference-ended');
       this.#leave(conf, p, call, leaveReason, true);
     }
     const params: Record<string, string> = { ReasonConferenceEnded: reason, Reason: END_REASON_TEXT[reason] };

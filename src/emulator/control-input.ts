@@ -4,6 +4,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { checkStreamFaults } from './faults.js';
+import { MAX_INLINE_TWIML } from './twiml.js';
 import type { AudioSpec, CreateCallOptions, CreateConferenceOptions, HttpMethod, ParticipantOptions } from './types.js';
 
 function fail(message: string): never {
@@ -70,7 +71,23 @@ export function audioSpec(x: unknown, field: string): AudioSpec | undefined {
   }
 }
 
-const CALL_KEYS = ['audio', 'hears', 'loop', 'hangupOnAudioEnd', 'audioStartsAt', 'status', 'from', 'to', 'streamFaults'] as const;
+const CALL_KEYS = [
+  'audio',
+  'hears',
+  'loop',
+  'hangupOnAudioEnd',
+  'audioStartsAt',
+  'status',
+  'from',
+  'to',
+  'streamFaults',
+  'url',
+  'method',
+  'twiml',
+  'statusCallback',
+  'statusCallbackMethod',
+  'statusCallbackEvent',
+] as const;
 const PARTICIPANT_KEYS = [
   ...CALL_KEYS,
   'callSid',
@@ -105,7 +122,40 @@ function callFields(o: Record<string, unknown>, field: string): CreateCallOption
   const to = str(o.to, `${field}.to`);
   if (to !== undefined) out.to = to;
   if (o.streamFaults !== undefined) out.streamFaults = checkStreamFaults(o.streamFaults, `${field}.streamFaults`);
+  const url = absolute(o.url, `${field}.url`);
+  if (url !== undefined) out.url = url;
+  const m = method(o.method, `${field}.method`);
+  if (m !== undefined) out.method = m;
+  const twiml = str(o.twiml, `${field}.twiml`);
+  if (twiml !== undefined) {
+    if (twiml.length > MAX_INLINE_TWIML) fail(`${field}.twiml is longer than ${MAX_INLINE_TWIML} characters`);
+    out.twiml = twiml;
+  }
+  if (url !== undefined && twiml !== undefined) fail(`${field}: give url or twiml, not both`);
+  const cb = absolute(o.statusCallback, `${field}.statusCallback`);
+  if (cb !== undefined) out.statusCallback = cb;
+  const cbm = method(o.statusCallbackMethod, `${field}.statusCallbackMethod`);
+  if (cbm !== undefined) out.statusCallbackMethod = cbm;
+  const ev = events(o.statusCallbackEvent, `${field}.statusCallbackEvent`);
+  if (ev !== undefined) out.statusCallbackEvent = ev;
   return out;
+}
+
+function absolute(x: unknown, field: string): string | undefined {
+  const v = str(x, field);
+  if (v === undefined) return undefined;
+  try {
+    new URL(v);
+  } catch {
+    fail(`${field} must be an absolute URL`);
+  }
+  return v;
+}
+
+function events(x: unknown, field: string): string | string[] | undefined {
+  if (x === undefined) return undefined;
+  if (typeof x !== 'string' && !(Array.isArray(x) && x.every((e) => typeof e === 'string'))) fail(`${field} must be a string or a list of strings`);
+  return x as string | string[];
 }
 
 export function callOptions(x: unknown, field = 'body'): CreateCallOptions {
@@ -135,24 +185,12 @@ export function conferenceOptions(x: unknown, field = 'body'): CreateConferenceO
   const out: CreateConferenceOptions = {};
   const name = str(o.friendlyName, `${field}.friendlyName`);
   if (name !== undefined) out.friendlyName = name;
-  const cb = str(o.statusCallback, `${field}.statusCallback`);
-  if (cb !== undefined) {
-    try {
-      new URL(cb);
-    } catch {
-      fail(`${field}.statusCallback must be an absolute URL`);
-    }
-    out.statusCallback = cb;
-  }
+  const cb = absolute(o.statusCallback, `${field}.statusCallback`);
+  if (cb !== undefined) out.statusCallback = cb;
   const m = method(o.statusCallbackMethod, `${field}.statusCallbackMethod`);
   if (m !== undefined) out.statusCallbackMethod = m;
-  const ev = o.statusCallbackEvent;
-  if (ev !== undefined) {
-    if (typeof ev !== 'string' && !(Array.isArray(ev) && ev.every((e) => typeof e === 'string'))) {
-      fail(`${field}.statusCallbackEvent must be a string or a list of strings`);
-    }
-    out.statusCallbackEvent = ev;
-  }
+  const ev = events(o.statusCallbackEvent, `${field}.statusCallbackEvent`);
+  if (ev !== undefined) out.statusCallbackEvent = ev;
   if (o.participants !== undefined) {
     if (!Array.isArray(o.participants)) fail(`${field}.participants must be a list`);
     out.participants = o.participants.map((p, i) => participantOptions(p, `${field}.participants[${i}]`));

@@ -1,21 +1,8 @@
 /**
  * The emulator's own control API under /sim/ (JSON in, JSON out; not a Twilio API). It is
- * unauthenticated: the Sim is a local test tool and listens on 127.0.0.1 by default.
- *
- *   GET    /sim/state                               calls, conferences, streams
- *   GET    /sim/calls              POST /sim/calls   list / create (CreateCallOptions)
- *   GET    /sim/calls/{CallSid}
- *   POST   /sim/calls/{CallSid}/hangup               end the call
- *   POST   /sim/calls/{CallSid}/answer               queued/ringing → in-progress
- *   GET    /sim/conferences        POST /sim/conferences   list / create (CreateConferenceOptions)
- *   GET    /sim/conferences/{Sid}
- *   POST   /sim/conferences/{Sid}/participants       add (ParticipantOptions)
- *   POST   /sim/conferences/{Sid}/end                end as UpdateConference Status=completed
- *   GET    /sim/streams[?callSid=&status=]           GET /sim/streams/{StreamSid}
- *   GET    /sim/requests[?operation=&method=&status=]   DELETE /sim/requests
- *   GET    /sim/callbacks[?kind=&subject=&event=]       DELETE /sim/callbacks
- *   GET    /sim/faults   POST /sim/faults (FaultConfig, added)   DELETE /sim/faults
- *   POST   /sim/api-keys                             register {sid?, secret?}
+ * unauthenticated: the Sim is a local test tool and listens on 127.0.0.1 by default. Every
+ * route carries its one-line description: `GET /sim/` lists them, `streamgate sim --help`
+ * prints them, and a wrong method names the right one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidInputError } from '../errors.js';
@@ -34,6 +21,9 @@ type ControlHandler = (sim: Sim, match: string[], body: unknown, query: URLSearc
 
 interface ControlRoute {
   method: 'GET' | 'POST' | 'DELETE';
+  /** The path as shown to people, `{…}` for a SID. */
+  path: string;
+  does: string;
   pattern: RegExp;
   handle: ControlHandler;
 }
@@ -50,27 +40,42 @@ function q(query: URLSearchParams, name: string): string | undefined {
 }
 
 const ROUTES: readonly ControlRoute[] = [
-  { method: 'GET', pattern: /^\/sim\/state$/, handle: (sim) => ok(sim.state()) },
-  { method: 'GET', pattern: /^\/sim\/calls$/, handle: (sim) => ok(sim.state().calls) },
-  { method: 'POST', pattern: /^\/sim\/calls$/, handle: async (sim, _m, body) => created(await sim.createCall(callOptions(body))) },
-  { method: 'GET', pattern: /^\/sim\/calls\/([^/]+)$/, handle: (sim, [sid]) => found(sim.call(sid!), `call ${sid}`) },
-  { method: 'POST', pattern: /^\/sim\/calls\/([^/]+)\/hangup$/, handle: (sim, [sid]) => ok(sim.hangup(sid!)) },
-  { method: 'POST', pattern: /^\/sim\/calls\/([^/]+)\/answer$/, handle: (sim, [sid]) => ok(sim.answer(sid!)) },
-  { method: 'GET', pattern: /^\/sim\/conferences$/, handle: (sim) => ok(sim.state().conferences) },
+  { method: 'GET', path: '/sim/', does: 'this list of control routes', pattern: /^\/sim\/?$/, handle: () => ok({ routes: controlRoutes() }) },
+  { method: 'GET', path: '/sim/state', does: 'calls, conferences and streams, as JSON', pattern: /^\/sim\/state$/, handle: (sim) => ok(sim.state()) },
+  { method: 'GET', path: '/sim/calls', does: 'every call', pattern: /^\/sim\/calls$/, handle: (sim) => ok(sim.state().calls) },
+  { method: 'POST', path: '/sim/calls', does: 'place a scripted call: {audio, hears, url|twiml, statusCallback, …}; with url/twiml it runs your TwiML', pattern: /^\/sim\/calls$/, handle: async (sim, _m, body) => created(await sim.createCall(callOptions(body))) },
+  { method: 'GET', path: '/sim/calls/{CallSid}', does: 'one call', pattern: /^\/sim\/calls\/([^/]+)$/, handle: (sim, [sid]) => found(sim.call(sid!), `call ${sid}`) },
+  { method: 'POST', path: '/sim/calls/{CallSid}/hangup', does: 'hang the call up', pattern: /^\/sim\/calls\/([^/]+)\/hangup$/, handle: (sim, [sid]) => ok(sim.hangup(sid!)) },
   {
     method: 'POST',
+    path: '/sim/calls/{CallSid}/digits',
+    does: 'press keys: {digits: "12#"}; dtmf events on the call\'s <Connect><Stream>',
+    pattern: /^\/sim\/calls\/([^/]+)\/digits$/,
+    handle: (sim, [sid], body) => ok(sim.pressDigits(sid!, digitsOf(body))),
+  },
+  {
+    method: 'POST',
+    path: '/sim/calls/{CallSid}/twiml',
+    does: 'run TwiML now, as UpdateCall does: {url, method?} or {twiml}',
+    pattern: /^\/sim\/calls\/([^/]+)\/twiml$/,
+    handle: (sim, [sid], body) => ok(sim.redirect(sid!, twimlOf(body))),
+  },
+  { method: 'POST', path: '/sim/calls/{CallSid}/answer', does: 'answer a queued or ringing call', pattern: /^\/sim\/calls\/([^/]+)\/answer$/, handle: (sim, [sid]) => ok(sim.answer(sid!)) },
+  { method: 'GET', path: '/sim/conferences', does: 'every conference', pattern: /^\/sim\/conferences$/, handle: (sim) => ok(sim.state().conferences) },
+  {
+    method: 'POST', path: '/sim/conferences', does: 'create a conference: {friendlyName, statusCallback, statusCallbackEvent, participants}',
     pattern: /^\/sim\/conferences$/,
     handle: async (sim, _m, body) => created(await sim.createConference(conferenceOptions(body))),
   },
-  { method: 'GET', pattern: /^\/sim\/conferences\/([^/]+)$/, handle: (sim, [sid]) => found(sim.conference(sid!), `conference ${sid}`) },
+  { method: 'GET', path: '/sim/conferences/{ConferenceSid}', does: 'one conference with its participants', pattern: /^\/sim\/conferences\/([^/]+)$/, handle: (sim, [sid]) => found(sim.conference(sid!), `conference ${sid}`) },
   {
-    method: 'POST',
+    method: 'POST', path: '/sim/conferences/{ConferenceSid}/participants', does: 'add a participant: {audio, label, muted, endConferenceOnExit, …}',
     pattern: /^\/sim\/conferences\/([^/]+)\/participants$/,
     handle: async (sim, [sid], body) => created(await sim.addParticipant(sid!, participantOptions(body))),
   },
-  { method: 'POST', pattern: /^\/sim\/conferences\/([^/]+)\/end$/, handle: (sim, [sid]) => ok(sim.endConference(sid!)) },
+  { method: 'POST', path: '/sim/conferences/{ConferenceSid}/end', does: 'end it as UpdateConference Status=completed does', pattern: /^\/sim\/conferences\/([^/]+)\/end$/, handle: (sim, [sid]) => ok(sim.endConference(sid!)) },
   {
-    method: 'GET',
+    method: 'GET', path: '/sim/streams', does: 'streams with their counts (sent, received, marks); ?callSid=&status=',
     pattern: /^\/sim\/streams$/,
     handle: (sim, _m, _b, query) => {
       const status = q(query, 'status');
@@ -79,9 +84,9 @@ const ROUTES: readonly ControlRoute[] = [
       return ok(sim.streams({ ...(callSid !== undefined ? { callSid } : {}), ...(status !== undefined ? { status } : {}) }));
     },
   },
-  { method: 'GET', pattern: /^\/sim\/streams\/([^/]+)$/, handle: (sim, [sid]) => found(sim.stream(sid!), `stream ${sid}`) },
+  { method: 'GET', path: '/sim/streams/{StreamSid}', does: 'one stream', pattern: /^\/sim\/streams\/([^/]+)$/, handle: (sim, [sid]) => found(sim.stream(sid!), `stream ${sid}`) },
   {
-    method: 'GET',
+    method: 'GET', path: '/sim/requests', does: 'Twilio REST requests answered; ?operation=&method=&status=',
     pattern: /^\/sim\/requests$/,
     handle: (sim, _m, _b, query) => {
       const status = q(query, 'status');
@@ -96,13 +101,13 @@ const ROUTES: readonly ControlRoute[] = [
       );
     },
   },
-  { method: 'DELETE', pattern: /^\/sim\/requests$/, handle: (sim) => (sim.clearRequests(), ok({ cleared: true })) },
+  { method: 'DELETE', path: '/sim/requests', does: 'forget the request log', pattern: /^\/sim\/requests$/, handle: (sim) => (sim.clearRequests(), ok({ cleared: true })) },
   {
-    method: 'GET',
+    method: 'GET', path: '/sim/callbacks', does: 'callbacks sent, with their answers; ?kind=&subject=&event=',
     pattern: /^\/sim\/callbacks$/,
     handle: (sim, _m, _b, query) => {
       const kind = q(query, 'kind');
-      if (kind !== undefined && kind !== 'stream' && kind !== 'conference') throw new InvalidInputError('kind must be stream or conference');
+      if (kind !== undefined && kind !== 'stream' && kind !== 'conference' && kind !== 'call') throw new InvalidInputError('kind must be stream, conference or call');
       const subject = q(query, 'subject');
       const event = q(query, 'event');
       return ok(
@@ -114,10 +119,10 @@ const ROUTES: readonly ControlRoute[] = [
       );
     },
   },
-  { method: 'DELETE', pattern: /^\/sim\/callbacks$/, handle: (sim) => (sim.clearCallbacks(), ok({ cleared: true })) },
-  { method: 'GET', pattern: /^\/sim\/faults$/, handle: (sim) => ok(sim.faults.list()) },
+  { method: 'DELETE', path: '/sim/callbacks', does: 'forget the callback log', pattern: /^\/sim\/callbacks$/, handle: (sim) => (sim.clearCallbacks(), ok({ cleared: true })) },
+  { method: 'GET', path: '/sim/faults', does: 'the faults in force', pattern: /^\/sim\/faults$/, handle: (sim) => ok(sim.faults.list()) },
   {
-    method: 'POST',
+    method: 'POST', path: '/sim/faults', does: 'add faults: {streams: [{match, once, faults}], rest: [{operation, status, latencyMs, next, rate}]}',
     pattern: /^\/sim\/faults$/,
     handle: (sim, _m, body) => {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInputError('body must be {streams?, rest?}');
@@ -129,9 +134,9 @@ const ROUTES: readonly ControlRoute[] = [
       return ok(sim.faults.list());
     },
   },
-  { method: 'DELETE', pattern: /^\/sim\/faults$/, handle: (sim) => (sim.faults.clear(), ok(sim.faults.list())) },
+  { method: 'DELETE', path: '/sim/faults', does: 'remove every fault', pattern: /^\/sim\/faults$/, handle: (sim) => (sim.faults.clear(), ok(sim.faults.list())) },
   {
-    method: 'POST',
+    method: 'POST', path: '/sim/api-keys', does: 'register an API key: {sid?, secret?}',
     pattern: /^\/sim\/api-keys$/,
     handle: (sim, _m, body) => {
       const b = (body ?? {}) as { sid?: unknown; secret?: unknown };
@@ -143,6 +148,30 @@ const ROUTES: readonly ControlRoute[] = [
   },
 ];
 
+/** Every control route as `METHOD path: what it does`. */
+export function controlRoutes(): string[] {
+  return ROUTES.map((r) => `${r.method} ${r.path}: ${r.does}`);
+}
+
+function digitsOf(body: unknown): string {
+  const b = body as { digits?: unknown } | undefined;
+  if (typeof b !== 'object' || b === null || typeof b.digits !== 'string' || Object.keys(b).length !== 1) throw new InvalidInputError('body must be {digits: "…"}');
+  return b.digits;
+}
+
+function twimlOf(body: unknown): { url: string; method?: 'GET' | 'POST' } | { twiml: string } {
+  const b = (body ?? {}) as Record<string, unknown>;
+  if (typeof b.twiml === 'string' && b.url === undefined) return { twiml: b.twiml };
+  if (typeof b.url !== 'string') throw new InvalidInputError('body must be {url, method?} or {twiml}');
+  try {
+    new URL(b.url);
+  } catch {
+    throw new InvalidInputError('url must be an absolute URL');
+  }
+  if (b.method !== undefined && b.method !== 'GET' && b.method !== 'POST') throw new InvalidInputError('method must be GET or POST');
+  return b.method === undefined ? { url: b.url } : { url: b.url, method: b.method };
+}
+
 /** Serves one request under /sim/. */
 export async function handleControl(sim: Sim, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const method = req.method ?? 'GET';
@@ -150,8 +179,11 @@ export async function handleControl(sim: Sim, req: IncomingMessage, res: ServerR
   try {
     const route = ROUTES.find((r) => r.method === method && r.pattern.test(url.pathname));
     if (route === undefined) {
-      const known = ROUTES.some((r) => r.pattern.test(url.pathname));
-      answer = { status: known ? 405 : 404, body: { error: known ? `method ${method} not allowed` : `no route ${url.pathname}` } };
+      const same = ROUTES.filter((r) => r.pattern.test(url.pathname)).map((r) => `${r.method} ${r.path}`);
+      answer =
+        same.length > 0
+          ? { status: 405, body: { error: `${method} is not allowed on ${url.pathname}; use ${same.join(' or ')}`, routes: controlRoutes() } }
+          : { status: 404, body: { error: `no route ${url.pathname}; GET /sim/ lists them`, routes: controlRoutes() } };
     } else {
       const text = method === 'GET' ? '' : await readBody(req);
       let body: unknown;

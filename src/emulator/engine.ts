@@ -8,9 +8,10 @@ import { computeSignature } from '../twilio/signature.js';
 import { newSid } from '../twilio/sids.js';
 import { AudioCache } from './audio-cache.js';
 import { CallMedia } from './call-media.js';
+import { CallRunner, type TwimlSource } from './call-runner.js';
 import type { CallbackSender } from './callbacks.js';
-import { ConferenceEngine } from './conference-engine.js';
-import { iso8601Nanos } from './dates.js';
+import { ConferenceEngine, parseEvents } from './conference-engine.js';
+import { iso8601Nanos, rfc2822Callback } from './dates.js';
 import type { SimEventBus } from './events.js';
 import type { FaultController } from './faults.js';
 import { MediaStreamer, type StreamEnd } from './media-streamer.js';
@@ -30,6 +31,8 @@ export interface EngineOptions {
   chunkCounting: 'per-track' | 'shared';
   timestampOffsetMs: number;
   tlsRejectUnauthorized: boolean;
+  /** Timeout of TwiML and `<Play>` requests, ms. */
+  callbackTimeoutMs: number;
   logger: SimLogger;
 }
 
@@ -41,10 +44,12 @@ export interface StreamRequest {
   statusCallback: string | null;
   statusCallbackMethod: HttpMethod;
   parameters: Record<string, string>;
+  /** `<Connect><Stream>`: two-way (media, mark and clear accepted back; dtmf delivered). */
+  bidirectional?: boolean;
 }
 
 /** Why a call ended; decides the stream end reason and the participant-leave reason. */
-export type HangupReason = 'api' | 'control' | 'audio-ended' | 'conference-ended' | 'sim-closed';
+export type HangupReason = 'api' | 'control' | 'audio-ended' | 'conference-ended' | 'sim-closed' | 'twiml' | 'twiml-error';
 
 const TRACKS_OF: Record<StreamTrack, readonly MediaTrack[]> = {
   inbound_track: ['inbound'],
@@ -120,11 +125,72 @@ export class SimEngine implements MixContext {
       streamSids: [],
       streamFaults: opts.streamFaults,
       endTimer: null,
+      runner: null,
+      pendingTwiml: null,
+      progress:
+        opts.statusCallback === undefined
+          ? null
+          : {
+              url: opts.statusCallback,
+              method: opts.statusCallbackMethod ?? 'POST',
+              events: opts.statusCallbackEvent === undefined ? new Set(['completed']) : parseEvents(opts.statusCallbackEvent),
+              sequence: -1,
+            },
     };
     this.calls.set(sid, call);
     if (opts.audioStartsAt === 'create') call.media.start(this.mediaNow());
+    this.opts.logger.info({ callSid: sid, direction, from: call.from, to: call.to, status, audio: speaks.description }, 'call created');
     this.#bus.emit('call', callSnapshot(call));
+    const source: TwimlSource | null =
+      opts.twiml !== undefined ? { twiml: opts.twiml } : opts.url !== undefined ? { url: opts.url, method: opts.method ?? 'POST' } : null;
+    if (source !== null) {
+      call.runner = new CallRunner(this, call);
+      // A call that is already answered runs its TwiML once the caller has its SID.
+      if (status === 'in-progress') setImmediate(() => this.runTwiml(call, source));
+      else call.pendingTwiml = source;
+    }
     return call;
+  }
+
+  /**
+   * An outbound call (CreateCall) goes through Twilio's progress: initiated, ringing, then
+   * answered, when its TwiML starts. Called after the REST answer went out.
+   */
+  place(call: CallRecord): void {
+    if (call.status !== 'queued') return;
+    this.#progress(call, 'initiated');
+    call.status = 'ringing';
+    call.dateUpdated = new Date();
+    this.#progress(call, 'ringing');
+    this.#bus.emit('call', callSnapshot(call));
+    setImmediate(() => this.answer(call));
+  }
+
+  /** Runs TwiML on a live call, replacing what it was doing (UpdateCall Url/Twiml). */
+  runTwiml(call: CallRecord, source: TwimlSource): void {
+    if (call.status !== 'in-progress' || this.#closed) return;
+    call.runner ??= new CallRunner(this, call);
+    call.runner.start(source);
+  }
+
+  /** Adds a listener for every Sim state change; returns the function that removes it. */
+  onChange(listener: () => void): () => void {
+    return this.#bus.on('change', listener);
+  }
+
+  /** The parameters of every request Twilio makes about a call (TwiML fetches, progress callbacks). */
+  voiceParams(call: CallRecord): Record<string, string> {
+    return {
+      AccountSid: call.accountSid,
+      ApiVersion: '2010-04-01',
+      CallSid: call.sid,
+      CallStatus: call.status,
+      Called: call.to,
+      Caller: call.from,
+      Direction: call.direction,
+      From: call.from,
+      To: call.to,
+    };
   }
 
   /** Moves a queued or ringing call to in-progress. */
@@ -132,7 +198,12 @@ export class SimEngine implements MixContext {
     if (call.status !== 'queued' && call.status !== 'ringing') return;
     call.status = 'in-progress';
     call.startTime = call.dateUpdated = new Date();
+    this.opts.logger.info({ callSid: call.sid }, 'call answered');
+    this.#progress(call, 'answered');
     this.#bus.emit('call', callSnapshot(call));
+    const source = call.pendingTwiml;
+    call.pendingTwiml = null;
+    if (source !== null) this.runTwiml(call, source);
   }
 
   /** Ends a call: its streams stop (with `stop`), then its conference reacts. Idempotent. */
@@ -142,9 +213,13 @@ export class SimEngine implements MixContext {
     call.endTime = call.dateUpdated = new Date();
     if (call.endTimer !== null) clearTimeout(call.endTimer);
     call.endTimer = null;
+    call.runner?.stop();
+    call.pendingTwiml = null;
     const streamReason = reason === 'conference-ended' || reason === 'audio-ended' || reason === 'sim-closed' ? reason : 'hangup';
     for (const stream of this.liveStreams(call)) this.stopStream(stream, streamReason);
+    this.opts.logger.info({ callSid: call.sid, status: call.status, reason }, 'call ended');
     this.conferences.onCallEnded(call);
+    this.#progress(call, 'completed');
     this.#bus.emit('call', callSnapshot(call));
   }
 
@@ -168,6 +243,8 @@ export class SimEngine implements MixContext {
   createStream(call: CallRecord, req: StreamRequest): StreamRecord {
     const sid = newSid('stream');
     const now = new Date();
+    const log = this.opts.logger;
+    const warned = new Set<number>();
     const faults = this.#faults.forStream({ callSid: call.sid, name: req.name, track: req.track }, call.streamFaults);
     const audio = new StreamAudio(call.media, this);
     const signature = computeSignature(this.opts.authToken, req.url, {});
@@ -182,6 +259,7 @@ export class SimEngine implements MixContext {
         streamSid: sid,
         tracks: TRACKS_OF[req.track],
         customParameters: req.parameters,
+        bidirectional: req.bidirectional === true,
         pacer: this.#pacer,
         speed: this.opts.speed,
         faults,
@@ -194,8 +272,12 @@ export class SimEngine implements MixContext {
       },
       audio,
       {
-        onConnected: () => this.#bus.emit('stream', streamSnapshot(record)),
+        onConnected: () => {
+          log.info({ streamSid: sid, callSid: call.sid }, 'stream connected');
+          this.#bus.emit('stream', streamSnapshot(record));
+        },
         onStarted: () => {
+          log.info({ streamSid: sid, callSid: call.sid, tracks: TRACKS_OF[req.track] }, 'stream started');
           this.#streamCallback(record, 'stream-started');
           this.#bus.emit('stream', streamSnapshot(record));
         },
@@ -203,8 +285,18 @@ export class SimEngine implements MixContext {
           if (call.media.hangupOnAudioEnd) this.#scheduleHangup(call, 'audio-ended');
         },
         onEnded: (end) => this.#onStreamEnded(record, end),
+        onWarning: (code, message) => {
+          // Twilio logs each warning once per stream (twilio-protocol.md §3).
+          if (warned.has(code)) return;
+          warned.add(code);
+          log.warn({ streamSid: sid, callSid: call.sid, code }, message);
+        },
+        onPlayback: (playback) => {
+          call.media.playback = playback;
+        },
       },
     );
+
     Object.assign(record, {
       sid,
       accountSid: call.accountSid,
@@ -215,6 +307,7 @@ export class SimEngine implements MixContext {
       statusCallback: req.statusCallback,
       statusCallbackMethod: req.statusCallbackMethod,
       parameters: req.parameters,
+      bidirectional: req.bidirectional === true,
       status: 'in-progress',
       dateCreated: now,
       dateUpdated: now,
@@ -226,6 +319,7 @@ export class SimEngine implements MixContext {
     } satisfies StreamRecord);
     this.streams.set(sid, record);
     call.streamSids.push(sid);
+    log.info({ streamSid: sid, callSid: call.sid, name: req.name, track: req.track, bidirectional: record.bidirectional, url: req.url }, 'stream created');
     setImmediate(() => {
       if (record.status === 'in-progress') streamer.connect();
     });
@@ -279,9 +373,45 @@ export class SimEngine implements MixContext {
     stream.dateUpdated = new Date();
     stream.endReason ??= end.reason;
     stream.error = end.error;
+    this.#logEnd(stream);
     if (end.error !== null) this.#streamCallback(stream, 'stream-error', end.error.message);
     else this.#streamCallback(stream, 'stream-stopped');
     this.#bus.emit('stream', streamSnapshot(stream));
+  }
+
+  /** The one line a stream's end gets: its counts, or its error code. */
+  #logEnd(stream: StreamRecord): void {
+    const st = stream.streamer.stats;
+    const counts: Record<string, unknown> = {
+      streamSid: stream.sid,
+      callSid: stream.callSid,
+      reason: stream.endReason,
+      messagesSent: st.messagesSent,
+      mediaSent: { ...st.mediaSent },
+      messagesReceived: st.messagesReceived,
+    };
+    const pb = st.playback;
+    if (pb !== null) Object.assign(counts, { mediaReceived: pb.mediaReceived, marksEchoed: pb.marksEchoed, clears: pb.clears, dtmfSent: st.dtmfSent });
+    if (stream.error !== null) this.opts.logger.warn({ ...counts, code: stream.error.code }, `stream error ${stream.error.code}: ${stream.error.message}`);
+    else this.opts.logger.info(counts, 'stream stopped');
+  }
+
+  /** Call progress callback (CreateCall StatusCallback / StatusCallbackEvent). */
+  #progress(call: CallRecord, event: 'initiated' | 'ringing' | 'answered' | 'completed'): void {
+    const p = call.progress;
+    if (p === null || !p.events.has(event) || this.#closed) return;
+    p.sequence++;
+    const params: Record<string, string> = {
+      ...this.voiceParams(call),
+      CallbackSource: 'call-progress-events',
+      SequenceNumber: String(p.sequence),
+      Timestamp: rfc2822Callback(new Date()),
+    };
+    if (event === 'initiated') params.CallStatus = 'queued';
+    if (event === 'completed' && call.startTime !== null && call.endTime !== null) {
+      params.CallDuration = String(Math.round((call.endTime.getTime() - call.startTime.getTime()) / 1000));
+    }
+    this.#callbacks.send({ kind: 'call', subject: call.sid, event, url: p.url, method: p.method, params });
   }
 
   /** Stream status callback (twilio-protocol.md §5). */

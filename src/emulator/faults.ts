@@ -8,6 +8,7 @@ import { prng } from './frame-faults.js';
 import type { FaultConfig, FrameSelector, RestFault, RestOperation, StreamFaultRule, StreamFaults, StreamTrack } from './types.js';
 
 const REST_OPERATIONS: readonly RestOperation[] = [
+  'CreateCall',
   'CreateStream',
   'UpdateStream',
   'FetchCall',

@@ -64,6 +64,11 @@ export class FrameProducer {
     return this.#audio.offsetMs(this.#tick);
   }
 
+  /** Ticks produced so far (the next tick's index). */
+  get ticks(): number {
+    return this.#tick;
+  }
+
   /** Produces the next tick into the outbox; false when the call's audio has ended. */
   produce(): boolean {
     const k = this.#tick;

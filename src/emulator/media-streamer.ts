@@ -12,8 +12,9 @@
  */
 import WebSocket from 'ws';
 import { FrameProducer } from './frame-producer.js';
-import { connectedMessage, startMessage, stopMessage } from './messages.js';
+import { connectedMessage, dtmfMessage, markMessage, startMessage, stopMessage } from './messages.js';
 import type { Paced, Pacer } from './pacer.js';
+import { Playback, type PlaybackStats, type PlaybackWarning } from './playback.js';
 import type { StreamAudio } from './stream-audio.js';
 import { classifyConnectError, STREAM_ERRORS, streamError, type StreamError, type StreamErrorKind } from './stream-errors.js';
 import type { MediaTrack, SimLogger, StreamFaults } from './types.js';
@@ -36,6 +37,8 @@ export interface StreamerConfig {
   streamSid: string;
   tracks: readonly MediaTrack[];
   customParameters: Readonly<Record<string, string>>;
+  /** A `<Connect><Stream>`: the server may send media, mark and clear back; dtmf is delivered. */
+  bidirectional: boolean;
   /** Null: unpaced. */
   pacer: Pacer | null;
   speed: number;
@@ -57,6 +60,10 @@ export interface StreamerHooks {
   onAudioEnd(): void;
   /** The stream ended, once, for any reason. */
   onEnded(end: StreamEnd): void;
+  /** A two-way stream's server sent something Twilio warns about (logged by the caller once per code). */
+  onWarning(code: number, message: string): void;
+  /** A two-way stream's playback exists (at `start`) or is gone (at the end). */
+  onPlayback(playback: Playback | null): void;
 }
 
 export interface StreamerStats {
@@ -72,7 +79,13 @@ export interface StreamerStats {
   duplicated: number;
   reordered: number;
   suppressed: number;
+  dtmfSent: number;
+  /** Two-way streams only: what the server sent back and what became of it. */
+  playback: PlaybackStats | null;
 }
+
+/** Largest message a two-way stream's server may send (bounded memory; Twilio documents none). */
+export const MAX_SERVER_MESSAGE_BYTES = 1024 * 1024;
 
 /** Unpaced streams produce this many ticks before yielding to the event loop. */
 const UNPACED_BATCH = 50;
@@ -96,8 +109,12 @@ export class MediaStreamer implements Paced {
     duplicated: 0,
     reordered: 0,
     suppressed: 0,
+    dtmfSent: 0,
+    playback: null,
   };
   readonly #cfg: StreamerConfig;
+  readonly #audio: StreamAudio;
+  #playback: Playback | null = null;
   readonly #hooks: StreamerHooks;
   readonly #producer: FrameProducer;
   readonly #closeAfter: number;
@@ -115,10 +132,12 @@ export class MediaStreamer implements Paced {
   #stallUntil = 0;
   #audioEnded = false;
   #pendingError: StreamError | null = null;
+  #ticking = false;
 
   constructor(cfg: StreamerConfig, audio: StreamAudio, hooks: StreamerHooks) {
     this.#cfg = cfg;
     this.#hooks = hooks;
+    this.#audio = audio;
     this.#producer = new FrameProducer(
       { streamSid: cfg.streamSid, tracks: cfg.tracks, chunkCounting: cfg.chunkCounting, faults: cfg.faults },
       audio,
@@ -138,7 +157,20 @@ export class MediaStreamer implements Paced {
     this.#stats.duplicated = p.duplicated;
     this.#stats.reordered = p.reordered;
     this.#stats.suppressed = p.suppressed;
+    this.#stats.playback = this.#playback?.stats ?? this.#stats.playback;
     return this.#stats;
+  }
+
+  /**
+   * Sends a `dtmf` event for one key pressed on the call (two-way streams only, as with
+   * Twilio). False when the stream cannot carry it (one-way, not started, ended).
+   */
+  sendDtmf(digit: string): boolean {
+    if (!this.#cfg.bidirectional || this.#state !== StreamerState.streaming) return false;
+    this.#producer.outbox.push(dtmfMessage(this.#producer.nextSequence(), this.#cfg.streamSid, digit));
+    this.#stats.dtmfSent++;
+    this.#flushOutbox(false);
+    return true;
   }
 
   /** Dials the stream URL. Failures end the stream with a 319xx error. */
@@ -161,6 +193,7 @@ export class MediaStreamer implements Paced {
         rejectUnauthorized: this.#cfg.tlsRejectUnauthorized,
         perMessageDeflate: false,
         followRedirects: false,
+        maxPayload: MAX_SERVER_MESSAGE_BYTES,
       });
     } catch (err) {
       return this.#fail(STREAM_ERRORS.malformedUrl, (err as Error).message);
@@ -173,8 +206,11 @@ export class MediaStreamer implements Paced {
       req.destroy();
       this.#fail(STREAM_ERRORS.handshake, `server answered HTTP ${res.statusCode} instead of 101`);
     });
-    // Unidirectional streams accept nothing from the server; count what arrives anyway.
-    ws.on('message', () => this.#stats.messagesReceived++);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.#stats.messagesReceived++;
+      // One-way streams accept nothing from the server (twilio-protocol.md §3): counted only.
+      if (this.#playback !== null) this.#playback.receive(data, isBinary);
+    });
     ws.on('error', (err: NodeJS.ErrnoException) => this.#onSocketError(err));
     ws.on('close', (code: number) => this.#onClose(code));
   }
@@ -235,6 +271,7 @@ export class MediaStreamer implements Paced {
     this.#send(startMessage(seq, { accountSid: c.accountSid, streamSid: c.streamSid, callSid: c.callSid, tracks: c.tracks, customParameters: c.customParameters }));
     this.#state = StreamerState.streaming;
     this.#producer.begin(c.timestampOffsetMs);
+    if (c.bidirectional) this.#startPlayback();
     this.#hooks.onStarted();
     if (this.#state !== StreamerState.streaming) return;
     if (c.pacer !== null) {
@@ -263,9 +300,31 @@ export class MediaStreamer implements Paced {
     }
   };
 
+  #startPlayback(): void {
+    const playback = new Playback(this.#cfg.streamSid, {
+      echoMark: (name) => {
+        this.#producer.outbox.push(markMessage(this.#producer.nextSequence(), this.#cfg.streamSid, name));
+        // Echoes outside a tick (nothing buffered, clear) go out at once.
+        if (!this.#ticking) this.#flushOutbox(false);
+      },
+      warn: (kind: PlaybackWarning, detail) => this.#hooks.onWarning(kind.code, `${kind.name}: ${detail}`),
+    });
+    playback.begin(this.#audio.callFrame(this.#producer.ticks));
+    this.#playback = playback;
+    this.#hooks.onPlayback(playback);
+  }
+
   /** One tick; at the end of the call's audio, tells the hooks once and produces no more. */
   #produce(): boolean {
-    if (this.#producer.produce()) return true;
+    const k = this.#producer.ticks;
+    if (this.#producer.produce()) {
+      if (this.#playback !== null) {
+        this.#ticking = true;
+        this.#playback.tick(this.#audio.callFrame(k));
+        this.#ticking = false;
+      }
+      return true;
+    }
     if (!this.#audioEnded) {
       this.#audioEnded = true;
       this.#hooks.onAudioEnd();
@@ -363,7 +422,9 @@ export class MediaStreamer implements Paced {
     this.#resolveClosed();
     if (this.#state === StreamerState.ended) return;
     // The gateway closed the socket (or the connection broke) before Twilio stopped the stream.
-    const error = this.#pendingError ?? streamError(STREAM_ERRORS.closed, `server closed the socket (code ${code})`);
+    // A two-way stream ends that way by design (twilio-protocol.md §3): a clean close is no error.
+    const clean = this.#cfg.bidirectional && (code === 1000 || code === 1005) && this.#pendingError === null;
+    const error = clean ? null : (this.#pendingError ?? streamError(STREAM_ERRORS.closed, `server closed the socket (code ${code})`));
     this.#end();
     this.#hooks.onEnded({ reason: 'server-closed', error });
   }
@@ -373,13 +434,18 @@ export class MediaStreamer implements Paced {
     this.#end();
     this.#ws?.terminate();
     this.#resolveClosed();
-    this.#cfg.logger.warn({ streamSid: this.#cfg.streamSid, url: this.#cfg.url, code: kind.code, detail }, 'stream connection failed');
     this.#hooks.onEnded({ reason: 'error', error: streamError(kind, detail) });
   }
 
-  /** Leaves every state for `ended`: timers cleared, pacer left. */
+  /** Leaves every state for `ended`: timers cleared, pacer left, playback dropped. */
   #end(): void {
     this.#state = StreamerState.ended;
+    if (this.#playback !== null) {
+      this.#stats.playback = this.#playback.stats;
+      this.#playback.close();
+      this.#playback = null;
+      this.#hooks.onPlayback(null);
+    }
     this.#cfg.pacer?.remove(this);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();

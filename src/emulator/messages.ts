@@ -71,3 +71,13 @@ export function stopMessage(sequenceNumber: number, accountSid: string, callSid:
     stop: { accountSid, callSid },
   });
 }
+
+/** Two-way streams: a key pressed on the call (twilio-protocol.md §2.1; track is always inbound_track). */
+export function dtmfMessage(sequenceNumber: number, streamSid: string, digit: string): string {
+  return JSON.stringify({ event: 'dtmf', streamSid, sequenceNumber: String(sequenceNumber), dtmf: { track: 'inbound_track', digit } });
+}
+
+/** Two-way streams: the echo of a mark the server sent, once the audio before it has played. */
+export function markMessage(sequenceNumber: number, streamSid: string, name: string): string {
+  return JSON.stringify({ event: 'mark', sequenceNumber: String(sequenceNumber), streamSid, mark: { name } });
+}

@@ -3,6 +3,7 @@
  * Records never leave the Sim: the public API hands out snapshots.
  */
 import type { CallMedia } from './call-media.js';
+import type { CallRunner, TwimlSource } from './call-runner.js';
 import type { MediaStreamer, StreamError } from './media-streamer.js';
 import type {
   CallSnapshot,
@@ -34,6 +35,12 @@ export interface CallRecord {
   streamFaults: StreamFaults | undefined;
   /** Paced end-of-audio timer for calls nobody streams. */
   endTimer: NodeJS.Timeout | null;
+  /** Runs the call's TwiML; null for calls driven only by the control API (they hang up when their conference ends). */
+  runner: CallRunner | null;
+  /** TwiML waiting for the call to be answered. */
+  pendingTwiml: TwimlSource | null;
+  /** Call progress callbacks (StatusCallback); `sequence` is the last SequenceNumber sent. */
+  progress: { url: string; method: HttpMethod; events: Set<string>; sequence: number } | null;
 }
 
 export interface StreamRecord {
@@ -46,6 +53,7 @@ export interface StreamRecord {
   statusCallback: string | null;
   statusCallbackMethod: HttpMethod;
   parameters: Record<string, string>;
+  bidirectional: boolean;
   status: 'in-progress' | 'stopped';
   dateCreated: Date;
   dateUpdated: Date;
@@ -104,6 +112,7 @@ export function streamSnapshot(s: StreamRecord): StreamSnapshot {
     statusCallback: s.statusCallback,
     statusCallbackMethod: s.statusCallbackMethod,
     parameters: { ...s.parameters },
+    bidirectional: s.bidirectional,
     status: s.status,
     dateCreated: s.dateCreated.toISOString(),
     dateUpdated: s.dateUpdated.toISOString(),
@@ -113,7 +122,10 @@ export function streamSnapshot(s: StreamRecord): StreamSnapshot {
     error: s.error === null ? null : { ...s.error },
     endReason: s.endReason,
     messagesSent: st.messagesSent,
+    messagesReceived: st.messagesReceived,
     mediaSent: { ...st.mediaSent },
+    dtmfSent: st.dtmfSent,
+    twoWay: st.playback === null ? null : { ...st.playback, pendingMarks: [...st.playback.pendingMarks], warnings: { ...st.playback.warnings } },
     lastSequenceNumber: st.lastSequenceNumber,
     stopSent: st.stopSent,
     closeCode: st.closeCode,

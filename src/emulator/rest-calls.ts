@@ -1,6 +1,6 @@
 /**
- * REST handlers for calls and their streams: FetchCall, UpdateCall, ListCall, CreateStream
- * and UpdateStream (twilio-protocol.md §4).
+ * REST handlers for calls and their streams: CreateCall, FetchCall, UpdateCall, ListCall,
+ * CreateStream and UpdateStream (twilio-protocol.md §4).
  */
 import { isSid } from '../twilio/sids.js';
 import { MAX_TRACKS_PER_CALL, type SimEngine, type StreamRequest } from './engine.js';
@@ -8,7 +8,8 @@ import type { CallRecord } from './records.js';
 import { accountPath, callJson, page, streamJson } from './resources.js';
 import { badRequest, notFound, TWILIO_CODES } from './rest-errors.js';
 import { absoluteUrl, customParameters, oneOf, optional, paging, required, type Params } from './rest-params.js';
-import type { StreamTrack } from './types.js';
+import { MAX_INLINE_TWIML } from './twiml.js';
+import type { CreateCallOptions, StreamTrack } from './types.js';
 
 export interface RestAnswer {
   status: number;
@@ -29,12 +30,67 @@ export function fetchCall(engine: SimEngine, [callSid]: string[], _params: Param
   return { status: 200, body: callJson(findCall(engine, callSid!, path)) };
 }
 
-/** Status=completed (or canceled) hangs the call up; other call updates are not emulated. */
+/** Calls that can still be updated (Twilio answers 21220 for the others). */
+const LIVE: readonly string[] = ['queued', 'ringing', 'in-progress'];
+
+/**
+ * CreateCall: an outbound call whose far end answers at once (silent unless scripted through
+ * the control API) and runs the TwiML at `Url` or in `Twiml`. Answers 201 `queued`; progress
+ * (initiated, ringing, answered) follows after the answer.
+ */
+export async function createCall(engine: SimEngine, _m: string[], params: Params): Promise<RestAnswer> {
+  const opts: CreateCallOptions = { from: required(params, 'From'), to: required(params, 'To'), status: 'queued', hangupOnAudioEnd: false };
+  Object.assign(opts, twimlParams(params), progressParams(params));
+  if (opts.url === undefined && opts.twiml === undefined) {
+    throw badRequest(TWILIO_CODES.invalidUrl, 'Either Url or Twiml is required (ApplicationSid is not emulated)');
+  }
+  const call = await engine.createCall(opts, 'outbound-api');
+  setImmediate(() => engine.place(call));
+  return { status: 201, body: callJson(call) };
+}
+
+/**
+ * UpdateCall: Status=completed hangs up (canceled: only a call not yet answered), Url or Twiml
+ * replaces what the call is doing. A call that has ended answers 21220.
+ */
 export function updateCall(engine: SimEngine, [callSid]: string[], params: Params, path: string): RestAnswer {
   const call = findCall(engine, callSid!, path);
   const status = oneOf(params, 'Status', ['completed', 'canceled'] as const);
-  if (status !== undefined) engine.hangup(call, 'api');
+  const twiml = twimlParams(params);
+  if (!LIVE.includes(call.status) && (status !== undefined || twiml.url !== undefined || twiml.twiml !== undefined)) {
+    throw badRequest(TWILIO_CODES.invalidCallState, 'Call is not in-progress. Cannot redirect.');
+  }
+  if (status === 'completed' || (status === 'canceled' && call.status !== 'in-progress')) engine.hangup(call, 'api');
+  else if (twiml.twiml !== undefined) engine.runTwiml(call, { twiml: twiml.twiml });
+  else if (twiml.url !== undefined) engine.runTwiml(call, { url: twiml.url, method: twiml.method ?? 'POST' });
   return { status: 200, body: callJson(call) };
+}
+
+/** `Url` + `Method`, or `Twiml` (at most 4000 characters: 32018). */
+function twimlParams(params: Params): Pick<CreateCallOptions, 'url' | 'method' | 'twiml'> {
+  const out: Pick<CreateCallOptions, 'url' | 'method' | 'twiml'> = {};
+  const url = optional(params, 'Url');
+  if (url !== undefined) out.url = absoluteUrl(url, 'Url', ['http:', 'https:']);
+  const method = oneOf(params, 'Method', METHODS);
+  if (method !== undefined) out.method = method;
+  const twiml = optional(params, 'Twiml');
+  if (twiml !== undefined) {
+    if (twiml.length > MAX_INLINE_TWIML) throw badRequest(TWILIO_CODES.twimlTooLarge, `Twiml size exceeded maximum allowed value of ${MAX_INLINE_TWIML} characters`);
+    out.twiml = twiml;
+  }
+  return out;
+}
+
+function progressParams(params: Params): Pick<CreateCallOptions, 'statusCallback' | 'statusCallbackMethod' | 'statusCallbackEvent'> {
+  const out: Pick<CreateCallOptions, 'statusCallback' | 'statusCallbackMethod' | 'statusCallbackEvent'> = {};
+  const cb = optional(params, 'StatusCallback');
+  if (cb === undefined) return out;
+  out.statusCallback = absoluteUrl(cb, 'StatusCallback', ['http:', 'https:']);
+  out.statusCallbackMethod = oneOf(params, 'StatusCallbackMethod', METHODS, 'POST');
+  // twilio-node sends a list as repeated parameters; a space-separated string works too.
+  const events = params.StatusCallbackEvent;
+  if (events !== undefined) out.statusCallbackEvent = events;
+  return out;
 }
 
 export function listCalls(engine: SimEngine, _m: string[], params: Params): RestAnswer {

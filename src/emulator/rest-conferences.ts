@@ -3,7 +3,6 @@
  * ListConference, ListParticipant, FetchParticipant and CreateParticipant (twilio-protocol.md §6).
  */
 import { isSid } from '../twilio/sids.js';
-import { parseEvents } from './conference-engine.js';
 import type { SimEngine } from './engine.js';
 import type { ConferenceRecord, ParticipantRecord } from './records.js';
 import type { RestAnswer } from './rest-calls.js';
@@ -104,28 +103,16 @@ export async function createParticipant(engine: SimEngine, [sidOrName]: string[]
     const v = bool(params, name);
     if (v !== undefined) opts[field] = v;
   }
-  let conf: ConferenceRecord | undefined;
+  const callback = optional(params, 'ConferenceStatusCallback');
+  if (callback !== undefined) absoluteUrl(callback, 'ConferenceStatusCallback', ['http:', 'https:']);
+  const callbackMethod = oneOf(params, 'ConferenceStatusCallbackMethod', METHODS, 'POST');
+  const events = params.ConferenceStatusCallbackEvent ?? null;
+  let conf: ConferenceRecord;
   if (isSid('conference', sidOrName)) {
     conf = findConference(engine, sidOrName, path);
     if (conf.status === 'completed') throw badRequest(TWILIO_CODES.conferenceCompleted, `Conference ${conf.sid} does not exist or is completed`);
   } else {
-    conf = engine.conferences.activeByName(sidOrName!);
-  }
-  const callback = optional(params, 'ConferenceStatusCallback');
-  if (callback !== undefined) absoluteUrl(callback, 'ConferenceStatusCallback', ['http:', 'https:']);
-  const callbackMethod = oneOf(params, 'ConferenceStatusCallbackMethod', METHODS, 'POST');
-  const events = params.ConferenceStatusCallbackEvent;
-  if (conf === undefined) {
-    conf = engine.conferences.create({
-      friendlyName: sidOrName!,
-      ...(callback !== undefined ? { statusCallback: callback, statusCallbackMethod: callbackMethod } : {}),
-      ...(events !== undefined ? { statusCallbackEvent: events } : {}),
-    });
-  } else if (conf.statusCallback === null && callback !== undefined && conf.participants.size === 0) {
-    // Only the first participant's conference callback takes effect.
-    conf.statusCallback = callback;
-    conf.statusCallbackMethod = callbackMethod;
-    conf.events = events === undefined ? new Set(['start', 'end']) : parseEvents(events);
+    conf = engine.conferences.byName(sidOrName!, callback === undefined ? null : { url: callback, method: callbackMethod, events });
   }
   const call = await engine.createCall(opts, 'outbound-api');
   const target = conf;

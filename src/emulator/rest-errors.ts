@@ -42,6 +42,8 @@ export const TWILIO_CODES = {
    * report "Bad request"; twilio-protocol.md §6.1).
    */
   conferenceCompleted: 16022,
+  /** "Twiml size exceeded maximum allowed value of 4000 characters". */
+  twimlTooLarge: 32018,
 } as const;
 
 /** A REST failure carrying the HTTP status and Twilio body the emulator answers with. */

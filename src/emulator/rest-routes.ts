@@ -13,7 +13,7 @@ import type { Credentials } from './auth.js';
 import type { SimEngine } from './engine.js';
 import type { FaultController } from './faults.js';
 import { basicAuth, parseParams, readBody, sendJson } from './http-util.js';
-import { createStream, fetchCall, listCalls, updateCall, updateStream, type RestAnswer } from './rest-calls.js';
+import { createCall, createStream, fetchCall, listCalls, updateCall, updateStream, type RestAnswer } from './rest-calls.js';
 import {
   createParticipant,
   fetchConference,
@@ -39,6 +39,7 @@ interface Route {
 const SEG = '([^/]+)';
 const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/Calls\.json$/, operation: 'ListCall', handle: listCalls },
+  { method: 'POST', pattern: /^\/Calls\.json$/, operation: 'CreateCall', handle: createCall },
   { method: 'GET', pattern: new RegExp(`^/Calls/${SEG}\\.json$`), operation: 'FetchCall', handle: fetchCall },
   { method: 'POST', pattern: new RegExp(`^/Calls/${SEG}\\.json$`), operation: 'UpdateCall', handle: updateCall },
   { method: 'POST', pattern: new RegExp(`^/Calls/${SEG}/Streams\\.json$`), operation: 'CreateStream', handle: createStream },
@@ -96,7 +97,8 @@ export async function handleRest(ctx: RestContext, req: IncomingMessage, res: Se
     if (auth === null || !ctx.credentials.check(auth.user, auth.password)) throw authenticate();
     if (m === null || m[1] !== ctx.credentials.accountSid) throw notFound(path);
     if (route === undefined) {
-      if (ROUTES.some((r) => r.pattern.test(rest!))) throw new SimRestError(405, 20004, 'Method not allowed');
+      const allowed = ROUTES.filter((r) => r.pattern.test(rest!)).map((r) => `${r.method} (${r.operation})`);
+      if (allowed.length > 0) throw new SimRestError(405, 20004, `Method not allowed: ${path} accepts ${allowed.join(', ')}`);
       throw notFound(path);
     }
     const fault = ctx.faults.forRequest(route.operation);

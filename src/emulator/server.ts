@@ -47,6 +47,7 @@ export async function startSim(opts: SimOptions): Promise<Sim> {
       chunkCounting: opts.chunkCounting ?? 'per-track',
       timestampOffsetMs: opts.timestampOffsetMs ?? 99,
       tlsRejectUnauthorized: opts.tlsRejectUnauthorized ?? true,
+      callbackTimeoutMs: opts.callbackTimeoutMs ?? 15_000,
       logger,
     },
     bus,

@@ -32,8 +32,8 @@ import type {
 export type { RequestFilter } from './request-log.js';
 
 export interface CallbackFilter {
-  kind?: 'stream' | 'conference';
-  /** Stream or conference SID. */
+  kind?: 'stream' | 'conference' | 'call';
+  /** Stream, conference or call SID. */
   subject?: string;
   event?: string;
   /** Only callbacks whose answer (or failure) is known. */
@@ -130,6 +130,31 @@ export class Sim {
   answer(callSid: string): CallSnapshot {
     const call = this.#call(callSid);
     this.#p.engine.answer(call);
+    return callSnapshot(call);
+  }
+
+  /**
+   * Presses keys on a call: each digit (0-9, A-D, *, #) reaches the server of the call's
+   * two-way stream as a `dtmf` event, in order. Twilio sends dtmf only on `<Connect><Stream>`,
+   * so a call without a live two-way stream refuses (InvalidInputError).
+   */
+  pressDigits(callSid: string, digits: string): StreamSnapshot {
+    const call = this.#call(callSid);
+    if (!/^[0-9A-D*#]{1,32}$/.test(digits)) throw new InvalidInputError('digits must be 1 to 32 of 0-9, A-D, * and #');
+    const stream = this.#p.engine.liveStreams(call).find((s) => s.bidirectional && s.streamer.stats.connected);
+    if (stream === undefined) throw new InvalidInputError(`call ${callSid} has no live two-way stream (Twilio sends dtmf only on <Connect><Stream>)`);
+    for (const d of digits) {
+      if (!stream.streamer.sendDtmf(d)) throw new InvalidInputError(`stream ${stream.sid} has not started yet`);
+    }
+    this.#p.engine.opts.logger.info({ callSid, streamSid: stream.sid, digits }, 'digits pressed');
+    return streamSnapshot(stream);
+  }
+
+  /** Runs TwiML on a live call now, as UpdateCall Url/Twiml does. */
+  redirect(callSid: string, source: { url: string; method?: 'GET' | 'POST' } | { twiml: string }): CallSnapshot {
+    const call = this.#call(callSid);
+    if (call.status !== 'in-progress') throw new InvalidInputError(`call ${callSid} is ${call.status}`);
+    this.#p.engine.runTwiml(call, 'twiml' in source ? source : { url: source.url, method: source.method ?? 'POST' });
     return callSnapshot(call);
   }
 

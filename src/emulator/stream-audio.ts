@@ -55,6 +55,11 @@ export class StreamAudio {
     return first === undefined ? undefined : first + this.#offset0;
   }
 
+  /** The call's frame index that tick k plays (the grid a two-way stream's audio is scheduled on). */
+  callFrame(k: number): number {
+    return this.#n0 + k;
+  }
+
   /** Media time of tick k relative to tick 0, ms. */
   offsetMs(k: number): number {
     return this.#sourceOffset(this.#n0 + k) - this.#offset0;
@@ -81,6 +86,13 @@ export class StreamAudio {
     }
     const heard = this.#ctx.heardBy(this.#call.callSid);
     if (heard === null) {
+      // What a two-way stream's server or a <Play> plays into the call is what the call hears.
+      const played = this.#call.playback?.frameAt(n) ?? this.#call.outboundAt(n);
+      if (played !== null) {
+        out.bytes = played;
+        out.payload = Buffer.from(played.buffer, played.byteOffset, played.length).toString('base64');
+        return;
+      }
       const src = this.#call.hears;
       if (n < src.frameCount) {
         out.bytes = src.bytes(n);

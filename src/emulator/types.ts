@@ -84,6 +84,7 @@ export interface StreamFaultRule {
 
 /** Twilio REST operations the emulator serves (OpenAPI operation ids). */
 export type RestOperation =
+  | 'CreateCall'
   | 'CreateStream'
   | 'UpdateStream'
   | 'FetchCall'
@@ -136,6 +137,18 @@ export interface CreateCallOptions {
   to?: string;
   /** Faults for every stream of this call. */
   streamFaults?: StreamFaults;
+  /**
+   * The call's TwiML: the URL Twilio fetches (as for a call to your number, or CreateCall
+   * `Url`), with `method` (default POST), or the document itself (`twiml`, at most 4000 chars).
+   */
+  url?: string;
+  method?: HttpMethod;
+  twiml?: string;
+  /** Call progress callbacks (CreateCall `StatusCallback`). */
+  statusCallback?: string;
+  statusCallbackMethod?: HttpMethod;
+  /** `initiated ringing answered completed`, space-separated or a list. Default `completed`. */
+  statusCallbackEvent?: string | string[];
 }
 
 export interface ParticipantOptions extends CreateCallOptions {
@@ -176,7 +189,7 @@ export interface SimOptions {
   requireWss?: boolean;
   /** WebSocket connect timeout (31901). Default 10 000 ms. */
   connectTimeoutMs?: number;
-  /** Callback request timeout. Default 15 000 ms (Twilio's default). */
+  /** Callback and TwiML request timeout. Default 15 000 ms (Twilio's default). */
   callbackTimeoutMs?: number;
   /** Whether `media.chunk` counts per track (default) or across both tracks (undocumented, §12). */
   chunkCounting?: 'per-track' | 'shared';
@@ -196,6 +209,8 @@ export interface StreamSnapshot {
   statusCallback: string | null;
   statusCallbackMethod: HttpMethod;
   parameters: Record<string, string>;
+  /** A `<Connect><Stream>` (two-way) stream. */
+  bidirectional: boolean;
   status: 'in-progress' | 'stopped';
   dateCreated: string;
   dateUpdated: string;
@@ -209,7 +224,24 @@ export interface StreamSnapshot {
   endReason: string | null;
   /** Messages written to the socket (duplicates counted). */
   messagesSent: number;
+  /** Messages the server sent on the socket (a one-way stream ignores them). */
+  messagesReceived: number;
   mediaSent: { inbound: number; outbound: number };
+  /** `dtmf` events sent (two-way streams). */
+  dtmfSent: number;
+  /** Two-way streams: what the server sent back and what became of it; null for one-way streams. */
+  twoWay: {
+    mediaReceived: number;
+    marksReceived: number;
+    marksEchoed: number;
+    /** Names of marks whose audio has not played yet. */
+    pendingMarks: string[];
+    clears: number;
+    framesPlayed: number;
+    framesDiscarded: number;
+    /** Warnings by code: 31950 binary frame, 31951 invalid message, 31931 audio discarded. */
+    warnings: Record<string, number>;
+  } | null;
   lastSequenceNumber: number;
   stopSent: boolean;
   closeCode: number | null;
@@ -279,8 +311,8 @@ export interface RequestLogEntry {
 export interface CallbackLogEntry {
   seq: number;
   time: string;
-  kind: 'stream' | 'conference';
-  /** Stream or conference SID the callback is about. */
+  kind: 'stream' | 'conference' | 'call';
+  /** Stream, conference or call SID the callback is about. */
   subject: string;
   event: string;
   url: string;

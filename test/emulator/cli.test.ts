@@ -79,6 +79,10 @@ describe('streamgate sim', () => {
     const err = sink();
     expect(await runSimCli(['--help'], { stdout: out, stderr: err })).toBe(0);
     expect(out.text()).toMatch(/^usage: streamgate sim/);
+    // --help names every control route, as GET /sim/ lists them.
+    for (const route of ['GET /sim/:', 'POST /sim/calls:', 'POST /sim/calls/{CallSid}/digits:', 'GET /sim/streams:', 'POST /sim/faults:']) {
+      expect(out.text()).toContain(route);
+    }
     expect(await runSimCli(['--port', 'x'], { stdout: out, stderr: err })).toBe(2);
     expect(await runSimCli(['--bogus'], { stdout: out, stderr: err })).toBe(2);
     expect(await runSimCli(['--port', '0', '--account-sid', 'nope', '--log-level', 'silent'], { stdout: out, stderr: err, env: {} })).toBe(1);

@@ -116,4 +116,20 @@ describe('control API (/sim/)', () => {
     expect((await control('GET', '/sim/nothing')).status).toBe(404);
     expect((await control('DELETE', '/sim/state')).status).toBe(405);
   });
+
+  it('lists every control route at GET /sim/, and a wrong method names the right one', async () => {
+    const index = await control('GET', '/sim/');
+    expect(index.status).toBe(200);
+    const routes = (index.body as { routes: string[] }).routes;
+    expect(routes).toContain('GET /sim/state: calls, conferences and streams, as JSON');
+    expect(routes.some((r) => r.startsWith('POST /sim/calls/{CallSid}/digits: '))).toBe(true);
+    expect(routes.length).toBeGreaterThanOrEqual(24);
+    const wrong = await control('PUT', '/sim/calls');
+    expect(wrong.status).toBe(405);
+    expect((wrong.body as { error: string }).error).toBe('PUT is not allowed on /sim/calls; use GET /sim/calls or POST /sim/calls');
+    const rest = await restCaller(sim.url, sim.accountSid, sim.authToken).get(`/2010-04-01/Accounts/${sim.accountSid}/Calls/CA${'0'.repeat(32)}/Streams.json`);
+    expect(rest.status).toBe(405);
+    expect(rest.body.code).toBe(20004);
+    expect(String(rest.body.message)).toContain('accepts POST (CreateStream)');
+  });
 });

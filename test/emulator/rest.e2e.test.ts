@@ -6,6 +6,7 @@ import { credentials } from './helpers/fixture.js';
 import { startStreamReceiver, type StreamReceiver } from './helpers/receivers.js';
 import { restCaller, type RestCaller, type RestResult } from './helpers/rest.js';
 import { loadValidators } from './helpers/schemas.js';
+import { waitForMessages } from './helpers/streams.js';
 
 const schemas = loadValidators();
 
@@ -192,7 +193,7 @@ describe('Twilio REST', () => {
     const r = await rest.post(`${base}/Calls/${call.sid}/Streams.json`, params);
     const conn = await rx.connection();
     await sim.waitForStream({ connected: true });
-    await new Promise((res) => setTimeout(res, 20));
+    await waitForMessages(conn, 1, (m) => m.json.event === 'start');
     const custom = conn.messages[1]!.json.start!.customParameters;
     expect(Object.keys(custom)).toHaveLength(99);
     expect(custom.p99).toBe('v99');
@@ -251,7 +252,7 @@ describe('Twilio REST', () => {
     expect(Number.isNaN(stream.dateUpdated.getTime())).toBe(false);
     const conn = await rx.connection();
     await sim.waitForStream({ connected: true });
-    await new Promise((r) => setTimeout(r, 20));
+    await waitForMessages(conn, 1, (m) => m.json.event === 'start');
     expect(conn.messages[1]!.json.start!.customParameters).toEqual({ tenant: 'acme' });
     const stopped = await client.calls(callSid).streams('node').update({ status: 'stopped' });
     expect(stopped.status).toBe('stopped');

@@ -23,6 +23,8 @@ export interface WireMessage {
   };
   media?: { track: string; chunk: string; timestamp: string; payload: string };
   stop?: { accountSid: string; callSid: string };
+  dtmf?: { track: string; digit: string };
+  mark?: { name: string };
 }
 
 export interface ReceivedMessage {

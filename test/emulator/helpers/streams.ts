@@ -25,7 +25,7 @@ export function mediaFields(m: ReceivedMessage): MediaFields {
 }
 
 /** Resolves once `conn` has received `n` messages matching `pred`. */
-export async function waitForMessages(conn: StreamConnection, n: number, pred: (m: ReceivedMessage) => boolean = () => true, timeoutMs = 5000): Promise<void> {
+export async function waitForMessages(conn: StreamConnection, n: number, pred: (m: ReceivedMessage) => boolean = () => true, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (conn.messages.filter(pred).length < n) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages (have ${conn.messages.filter(pred).length})`);
