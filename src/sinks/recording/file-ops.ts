@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /**
  * Writes `length` bytes of `buf` from `offset` to file position `position`, looping on short
@@ -30,7 +31,15 @@ export async function writeFully(
  */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'w');
+  } catch (err) {
+    // The directory was removed under a live stream (an operator cleaning up): make it again.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dirname(path), { recursive: true });
+    fh = await open(tmp, 'w');
+  }
   try {
     await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
     await fh.sync();

@@ -11,7 +11,8 @@
  *                                                    passes flushThresholdFrames
  *
  * close(): last flush (everything, plus trailing dropped stretches as silence), final header,
- * fsync, rename .partial → .wav, manifest (atomic), sidecar removed; close() resolves, and the
+ * fsync, rename .partial → .wav (first copied back from the open handle if its directory was
+ * removed meanwhile), manifest (atomic), sidecar removed; close() resolves, and the
  * archiver runs in the background (the factory's shutdown() waits for it).
  * A write error degrades the stream: counted and logged once; frames are then refused (and
  * counted as dropped) and close() still finishes the file with what reached the disk.
@@ -175,7 +176,8 @@ export class RecordingSink implements Sink {
     try {
       await mkdir(paths.dir, { recursive: true });
       if (await exists(paths.wav)) throw new Error(`${paths.wav} already exists; refusing to overwrite it`);
-      const fh = await open(paths.partial, 'wx');
+      // Read-write: should its directory be removed mid-stream, close() reads the file back.
+      const fh = await open(paths.partial, 'wx+');
       this.#fh = fh;
       // Only once the exclusive open made the files ours: a stream that reuses a live SID must
       // fail above, not overwrite the live stream's sidecar (recovery believes it).
@@ -260,6 +262,7 @@ export class RecordingSink implements Sink {
         if ((dataBytes & 1) === 1) await writeFully(fh, SILENCE_PCM16, 0, 1, layout.headerBytes + dataBytes);
         await this.#patchHeader(true);
         await fh.sync();
+        if (!(await exists(paths.partial))) await this.#restorePartial(fh);
         this.#fh = null;
         await fh.close();
         await rename(paths.partial, paths.wav);
@@ -285,6 +288,31 @@ export class RecordingSink implements Sink {
       // the stream's end. The factory's shutdown() waits for it.
       this.#setup.background(this.#archive(manifest));
     }
+  }
+
+  /**
+   * The .partial's directory was removed during the stream (its data lives on through our open
+   * handle, unlinked): recreate the directory and copy the file back to its path, so the
+   * recording still finishes. Rare, so a plain chunked copy.
+   */
+  async #restorePartial(fh: FileHandle): Promise<void> {
+    const { paths, ctx } = this.#setup;
+    await mkdir(paths.dir, { recursive: true });
+    const out = await open(paths.partial, 'wx');
+    try {
+      const size = (await fh.stat()).size;
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (let pos = 0; pos < size; ) {
+        const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - pos), pos);
+        if (bytesRead === 0) throw new Error(`${paths.partial}: could not read back byte ${pos} of ${size}`);
+        await writeFully(out, chunk, 0, bytesRead, pos);
+        pos += bytesRead;
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    ctx.log.warn({ path: paths.partial }, 'recording directory was removed during the stream; recreated it and restored the recording');
   }
 
   async #archive(manifest: RecordingManifest): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StreamInfo } from '../../../src/core/stream.js';
 import { createRecordingSinkFactory, type RecordingSinkOptions } from '../../../src/sinks/recording/factory.js';
@@ -500,6 +500,20 @@ describe('RecordingSink', () => {
     expect(readFileSync(live.sink.paths.sidecar, 'utf8')).toBe(sidecar);
     await live.sink.close('stopped');
     expect(manifestOf(live.sink)).toMatchObject({ channels: 1, framesReceived: 20, error: null });
+  });
+
+  it('finishes the recording when its data directory is deleted mid-stream: directories recreated, every frame kept', async () => {
+    const { sink, feeder, ctx } = openSink(capture.info);
+    await sink.flush(); // open done: .partial and sidecar exist
+    rmSync(dir, { recursive: true, force: true });
+    await feedAll(feeder, sink, FRAMES.slice(0, 200));
+    await sink.close('stopped');
+    const wav = readWav(sink.paths.wav);
+    expect(firstDiff(channel(wav, 0), expectedMono(FRAMES.slice(0, 200)))).toBe(-1);
+    expect(manifestOf(sink)).toMatchObject({ framesReceived: 200, framesDropped: 0, durationMs: 4000, error: null, bytes: wav.size });
+    expect(readdirSync(sink.paths.dir).sort()).toEqual([`${capture.info.streamSid}.json`, `${capture.info.streamSid}.wav`]);
+    expect(ctx.stats).toMatchObject({ errors: 0, dropped: 0 });
+    expect(ctx.lines.some((l) => l.level === 40 && String(l.msg).includes('recreated it and restored the recording'))).toBe(true);
   });
 
   it('ignores frames after close and is idempotent', async () => {
