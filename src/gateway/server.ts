@@ -11,6 +11,7 @@ import type { StartFields } from '../twilio/protocol.js';
 import type { GatewayConfig } from './config.js';
 import type { EventBus } from '../core/events.js';
 import { registerHealthRoutes } from './health-routes.js';
+import { HTTP_SERVER_OPTIONS, capPendingConnections } from './http-limits.js';
 import { MediaEndpoint } from './media-socket.js';
 import type { GatewayMetrics } from './metrics.js';
 import { registerSecurityHeaders } from './security-headers.js';
@@ -62,7 +63,11 @@ export class Gateway {
       // Scrapes and health probes arrive every few seconds; per-request lines would drown the stream logs.
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 1024 * 1024,
+      // Short header/request timeouts and a per-address cap on unfinished requests (http-limits.ts).
+      requestTimeout: HTTP_SERVER_OPTIONS.requestTimeout,
+      http: HTTP_SERVER_OPTIONS,
     });
+    capPendingConnections(this.app.server, { metrics: this.metrics, log: this.log });
     this.media = new MediaEndpoint({
       log: this.log,
       metrics: this.metrics,
