@@ -10,6 +10,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { StreamTrack } from '../twilio/rest-client.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
 import { adminAccess } from './admin-access.js';
+import { errorResponses, registerOpenApi } from './openapi.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { EndConference } from '../core/conference.js';
 import type { Gateway } from './server.js';
@@ -65,7 +66,10 @@ const callParams = {
   properties: { CallSid: { type: 'string', pattern: SID_PATTERNS.call.source } },
 } as const;
 
+const NULLABLE_STRING = { type: ['string', 'null'] } as const;
+
 const createStreamSchema = {
+  summary: 'Start streaming a call (Twilio CreateStream to this gateway)',
   params: callParams,
   body: {
     type: 'object',
@@ -85,9 +89,27 @@ const createStreamSchema = {
       },
     },
   },
+  response: {
+    201: {
+      description: 'Twilio accepted CreateStream; the stream connects to `url` shortly',
+      type: 'object',
+      properties: {
+        streamSid: { type: 'string' },
+        callSid: { type: 'string' },
+        name: NULLABLE_STRING,
+        conferenceSid: NULLABLE_STRING,
+        track: NULLABLE_STRING,
+        status: { type: 'string' },
+        url: { type: 'string', description: 'the wss:// media URL Twilio was given' },
+      },
+      additionalProperties: true,
+    },
+    ...errorResponses(415, 502, 503),
+  },
 } as const;
 
 const stopStreamSchema = {
+  summary: 'Stop a stream (Twilio UpdateStream Status=stopped)',
   params: {
     type: 'object',
     required: ['CallSid', 'nameOrSid'],
@@ -96,13 +118,74 @@ const stopStreamSchema = {
       nameOrSid: { type: 'string', minLength: 1, maxLength: 256 },
     },
   },
+  response: {
+    200: {
+      description: 'Twilio stopped the stream',
+      type: 'object',
+      properties: { streamSid: { type: 'string' }, callSid: { type: 'string' }, name: NULLABLE_STRING, status: { type: 'string' } },
+      additionalProperties: true,
+    },
+    ...errorResponses(415, 502, 503),
+  },
 } as const;
 
 const endConferenceSchema = {
+  summary: 'End a conference now (once: Twilio UpdateConference Status=completed)',
   params: {
     type: 'object',
     required: ['ConferenceSid'],
     properties: { ConferenceSid: { type: 'string', pattern: SID_PATTERNS.conference.source } },
+  },
+  response: {
+    200: {
+      description: 'The decision and what Twilio answered (also kept in the conference audit)',
+      type: 'object',
+      properties: {
+        scope: { type: 'string' },
+        scopeKind: { type: 'string', enum: ['conference', 'stream'] },
+        result: { type: 'string', enum: ['completed', 'already-ended', 'not-found', 'failed', 'dry-run', 'suppressed'] },
+        httpStatus: { type: ['integer', 'null'] },
+        twilioCode: { type: ['integer', 'null'] },
+        status: NULLABLE_STRING,
+        error: NULLABLE_STRING,
+      },
+      additionalProperties: true,
+    },
+    ...errorResponses(415, 502, 503),
+  },
+} as const;
+
+const listStreamsSchema = {
+  summary: 'The live streams of this gateway',
+  response: {
+    200: {
+      description: 'Streams whose socket is open here, then streams requested from Twilio that have not connected yet',
+      type: 'object',
+      properties: {
+        streams: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              streamSid: { type: 'string' },
+              callSid: { type: 'string' },
+              accountSid: NULLABLE_STRING,
+              conferenceSid: NULLABLE_STRING,
+              tracks: { type: 'array', items: { type: 'string', enum: ['inbound', 'outbound'] } },
+              startedAt: { type: ['string', 'null'], format: 'date-time' },
+              frames: { type: 'integer', description: 'media frames received so far' },
+              state: { type: 'string', enum: ['streaming', 'pending'] },
+              name: NULLABLE_STRING,
+              origin: NULLABLE_STRING,
+              lastCallback: NULLABLE_STRING,
+              error: NULLABLE_STRING,
+            },
+            additionalProperties: true,
+          },
+        },
+      },
+    },
+    ...errorResponses(),
   },
 } as const;
 
@@ -122,8 +205,11 @@ export function adminRoutes(opts: AdminRoutesOptions): (app: FastifyInstance, ga
         scope.addHook('onRoute', refuseUnknownQuery);
         acceptEmptyJson(scope);
         scope.setErrorHandler(sendRouteError);
+        // Before any route, so the OpenAPI document sees them all (openapi.ts).
+        const addOpenApiRoute = await registerOpenApi(scope);
         registerRoutes(scope, gateway, opts);
         for (const extend of opts.extensions ?? []) extend(scope, gateway);
+        addOpenApiRoute();
       },
       { prefix: ADMIN_PREFIX },
     );
@@ -173,7 +259,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
     return endConference(req.params.ConferenceSid, 'admin');
   });
 
-  scope.get('/streams', async () => ({ streams: listStreams(gateway.registry, starter) }));
+  scope.get('/streams', { schema: listStreamsSchema }, async () => ({ streams: listStreams(gateway.registry, starter) }));
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { TranscriptEvent } from '../core/transcript.js';
 import { SID_PATTERNS } from '../twilio/sids.js';
+import { errorResponses } from './openapi.js';
 import type { Gateway } from './server.js';
 
 const MAX_UNSENT_BYTES = 1 << 20;
@@ -23,6 +24,14 @@ export function transcriptsSse(scope: FastifyInstance, gateway: Gateway): void {
     '/transcripts',
     {
       schema: {
+        summary: 'Final transcripts, live (Server-Sent Events)',
+        response: {
+          200: {
+            description: 'An `event: transcript` per final result, its data the transcript as JSON; a comment every 15 s keeps the connection open',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...errorResponses(),
+        },
         querystring: {
           type: 'object',
           additionalProperties: false,
