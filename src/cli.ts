@@ -3,10 +3,12 @@
  * `streamgate start | sim | demo`. Configuration comes from the environment (design.md);
  * a bad value stops start-up with one line naming the variable.
  */
+import cluster from 'node:cluster';
 import { ConfigError } from './errors.js';
 import { createAppGateway } from './gateway/app.js';
 import { loadConfig } from './gateway/config.js';
 import { installSignalHandlers } from './gateway/lifecycle.js';
+import { createLogger } from './gateway/logger.js';
 
 const USAGE = `usage: streamgate <command>
 
@@ -21,6 +23,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start': {
       const config = loadConfig();
+      if (config.workers > 1 && cluster.isPrimary) {
+        const { runPrimary } = await import('./cluster.js');
+        await runPrimary(config, createLogger(config.logLevel));
+        return -1; // the primary exits when its workers have
+      }
       const gateway = await createAppGateway(config);
       installSignalHandlers(gateway);
       const address = await gateway.listen();

@@ -34,6 +34,8 @@ export interface GatewayEvents {
   dtmf: [info: StreamInfo, digit: string, atMs: number];
   level: [change: LevelChange];
   transcript: [event: TranscriptEvent];
+  /** A final transcript of another process sharing REDIS_URL (for live subscribers only: SSE). */
+  'peer-transcript': [event: TranscriptEvent];
   phrase: [event: PhraseEvent];
   /** Twilio's signed `conference-end` status callback reached the gateway (after the conditions engine heard it). */
   'conference-end': [event: ConferenceEndEvent];

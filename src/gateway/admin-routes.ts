@@ -27,6 +27,9 @@ export interface AdminRoutesOptions {
   starter: StreamStarter;
   /** What `POST /v1/conferences/{sid}/end` calls: the conditions engine's once-only end, or plain REST. */
   endConference: EndConference;
+  /** With REDIS_URL: the other processes' live streams, listed after this one's (shared-state.ts), and this process's id. */
+  peerStreams?: () => Promise<LiveStream[]>;
+  processId?: string;
   /** E.g. `GET /v1/transcripts` (SSE), owned by the transcription side. */
   extensions?: readonly AdminExtension[];
 }
@@ -47,6 +50,8 @@ export interface LiveStream {
   /** Set when the gateway asked for the stream (or Twilio sent a callback for it). */
   name: string | null;
   origin: TrackedStream['origin'] | null;
+  /** With REDIS_URL: the process holding the stream. */
+  owner?: string;
   /** Last stream status callback (`stream-started`, `stream-stopped`, `stream-error`). */
   lastCallback: string | null;
   error: string | null;
@@ -156,7 +161,7 @@ const endConferenceSchema = {
 } as const;
 
 const listStreamsSchema = {
-  summary: 'The live streams of this gateway',
+  summary: 'The live streams of this gateway (with REDIS_URL: of every process sharing it)',
   response: {
     200: {
       description: 'Streams whose socket is open here, then streams requested from Twilio that have not connected yet',
@@ -179,6 +184,7 @@ const listStreamsSchema = {
               origin: NULLABLE_STRING,
               lastCallback: NULLABLE_STRING,
               error: NULLABLE_STRING,
+              owner: { type: 'string', description: 'with REDIS_URL: the process holding the stream (every process\'s streams are listed)' },
             },
             additionalProperties: true,
           },
@@ -259,7 +265,15 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
     return endConference(req.params.ConferenceSid, 'admin');
   });
 
-  scope.get('/streams', { schema: listStreamsSchema }, async () => ({ streams: listStreams(gateway.registry, starter) }));
+  scope.get('/streams', { schema: listStreamsSchema }, async () => {
+    const streams = listStreams(gateway.registry, starter);
+    if (opts.peerStreams === undefined) return { streams };
+    // A stream this process still lists as pending may be live on another one.
+    const peers = await opts.peerStreams();
+    const elsewhere = new Set(peers.map((s) => s.streamSid));
+    const mine = streams.filter((s) => s.state === 'streaming' || !elsewhere.has(s.streamSid)).map((s) => ({ ...s, owner: opts.processId }));
+    return { streams: [...mine, ...peers] };
+  });
 }
 
 /**

@@ -9,6 +9,7 @@
  * Nothing is patched afterwards. `Gateway` in server.ts stays free of these choices so tests can
  * build lean gateways from the same parts.
  */
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConditionsEngine, InMemoryConferenceStore, loadRules, type ConferenceStore, type Rule } from '../conditions/index.js';
 import { EventBus } from '../core/events.js';
@@ -21,6 +22,7 @@ import { restEndConference } from './conference-end.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { Gateway } from './server.js';
+import { SharedState } from './shared-state.js';
 import { transcriptsSse } from './transcripts-sse.js';
 import { restClientFromConfig, twilioControl } from './twilio-wiring.js';
 
@@ -37,17 +39,17 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
   // A bad rules file stops start-up here, one line per mistake, before anything listens.
   const rules = config.rulesFile === undefined ? [] : await loadRules(config.rulesFile);
   // Repair recordings a crash left as .partial before any new stream can open one.
-  const recovery = await recoverPartialRecordings(config.dataDir, log);
-  if (recovery.recovered.length + recovery.failed.length > 0) {
-    log.warn({ recovered: recovery.recovered.length, failed: recovery.failed.length }, 'repaired partial recordings from an earlier crash');
-  }
+  // A cluster worker skips it: its siblings' live recordings are .partial too (the primary repaired before forking).
+  if (!cluster.isWorker) await repairPartialRecordings(config.dataDir, log);
 
   const metrics = new GatewayMetrics({ defaultMetrics: opts.defaultMetrics });
   const bus = new EventBus(log);
-  const store = opts.store ?? new InMemoryConferenceStore();
+  // REDIS_URL: conference state, the stream list, transcripts and the events stream shared with other processes.
+  const shared = config.redisUrl === undefined ? null : new SharedState({ url: config.redisUrl, log, metrics });
+  const store = opts.store ?? shared?.store ?? new InMemoryConferenceStore();
   const client = restClientFromConfig(config, log, metrics.observeTwilio);
   const sinks = createSinks(config, rules, { log, bus, metrics });
-  const conditions = new ConditionsEngine({ rules, bus, log: log.child({ component: 'conditions' }), metrics, twilio: client, store });
+  const conditions = new ConditionsEngine({ rules, bus, log: log.child({ component: 'conditions' }), metrics, twilio: client, store, peers: shared?.peers });
   const control = twilioControl({
     config,
     log,
@@ -57,13 +59,23 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
     // admin API keeps its "not configured" answer.
     endConference: client === null ? restEndConference(null, log) : conditions.endConferenceHook(),
     adminExtensions: [transcriptsSse],
+    shared,
   });
   const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, routes: control.routes });
 
   // Closed after every stream ended, so final transcripts and in-flight rule actions finish first.
   for (const close of sinks.closers) gateway.onClose(close);
   gateway.onClose(() => conditions.close());
+  if (shared !== null) await shared.attach(gateway);
   return gateway;
+}
+
+/** Repairs recordings a crash left as .partial (start-up, before any stream can open one). */
+export async function repairPartialRecordings(dataDir: string, log: Logger): Promise<void> {
+  const recovery = await recoverPartialRecordings(dataDir, log);
+  if (recovery.recovered.length + recovery.failed.length > 0) {
+    log.warn({ recovered: recovery.recovered.length, failed: recovery.failed.length }, 'repaired partial recordings from an earlier crash');
+  }
 }
 
 interface Sinks {

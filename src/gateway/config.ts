@@ -44,6 +44,10 @@ export interface GatewayConfig {
   maxEventLoopDelayMs: number;
   /** On participant-join, stream the participant's call with this track ('off' disables). */
   autoStreamTrack: StreamTrack | 'off';
+  /** Shared state for several processes (README "Running several instances"); may carry a password: never log it. */
+  redisUrl: string | undefined;
+  /** Gateway processes on one port (node:cluster); more than one needs `redisUrl`. */
+  workers: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -67,6 +71,11 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   const logLevel = optional(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const maxStreamsRaw = optional(env, 'MAX_STREAMS');
+  const redisUrl = optional(env, 'REDIS_URL') === undefined ? undefined : url(env, 'REDIS_URL', '', ['redis:', 'rediss:'], true);
+  const workers = workersOf(env);
+  if (workers > 1 && redisUrl === undefined) {
+    throw new ConfigError(`WORKERS=${workers} needs REDIS_URL: the processes share conferences, end claims and the stream list through Redis`);
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
@@ -93,7 +102,15 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxEventLoopDelayMs: int(env, 'MAX_EVENT_LOOP_DELAY_MS', 200, 1, 60_000),
     autoStreamTrack: oneOf(env, 'AUTO_STREAM_TRACK', ['inbound_track', 'outbound_track', 'both_tracks', 'off'] as const, 'inbound_track'),
+    redisUrl,
+    workers,
   };
+}
+
+/** `WORKERS`: a number, or `auto` for one per core. */
+function workersOf(env: Env): number {
+  if (optional(env, 'WORKERS')?.toLowerCase() === 'auto') return Math.max(1, availableParallelism());
+  return int(env, 'WORKERS', 1, 1, 1024);
 }
 
 function optional(env: Env, name: string): string | undefined {
@@ -127,13 +144,14 @@ function oneOf<T extends string, D extends T | undefined>(env: Env, name: string
   return raw as T;
 }
 
-function url(env: Env, name: string, dflt: string, protocols: string[]): string {
+/** `secret`: the value may carry a password, so an error does not repeat it. */
+function url(env: Env, name: string, dflt: string, protocols: string[], secret = false): string {
   const raw = optional(env, name) ?? dflt;
   let parsed: URL;
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be an absolute URL, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${name} must be an absolute URL${secret ? '' : `, got ${JSON.stringify(raw)}`}`);
   }
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(`${name} must use ${protocols.map((p) => p.slice(0, -1)).join(' or ')}, got ${parsed.protocol.slice(0, -1)}`);

@@ -10,7 +10,7 @@ import type { SinkFactory } from '../sinks/sink.js';
 import type { StartFields } from '../twilio/protocol.js';
 import type { GatewayConfig } from './config.js';
 import type { EventBus } from '../core/events.js';
-import { registerHealthRoutes } from './health-routes.js';
+import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { HTTP_SERVER_OPTIONS, capPendingConnections } from './http-limits.js';
 import { MediaEndpoint } from './media-socket.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -41,6 +41,8 @@ export class Gateway {
   readonly media: MediaEndpoint;
   readonly sinkFactories: SinkFactory[];
   draining = false;
+  /** `/readyz` answers 503 with the first reason one of these gives (added by parts such as the shared state). */
+  readonly readinessChecks: ReadinessCheck[] = [];
   /** The close under way, shared by every caller (a second signal must wait for the first). */
   #closing: Promise<void> | null = null;
   /** Run on close, after every stream ended (sinks' shutdown, engines, timers). */
@@ -84,7 +86,7 @@ export class Gateway {
     });
     this.media.attach(this.app.server);
     registerSecurityHeaders(this.app);
-    registerHealthRoutes(this.app, { metrics: this.metrics, isDraining: () => this.draining });
+    registerHealthRoutes(this.app, { metrics: this.metrics, isDraining: () => this.draining, checks: this.readinessChecks });
     for (const register of parts.routes ?? []) register(this.app, this);
     if (config.twilioAuthToken === undefined) {
       this.log.warn('TWILIO_AUTH_TOKEN is not set: /media upgrades and webhooks are accepted unsigned');

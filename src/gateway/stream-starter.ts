@@ -17,6 +17,7 @@ import { isSid } from '../twilio/sids.js';
 import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../twilio/stream-token.js';
 import { MEDIA_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
 import { CONFERENCE_PARAMETER } from '../core/stream.js';
+import type { JoinClaim, JoinGate } from '../state/join-claims.js';
 
 /** Parameter names the gateway sets itself; a caller may not supply them. */
 export const RESERVED_PARAMETERS: readonly string[] = [STREAM_TOKEN_PARAMETER, CONFERENCE_PARAMETER];
@@ -88,6 +89,11 @@ export class StreamStarter {
   readonly #autoInFlight = new Set<string>();
   /** Conferences Twilio reported ended, so a late participant-join does not start a stream (bounded). */
   readonly #endedConferences = new Set<string>();
+  /**
+   * With REDIS_URL, participant-join callbacks reach any process, repeatedly: the claim that
+   * lets exactly one of them stream the call (state/join-claims.ts). Null: this process alone decides.
+   */
+  joinGate: JoinGate | null = null;
 
   constructor(opts: StreamStarterOptions) {
     this.#client = opts.client;
@@ -165,7 +171,25 @@ export class StreamStarter {
     if (this.#autoInFlight.has(callSid) || this.hasActiveStream(callSid)) return null;
     this.#autoInFlight.add(callSid);
     try {
-      return await this.start(callSid, { track, conferenceSid }, 'participant-join');
+      const gate = this.joinGate;
+      if (gate === null) return await this.start(callSid, { track, conferenceSid }, 'participant-join');
+      let claim: JoinClaim | 'unreachable';
+      try {
+        claim = await gate.claim(conferenceSid, callSid);
+      } catch (err) {
+        // Better a participant streamed twice than not at all: go on with this process's own check.
+        this.#log.warn({ err, conferenceSid, callSid }, 'participant-join claim unavailable (state store); streaming on the local check only');
+        claim = 'unreachable';
+      }
+      if (claim === 'ended') this.conferenceEnded(conferenceSid);
+      if (claim === 'ended' || claim === 'taken') return null;
+      try {
+        return await this.start(callSid, { track, conferenceSid }, 'participant-join');
+      } catch (err) {
+        // A retried callback (here or on another process) may try again.
+        if (claim === 'claimed') await gate.release(conferenceSid, callSid).catch(() => undefined);
+        throw err;
+      }
     } finally {
       this.#autoInFlight.delete(callSid);
     }

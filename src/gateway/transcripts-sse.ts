@@ -1,6 +1,7 @@
 /**
  * `GET /v1/transcripts`: final transcripts live, as Server-Sent Events, so pipelines need not
- * tail files. `?callSid=` / `?conferenceSid=` filter. Registered inside the `/v1` scope, so it
+ * tail files; with REDIS_URL, every process's (they arrive as `peer-transcript` on the bus).
+ * `?callSid=` / `?conferenceSid=` filter. Registered inside the `/v1` scope, so it
  * shares the admin auth. A client that cannot keep up (1 MiB unsent) is disconnected rather
  * than buffered without bound; an idle connection gets a comment every 15 s to stay open.
  */
@@ -60,7 +61,8 @@ export function transcriptsSse(scope: FastifyInstance, gateway: Gateway): void {
         }
         res.write(`event: transcript\ndata: ${JSON.stringify(t)}\n\n`);
       };
-      const off = gateway.bus.on('transcript', send);
+      const offs = [gateway.bus.on('transcript', send), gateway.bus.on('peer-transcript', send)];
+      const off = () => offs.forEach((f) => f());
       const ping = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
       ping.unref();
       res.on('close', () => {

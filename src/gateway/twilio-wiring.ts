@@ -12,6 +12,7 @@ import type { StartFields } from '../twilio/protocol.js';
 import { TwilioRestClient, type RequestObserver } from '../twilio/rest-client.js';
 import { deriveStreamTokenSecret } from '../twilio/stream-token.js';
 import { adminRoutes, type AdminExtension } from './admin-routes.js';
+import type { SharedState } from './shared-state.js';
 import { restEndConference } from './conference-end.js';
 import type { GatewayConfig } from './config.js';
 import type { Gateway } from './server.js';
@@ -29,6 +30,8 @@ export interface TwilioControlOptions {
   endConference?: EndConference;
   /** More `/v1` routes behind the admin auth (e.g. `GET /v1/transcripts`). */
   adminExtensions?: readonly AdminExtension[];
+  /** REDIS_URL: the join claims the starter uses and the stream list the admin API merges (shared-state.ts). */
+  shared?: SharedState | null;
 }
 
 export interface TwilioControl {
@@ -41,11 +44,16 @@ export function twilioControl(opts: TwilioControlOptions): TwilioControl {
   const { config, log, client } = opts;
   const tokenSecret = deriveStreamTokenSecret(config.twilioAuthToken);
   const starter = new StreamStarter({ client, publicUrl: config.publicUrl, tokenSecret, log });
+  const shared = opts.shared ?? null;
+  if (shared !== null) starter.joinGate = shared.joinGate;
   const endConference = opts.endConference ?? restEndConference(client, log);
   return {
     starter,
     checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired }),
-    routes: [adminRoutes({ starter, endConference, extensions: opts.adminExtensions }), webhookRoutes({ starter, bus: opts.bus })],
+    routes: [
+      adminRoutes({ starter, endConference, extensions: opts.adminExtensions, peerStreams: shared?.peerStreams, processId: shared?.processId }),
+      webhookRoutes({ starter, bus: opts.bus }),
+    ],
   };
 }
 

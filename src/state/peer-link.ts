@@ -59,7 +59,6 @@ export class RedisPeerLink implements ConferencePeers {
 
   /** Subscribes and starts announcing. Call once the connection is up (or connecting). */
   async start(): Promise<void> {
-    await this.#redis.subscribe(PEER_CHANNEL, (m) => this.#receive(m));
     this.#offUp = this.#redis.onChange((up) => {
       if (!up) return;
       // Peers were unreachable too: give them a fresh grace period, then announce again once
@@ -70,6 +69,7 @@ export class RedisPeerLink implements ConferencePeers {
     });
     this.#timer = setInterval(() => this.#tick(), this.#aliveMs);
     this.#timer.unref();
+    await this.#redis.subscribe(PEER_CHANNEL, (m) => this.#receive(m));
     this.#announce();
   }
 

@@ -21,8 +21,8 @@ export type RedisReply = string | number | null | RedisReply[];
 export interface RedisConnectionOptions {
   url: string;
   log: Logger;
-  /** The gateway's metrics registry; the three state-store metrics are registered there. */
-  registry: Registry;
+  /** The gateway's metrics registry for the three state-store metrics (or later, with `bindMetrics`). */
+  registry?: Registry;
   /** A command not answered within this is failed (default 1000 ms). */
   commandTimeoutMs?: number;
   /** Client name shown by `CLIENT LIST` (the process id). */
@@ -35,6 +35,7 @@ export class RedisConnection {
   readonly #client: RedisClientType;
   readonly #log: Logger;
   readonly #timeoutMs: number;
+  readonly #upGauge: Gauge;
   readonly #errors: Counter<'op'>;
   readonly #latency: Histogram<'op'>;
   readonly #listeners: Listener[] = [];
@@ -55,25 +56,25 @@ export class RedisConnection {
       pingInterval: 2000,
       socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** Math.min(retries, 4), 1000) },
     }) as unknown as RedisClientType;
-    const registers = [opts.registry];
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
-    new Gauge({
+    this.#upGauge = new Gauge({
       name: 'streamgate_state_store_up',
       help: 'Whether this process reaches the shared state store (REDIS_URL): 1 yes, 0 no',
-      registers,
+      registers: [],
       collect() {
         this.set(self.#up ? 1 : 0);
       },
     });
-    this.#errors = new Counter({ name: 'streamgate_state_store_errors_total', help: 'State-store (Redis) operations that failed, by operation', labelNames: ['op'], registers });
+    this.#errors = new Counter({ name: 'streamgate_state_store_errors_total', help: 'State-store (Redis) operations that failed, by operation', labelNames: ['op'], registers: [] });
     this.#latency = new Histogram({
       name: 'streamgate_state_store_latency_seconds',
       help: 'State-store (Redis) operation round trip, by operation',
       labelNames: ['op'],
       buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
+      registers: [],
     });
+    if (opts.registry !== undefined) this.bindMetrics(opts.registry);
     this.#client.on('ready', () => this.#setUp(true));
     this.#client.on('end', () => this.#setUp(false));
     this.#client.on('reconnecting', () => this.#setUp(false));
@@ -82,6 +83,11 @@ export class RedisConnection {
       if (!this.#loggedDown) this.#log.warn({ err: { message: err.message } }, 'state store (Redis) unreachable; retrying');
       this.#loggedDown = true;
     });
+  }
+
+  /** Registers the state-store metrics in the gateway's registry (built after this connection). */
+  bindMetrics(registry: Registry): void {
+    for (const m of [this.#upGauge, this.#errors, this.#latency]) registry.registerMetric(m);
   }
 
   /** Whether commands can be sent now. */
