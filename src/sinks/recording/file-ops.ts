@@ -1,9 +1,8 @@
 /** File operations the sink and recovery share; all async, none on the hot path. */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { sha256FileOffThread } from './file-hasher.js';
 
 /**
  * Writes `length` bytes of `buf` from `offset` to file position `position`, looping on short
@@ -49,11 +48,9 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await rename(tmp, path);
 }
 
-/** SHA-256 (hex) of a file's bytes. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** SHA-256 (hex) of a file's bytes; read and digested on a worker thread (file-hasher.ts). */
+export function sha256File(path: string): Promise<string> {
+  return sha256FileOffThread(path);
 }
 
 /** Makes a rename inside `dir` durable. Best effort: not every platform can fsync a directory. */
