@@ -16,7 +16,7 @@ import { EventBus } from '../core/events.js';
 import { createLevelSinkFactory } from '../sinks/level/level-sink.js';
 import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
-import { createSpeechEngine, createTranscriptionSinkFactory, defaultEngineName, TranscriptWebhook } from '../sinks/transcription/index.js';
+import { createSpeechEngine, createTranscriptionSinkFactory, defaultEngineName, TranscriptWebhook, type RemoteSpeechEngine } from '../sinks/transcription/index.js';
 import type { GatewayConfig } from './config.js';
 import { restEndConference } from './conference-end.js';
 import { createLogger } from './logger.js';
@@ -93,15 +93,27 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
     // Speech/silence and the media clock for the conditions engine.
     createLevelSinkFactory({ bus }),
   ];
-  const closers: (() => Promise<void> | void)[] = [countTranscripts(bus, metrics)];
+  const closers: (() => Promise<void> | void)[] = [];
   const engineName = config.transcription ?? defaultEngineName();
+  let remoteEngine: string | null = null;
   if (engineName !== 'none') {
     // The phrases rules name are also keyword-spotted: cheap, and reliable where the full
     // transcript is not.
     const phrases = rules.flatMap((r) => (r.when.kind === 'phrase' ? r.when.phrases : []));
+    const engine = createSpeechEngine(engineName, {
+      log,
+      deepgram: config.deepgramApiKey === undefined ? undefined : { apiKey: config.deepgramApiKey, url: config.deepgramUrl, params: config.deepgramParams },
+      vosk: { url: config.voskUrl },
+      remote: { replaySeconds: config.asrReplaySeconds, stallMs: config.asrStallSeconds * 1000 },
+    });
+    if ('asrStats' in engine) {
+      // deepgram, vosk: their counters under streamgate_asr_*{engine}.
+      remoteEngine = engineName;
+      metrics.observeAsr(engineName, (engine as RemoteSpeechEngine).asrStats);
+    }
     factories.push(
       createTranscriptionSinkFactory({
-        engine: createSpeechEngine(engineName, { log }),
+        engine,
         dataDir: config.dataDir,
         maxStreams: config.transcriptionMaxStreams,
         phrases,
@@ -116,21 +128,27 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
     closers.push(() => webhook.close());
   }
   log.info({ transcription: engineName, rules: rules.length }, 'sinks configured');
+  closers.push(countTranscripts(bus, metrics, remoteEngine));
   return { factories, closers };
 }
 
 /**
  * transcripts_total{kind} from the bus, and the transcription sink's latency samples moved into
- * their histogram once a second. Returns its stopper.
+ * their histogram once a second (also into asr_result_latency_seconds{engine} for a remote
+ * engine). Returns its stopper.
  */
-function countTranscripts(bus: EventBus, metrics: GatewayMetrics): () => void {
+function countTranscripts(bus: EventBus, metrics: GatewayMetrics, remoteEngine: string | null): () => void {
   const samples = metrics.transcription.resultLatencyMs;
   let seen = 0;
   const timer = setInterval(() => {
     const fresh = Math.min(samples.count - seen, 1024);
     if (fresh <= 0) return;
     const values = samples.values();
-    for (let i = values.length - fresh; i < values.length; i++) metrics.transcriptLatency.observe(values[i]! / 1000);
+    const asr = remoteEngine === null ? null : metrics.asrResultLatency.labels(remoteEngine);
+    for (let i = values.length - fresh; i < values.length; i++) {
+      metrics.transcriptLatency.observe(values[i]! / 1000);
+      asr?.observe(values[i]! / 1000);
+    }
     seen = samples.count;
   }, 1000);
   timer.unref();

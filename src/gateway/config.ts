@@ -4,10 +4,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { DEEPGRAM_DEFAULT_URL, DEEPGRAM_FIXED_PARAMS } from '../sinks/transcription/engines/remote/deepgram.js';
+import { VOSK_DEFAULT_URL } from '../sinks/transcription/engines/remote/vosk.js';
 import { isSid } from '../twilio/sids.js';
 
 export type RecordingFormat = 'pcm16' | 'mulaw';
-export type TranscriptionChoice = 'pocketsphinx' | 'none';
+export type TranscriptionChoice = 'pocketsphinx' | 'deepgram' | 'vosk' | 'none';
 export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
 
 export interface GatewayConfig {
@@ -23,6 +25,16 @@ export interface GatewayConfig {
   dataDir: string;
   /** Undefined means "pocketsphinx when installed, else none", decided at start-up. */
   transcription: TranscriptionChoice | undefined;
+  /** TRANSCRIPTION=deepgram: the API key (required then; never logged), URL and extra query parameters. */
+  deepgramApiKey: string | undefined;
+  deepgramUrl: string;
+  deepgramParams: URLSearchParams;
+  /** TRANSCRIPTION=vosk: the Vosk server's WebSocket URL. */
+  voskUrl: string;
+  /** Remote engines: audio resent after a reconnection, at most, seconds. */
+  asrReplaySeconds: number;
+  /** Remote engines: a service that answers nothing this long while audio flows is reconnected, seconds. */
+  asrStallSeconds: number;
   rulesFile: string | undefined;
   transcriptWebhookUrl: string | undefined;
   adminToken: string | undefined;
@@ -76,6 +88,11 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   if (workers > 1 && redisUrl === undefined) {
     throw new ConfigError(`WORKERS=${workers} needs REDIS_URL: the processes share conferences, end claims and the stream list through Redis`);
   }
+  const transcription = oneOf(env, 'TRANSCRIPTION', ['pocketsphinx', 'deepgram', 'vosk', 'none'] as const, undefined);
+  const deepgramApiKey = optional(env, 'DEEPGRAM_API_KEY');
+  if (transcription === 'deepgram' && deepgramApiKey === undefined) {
+    throw new ConfigError('TRANSCRIPTION=deepgram needs DEEPGRAM_API_KEY (a Deepgram API key, sent as "Authorization: Token …")');
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
@@ -86,13 +103,20 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     twilioApiKeySecret,
     twilioApiUrl: url(env, 'TWILIO_API_URL', 'https://api.twilio.com', ['http:', 'https:']).replace(/\/+$/, ''),
     dataDir: optional(env, 'STREAMGATE_DATA_DIR') ?? './data',
-    transcription: oneOf(env, 'TRANSCRIPTION', ['pocketsphinx', 'none'] as const, undefined),
+    transcription,
+    deepgramApiKey,
+    deepgramUrl: url(env, 'DEEPGRAM_URL', DEEPGRAM_DEFAULT_URL, ['ws:', 'wss:']),
+    deepgramParams: deepgramParams(env),
+    voskUrl: url(env, 'VOSK_URL', VOSK_DEFAULT_URL, ['ws:', 'wss:']),
+    asrReplaySeconds: int(env, 'ASR_REPLAY_SECONDS', 10, 1, 120),
+    asrStallSeconds: int(env, 'ASR_STALL_SECONDS', 10, 1, 600),
     rulesFile: optional(env, 'RULES_FILE'),
     transcriptWebhookUrl: optional(env, 'TRANSCRIPT_WEBHOOK_URL') === undefined ? undefined : url(env, 'TRANSCRIPT_WEBHOOK_URL', '', ['http:', 'https:']),
     adminToken: optional(env, 'ADMIN_TOKEN'),
     streamTokenRequired: bool(env, 'STREAM_TOKEN_REQUIRED', false),
     recordingFormat: oneOf(env, 'RECORDING_FORMAT', ['pcm16', 'mulaw'] as const, 'pcm16'),
-    transcriptionMaxStreams: int(env, 'TRANSCRIPTION_MAX_STREAMS', Math.max(1, availableParallelism()), 0, 10_000),
+    // A local recogniser costs a core per track; a remote service costs a socket.
+    transcriptionMaxStreams: int(env, 'TRANSCRIPTION_MAX_STREAMS', transcription === 'deepgram' || transcription === 'vosk' ? 1000 : Math.max(1, availableParallelism()), 0, 10_000),
     maxStreams: maxStreamsRaw === undefined ? undefined : int(env, 'MAX_STREAMS', 0, 1, 1_000_000),
     drainTimeoutSeconds: int(env, 'DRAIN_TIMEOUT', 30, 0, 86_400),
     logLevel,
@@ -111,6 +135,23 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 function workersOf(env: Env): number {
   if (optional(env, 'WORKERS')?.toLowerCase() === 'auto') return Math.max(1, availableParallelism());
   return int(env, 'WORKERS', 1, 1, 1024);
+}
+
+/**
+ * DEEPGRAM_PARAMS: extra query parameters (`model=nova-3&language=en&smart_format=true`). The
+ * audio parameters are the gateway's to set: Twilio's mu-law goes out as it came.
+ */
+function deepgramParams(env: Env): URLSearchParams {
+  const raw = optional(env, 'DEEPGRAM_PARAMS') ?? '';
+  if (raw.length > 2000) throw new ConfigError('DEEPGRAM_PARAMS is longer than 2000 characters');
+  const params = new URLSearchParams(raw.replace(/^\?/, ''));
+  for (const key of params.keys()) {
+    if (key in DEEPGRAM_FIXED_PARAMS) {
+      throw new ConfigError(`DEEPGRAM_PARAMS must not set ${key}: the gateway sends Twilio's audio as ${Object.entries(DEEPGRAM_FIXED_PARAMS).map(([k, v]) => `${k}=${v}`).join('&')}`);
+    }
+    if (!/^[a-z_][a-z0-9_.]{0,63}$/i.test(key)) throw new ConfigError(`DEEPGRAM_PARAMS has a bad parameter name ${JSON.stringify(key.slice(0, 40))}`);
+  }
+  return params;
 }
 
 function optional(env: Env, name: string): string | undefined {

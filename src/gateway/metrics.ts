@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SinkStats } from '../sinks/sink.js';
+import type { RemoteAsrStats } from '../sinks/transcription/engines/remote/stats.js';
 import { createTranscriptionStats, type TranscriptionStats } from '../sinks/transcription/stats.js';
 import type { TranscriptWebhookStats } from '../sinks/transcription/webhook.js';
 import { FastHistogram } from './fast-histogram.js';
@@ -31,6 +32,8 @@ export class GatewayMetrics {
   readonly transcription: TranscriptionStats = createTranscriptionStats();
   /** The transcript webhook's delivery counters: handed to the webhook; read at scrape time. */
   readonly webhook: TranscriptWebhookStats = { sent: 0, failed: 0, dropped: 0, retries: 0 };
+  /** Remote speech engines' counters by engine label (one engine per gateway, so one entry). */
+  readonly #asr = new Map<string, RemoteAsrStats>();
   /** Live streams; set by the session registry. */
   activeStreams = 0;
 
@@ -40,6 +43,7 @@ export class GatewayMetrics {
   readonly ingestLag: FastHistogram;
   readonly transcripts: Counter<'kind'>;
   readonly transcriptLatency: Histogram;
+  readonly asrResultLatency: Histogram<'engine'>;
   readonly conditionsTriggered: Counter<'rule'>;
   readonly conferencesEnded: Counter<'result'>;
   readonly twilioRequests: Counter<'operation' | 'status'>;
@@ -121,6 +125,27 @@ export class GatewayMetrics {
       buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
       registers,
     });
+    // Remote speech engines (deepgram, vosk): label `engine`, one value per configured engine.
+    const asr = this.#asr;
+    const asrCounter = (name: string, help: string, read: (s: RemoteAsrStats) => number) =>
+      foldCounter(`${P}asr_${name}`, help, registers, ['engine'], (c) => {
+        for (const [engine, s] of asr) c.set(engine, read(s));
+      });
+    asrCounter('connections_total', 'WebSocket connections opened to the speech service (first ones and reconnections)', (s) => s.connections);
+    asrCounter('reconnects_total', 'Connections to the speech service opened again after one dropped, failed or stalled mid-call', (s) => s.reconnects);
+    asrCounter('replayed_seconds_total', 'Audio sent to the speech service again after a reconnection (not yet covered by a final)', (s) => s.replayedSamples / 8000);
+    asrCounter('dropped_seconds_total', 'Audio never recognised: dropped by backpressure, or older than ASR_REPLAY_SECONDS when the service came back (holes in the transcript)', (s) => s.droppedSamples / 8000);
+    asrCounter('auth_failures_total', 'Streams whose speech service handshake was refused with 401/403 (not retried; recorded, not transcribed)', (s) => s.authFailures);
+    asrCounter('config_failures_total', 'Streams whose speech service handshake was refused for bad configuration (other 4xx; not retried)', (s) => s.configFailures);
+    asrCounter('protocol_errors_total', 'Messages from the speech service that were malformed or out of bounds (ignored)', (s) => s.protocolErrors);
+    asrCounter('stalls_total', 'Connections dropped because the speech service answered nothing while audio flowed (ASR_STALL_SECONDS)', (s) => s.stalls);
+    this.asrResultLatency = new Histogram({
+      name: `${P}asr_result_latency_seconds`,
+      help: 'Time from the audio ending a final result being written to the speech engine to the result arriving, by engine',
+      labelNames: ['engine'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+      registers,
+    });
     this.conditionsTriggered = new Counter({ name: `${P}conditions_triggered_total`, help: 'Rule conditions that held, by rule', labelNames: ['rule'], registers });
     this.conferencesEnded = new Counter({ name: `${P}conferences_ended_total`, help: 'Conference end actions, by result', labelNames: ['result'], registers });
     this.twilioRequests = new Counter({ name: `${P}twilio_requests_total`, help: 'Twilio REST requests, by operation and HTTP status', labelNames: ['operation', 'status'], registers });
@@ -144,6 +169,11 @@ export class GatewayMetrics {
       this.#sinkStats.set(name, s);
     }
     return s;
+  }
+
+  /** Exports a remote speech engine's counters under `engine`. */
+  observeAsr(engine: string, stats: RemoteAsrStats): void {
+    this.#asr.set(engine, stats);
   }
 
   /** Observer for the REST client: one call per attempt. */

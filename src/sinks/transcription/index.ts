@@ -7,6 +7,10 @@ export {
   type PocketsphinxEngineOptions,
 } from './engines/pocketsphinx.js';
 export { PocketsphinxSession } from './engines/pocketsphinx-session.js';
+export { DEEPGRAM_DEFAULT_URL, deepgramProtocol, type DeepgramOptions } from './engines/remote/deepgram.js';
+export { createRemoteEngine, type RemoteSpeechEngine } from './engines/remote/remote-engine.js';
+export type { RemoteAsrStats } from './engines/remote/stats.js';
+export { VOSK_DEFAULT_URL, VOSK_EOF, voskProtocol } from './engines/remote/vosk.js';
 export {
   createSpeechEngine,
   defaultEngineName,
