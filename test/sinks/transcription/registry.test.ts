@@ -11,7 +11,7 @@ describe('engine registry', () => {
 
   it('names TRANSCRIPTION when the engine is unknown or missing', () => {
     expect(() => createSpeechEngine('whisper', { log: quietLog })).toThrow(ConfigError);
-    expect(() => createSpeechEngine('whisper', { log: quietLog })).toThrow(/TRANSCRIPTION must be one of pocketsphinx, none/);
+    expect(() => createSpeechEngine('whisper', { log: quietLog })).toThrow(/TRANSCRIPTION must be one of pocketsphinx, deepgram, vosk, none/);
     expect(() =>
       createSpeechEngine('pocketsphinx', { log: quietLog, pocketsphinx: { modelDir: '/nonexistent' } }),
     ).toThrow(/TRANSCRIPTION=pocketsphinx/);

@@ -1,0 +1,84 @@
+/**
+ * The production gateway (createAppGateway) with a remote speech engine pointed at a stand-in,
+ * and the Twilio emulator as the caller: streams start through the admin API, the emulator
+ * plays tone speech (tone-speech.ts) and hangs up at its end.
+ */
+import { readFile } from 'node:fs/promises';
+import type { TranscriptEvent } from '../../src/core/transcript.js';
+import { transcriptPath, type TranscriptLine } from '../../src/sinks/transcription/index.js';
+import { waitFor } from '../helpers/gateway.js';
+import { readManifest, recordingBase, startStack, type Stack } from '../e2e/faults-helpers.js';
+import type { StandinConnection } from './standin.js';
+import type { PlannedWord } from './tone-speech.js';
+
+/** The emulator's first media.timestamp (its default, as in real captures). */
+export const FIRST_TIMESTAMP_MS = 99;
+
+export interface AsrStack extends Stack {
+  events: TranscriptEvent[];
+}
+
+export async function startAsrStack(env: Record<string, string>, speed = 2): Promise<AsrStack> {
+  const base = await startStack({ speed, env: { LOG_LEVEL: 'info', ...env } });
+  const events: TranscriptEvent[] = [];
+  base.gateway.bus.on('transcript', (t) => events.push(t));
+  return Object.assign(base, { events });
+}
+
+/** Starts a stream of `callSid` with `track` through the admin API; returns the StreamSid. */
+export async function stream(stack: Stack, callSid: string, track: 'inbound_track' | 'both_tracks' = 'inbound_track'): Promise<string> {
+  const res = await fetch(`${stack.http}/v1/calls/${callSid}/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ track }),
+  });
+  const body = (await res.json()) as { streamSid?: string };
+  if (res.status !== 201 || body.streamSid === undefined) throw new Error(`CreateStream: ${res.status} ${JSON.stringify(body)}`);
+  return body.streamSid;
+}
+
+/** Waits for the stream's end and the transcription sink's close (its last JSONL line written). */
+export async function untilEnded(stack: Stack, streamSid: string, ms = 30_000): Promise<void> {
+  await waitFor(() => stack.ends.has(streamSid), ms, `stream-end of ${streamSid}`);
+}
+
+export async function transcriptLines(stack: Stack, callSid: string, streamSid: string): Promise<TranscriptLine[]> {
+  let text: string;
+  try {
+    text = await readFile(transcriptPath(stack.dataDir, stack.sim.accountSid, callSid, streamSid), 'utf8');
+  } catch {
+    return [];
+  }
+  return text.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as TranscriptLine);
+}
+
+export async function manifest(stack: Stack, callSid: string, streamSid: string) {
+  return readManifest(recordingBase(stack, callSid, streamSid));
+}
+
+/**
+ * Checks final words against the plan: the same words in order, each on the media clock
+ * (first timestamp + its place in the call's audio) within `toleranceMs`.
+ */
+export function expectWordsOnMediaClock(lines: TranscriptLine[], plan: PlannedWord[], toleranceMs = 25): string[] {
+  const problems: string[] = [];
+  const words = lines.filter((l) => l.hole !== true).flatMap((l) => l.words);
+  if (words.map((w) => w.word).join(' ') !== plan.map((w) => w.word).join(' ')) {
+    problems.push(`words ${JSON.stringify(words.map((w) => w.word))} != ${JSON.stringify(plan.map((w) => w.word))}`);
+    return problems;
+  }
+  words.forEach((w, i) => {
+    const p = plan[i]!;
+    const start = FIRST_TIMESTAMP_MS + p.startMs;
+    const end = FIRST_TIMESTAMP_MS + p.endMs;
+    if (Math.abs(w.startMs - start) > toleranceMs || Math.abs(w.endMs - end) > toleranceMs) {
+      problems.push(`${w.word} #${i}: ${w.startMs}-${w.endMs} ms, planned ${start}-${end}`);
+    }
+  });
+  return problems;
+}
+
+/** The messages a connection got, parsed. */
+export function sentJson(c: StandinConnection): Record<string, unknown>[] {
+  return c.sent.filter((s) => s.startsWith('{')).map((s) => JSON.parse(s) as Record<string, unknown>);
+}
