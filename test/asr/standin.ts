@@ -26,6 +26,8 @@ export interface StandinConnection {
   /** Protocol violations the service would not accept. */
   violations: string[];
   closed: { code: number; reason: string; by: 'client' | 'server' } | null;
+  /** Messages that arrived after the service closed (ignored, as the service would). */
+  ignoredAfterClose: number;
   ws: WebSocket;
 }
 
@@ -145,13 +147,17 @@ export abstract class Standin {
         sent: [],
         violations: [],
         closed: null,
+        ignoredAfterClose: 0,
         ws,
       };
       this.connections.push(c);
       ws.on('message', (data, isBinary) => {
         const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
         if (c.closed !== null) {
-          c.violations.push(`message after the close (${isBinary ? 'binary' : buf.toString('utf8').slice(0, 40)})`);
+          // What a client sent while the service's own close was on its way is not its fault: the
+          // service ignores it (and the gateway counts it as replayed on the next connection).
+          if (c.closed.by === 'server') c.ignoredAfterClose++;
+          else c.violations.push(`message after the close (${isBinary ? 'binary' : buf.toString('utf8').slice(0, 40)})`);
           return;
         }
         c.sequence.push(isBinary ? `audio:${buf.length}` : buf.toString('utf8'));
