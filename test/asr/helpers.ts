@@ -19,7 +19,8 @@ export interface AsrStack extends Stack {
 }
 
 export async function startAsrStack(env: Record<string, string>, speed = 2): Promise<AsrStack> {
-  const base = await startStack({ speed, env: { LOG_LEVEL: 'info', ...env } });
+  // The overload guard would refuse the first upgrade while a loaded machine compiles the suite.
+  const base = await startStack({ speed, env: { LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '60000', ...env } });
   const events: TranscriptEvent[] = [];
   base.gateway.bus.on('transcript', (t) => events.push(t));
   return Object.assign(base, { events });
@@ -39,7 +40,13 @@ export async function stream(stack: Stack, callSid: string, track: 'inbound_trac
 
 /** Waits for the stream's end and the transcription sink's close (its last JSONL line written). */
 export async function untilEnded(stack: Stack, streamSid: string, ms = 30_000): Promise<void> {
-  await waitFor(() => stack.ends.has(streamSid), ms, `stream-end of ${streamSid}`);
+  try {
+    await waitFor(() => stack.ends.has(streamSid), ms, `stream-end of ${streamSid}`);
+  } catch (err) {
+    // Say where the stream is, for a CI log.
+    const lines = stack.lines.filter((l) => l.streamSid === streamSid || (l.level as number) >= 40).slice(-8).map((l) => String(l.msg));
+    throw new Error(`${(err as Error).message}; emulator: ${stack.sim.stream(streamSid)?.status ?? '?'}; started: ${stack.started.has(streamSid)}; log: ${JSON.stringify(lines)}`);
+  }
 }
 
 export async function transcriptLines(stack: Stack, callSid: string, streamSid: string): Promise<TranscriptLine[]> {

@@ -98,10 +98,11 @@ describe('TRANSCRIPTION=vosk (Vosk server stand-in, real gateway, Twilio emulato
 
   it('an outage longer than ASR_REPLAY_SECONDS: the oldest audio is a hole in the transcript (JSONL line, log, metric), later words still come', async () => {
     const { s, v } = await start({ ASR_REPLAY_SECONDS: '1' });
-    // A sentence, 8 s of silence, a sentence. The service drops after the first one is final
+    // A sentence, 16 s of silence, a sentence. The service drops after the first one is final
     // (its endpoint is at 1.6 s) and refuses to come back for 1.5 s of wall time (3 s of audio
-    // at the emulator's 2x): more than the 1 s the gateway keeps, well before the last sentence.
-    const call = toneSpeech([['charlie', 'delta'], ['...', '...', '...', '...', '...', '...', '...', '...'], ['hotel', 'alpha']]);
+    // at the emulator's 2x): more than the 1 s the gateway keeps. The backoff (at most 5 s once
+    // it is allowed back) still brings it back well before the last sentence (at 18 s).
+    const call = toneSpeech([['charlie', 'delta'], Array<string>(16).fill('...'), ['hotel', 'alpha']]);
     v.closePlan = { connection: 0, afterSeconds: 1.9, code: 1011, reason: '' };
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: call.mulaw } });
     const streamSid = await stream(s, c.sid);
