@@ -15,7 +15,7 @@ import { FieldError, sendRouteError } from './route-errors.js';
 import type { EndConference } from '../core/conference.js';
 import type { Gateway } from './server.js';
 import type { SessionRegistry } from './session-registry.js';
-import { STATE } from './stream-session.js';
+import { STATE } from './stream-state.js';
 import { RESERVED_PARAMETERS, type StreamStarter, type TrackedStream } from './stream-starter.js';
 
 export const ADMIN_PREFIX = '/v1';

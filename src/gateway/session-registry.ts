@@ -4,7 +4,8 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { GatewayMetrics } from './metrics.js';
-import { CLOSE, STATE, type StreamSession } from './stream-session.js';
+import { CLOSE, type StreamSession } from './stream-session.js';
+import { STATE } from './stream-state.js';
 
 export interface RegistryOptions {
   handshakeTimeoutMs: number;

@@ -1,11 +1,10 @@
 /**
  * One Twilio Media Stream = one WebSocket = one StreamSession.
  *
- *     OPEN ──connected──► CONNECTED ──start──► STARTED ──stop──► STOPPED ──► CLOSED
- *       └────────────start────────────┘   media/dtmf/mark  │  (socket close: aborted)
- *                 any state ──protocol error / socket close / shutdown──► CLOSED
- *
- * Every transition happens in `onText`. Payloads are base64-decoded into, and mu-law-decoded
+ * Its states and what each event does in each are the table in stream-state.ts; every state
+ * change goes through `#transition(event)`, which looks the event up there, refuses it (a
+ * protocol error) or moves the state. Entering CLOSED always goes on to `#end`, which finalises
+ * the sinks once. Payloads are base64-decoded into, and mu-law-decoded
  * out of, the process-wide decode scratch (twilio/mulaw-simd.ts): a message is handled
  * synchronously and sinks copy what they keep, so sessions need no frame buffers of their own
  * and the media path allocates nothing per frame.
@@ -18,10 +17,9 @@ import { type MediaFrame, type SinkFactory } from '../sinks/sink.js';
 import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../core/stream.js';
 import type { EventBus } from '../core/events.js';
 import { FanOut } from './fan-out.js';
+import { IGNORED, SESSION_EVENT as EV, STATE, TRANSITIONS, type SessionEvent, type SessionState } from './stream-state.js';
 import type { GatewayMetrics } from './metrics.js';
 
-export const STATE = { OPEN: 0, CONNECTED: 1, STARTED: 2, STOPPED: 3, CLOSED: 4 } as const;
-export type SessionState = (typeof STATE)[keyof typeof STATE];
 
 /** WebSocket close codes we use (RFC 6455 §7.4.1). */
 export const CLOSE = {
@@ -128,6 +126,11 @@ export class StreamSession {
     return this.#log;
   }
 
+  /** Once CLOSED: resolves when the sinks have finalised. Null while the session is open. */
+  get ending(): Promise<void> | null {
+    return this.#ending;
+  }
+
   summary(): SessionSummary {
     const [a, b] = this.#tracks as [TrackState, TrackState];
     return {
@@ -155,6 +158,7 @@ export class StreamSession {
       const n = msg.readMediaFast(bytes, this.info!.streamSid, this.#raw);
       if (n >= 0) {
         this.lastMessageAt = receivedAt;
+        if (!this.#transition(EV.MEDIA)) return;
         // Same check, same order of outcomes as #onMedia (the payload was valid base64 anyway).
         if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
         return this.#onMediaDecoded(msg, n, receivedAt);
@@ -165,10 +169,9 @@ export class StreamSession {
 
   /** One text message from the socket. */
   onText(text: string, receivedAt: number): void {
-    if (this.state >= STATE.STOPPED) {
+    if (this.state === STATE.CLOSED) {
       // Twilio closes right after `stop`; anything later is not audio we can place.
-      // (end() moves a stopped stream on to CLOSED at once, so its close reason tells it apart.)
-      if (this.state === STATE.STOPPED || this.closeReason === 'stopped') this.#deps.metrics.protocolErrors.labels('message_after_stop').inc();
+      if (this.closeReason === 'stopped') this.#deps.metrics.protocolErrors.labels('message_after_stop').inc();
       return;
     }
     this.lastMessageAt = receivedAt;
@@ -177,30 +180,27 @@ export class StreamSession {
       case EVENT.MEDIA:
         return this.#onMedia(msg, receivedAt);
       case EVENT.START:
+        if (!this.#transition(EV.START)) return;
         return this.#onStart(msg.start!);
       case EVENT.CONNECTED:
-        if (this.state !== STATE.OPEN) return this.fail('unexpected_connected', CLOSE.PROTOCOL_ERROR);
-        this.state = STATE.CONNECTED;
+        this.#transition(EV.CONNECTED);
         return;
       case EVENT.STOP:
-        if (this.state !== STATE.STARTED) return this.fail('stop_before_start', CLOSE.PROTOCOL_ERROR);
-        if (!this.#sameStream(msg.streamSid)) return;
+        if (!this.#transition(this.#ours(EV.STOP, msg.streamSid))) return;
         this.#sequence(msg.sequenceNumber);
-        this.state = STATE.STOPPED;
-        void this.end('stopped');
+        void this.#end('stopped');
         return;
       case EVENT.DTMF:
-        if (this.state !== STATE.STARTED) return this.fail('dtmf_before_start', CLOSE.PROTOCOL_ERROR);
-        if (!this.#sameStream(msg.streamSid)) return;
+        if (!this.#transition(this.#ours(EV.DTMF, msg.streamSid))) return;
         this.#sequence(msg.sequenceNumber);
         this.#deps.bus.emit('dtmf', this.info!, msg.digit, Math.max(0, this.#tracks[0]!.endMs));
         return;
       case EVENT.MARK:
-        if (this.state !== STATE.STARTED) return this.fail('mark_before_start', CLOSE.PROTOCOL_ERROR);
-        if (!this.#sameStream(msg.streamSid)) return;
+        if (!this.#transition(this.#ours(EV.MARK, msg.streamSid))) return;
         this.#sequence(msg.sequenceNumber);
         return;
       case EVENT.UNKNOWN:
+        if (!this.#transition(EV.UNKNOWN)) return;
         this.#deps.metrics.unknownEvents.inc();
         this.#log.debug({ event: msg.eventName.slice(0, 40) }, 'unknown event ignored');
         return;
@@ -216,41 +216,63 @@ export class StreamSession {
 
   /** The socket closed (by either side). Without a `stop` first, the stream was aborted. */
   onSocketClose(code: number): void {
-    if (this.state === STATE.CLOSED) return;
-    if (this.state === STATE.STARTED) this.#log.warn({ code }, 'socket closed without stop; stream aborted');
-    void this.end(this.state === STATE.STARTED ? 'aborted' : this.closeReason ?? 'aborted');
+    const wasStarted = this.state === STATE.STARTED;
+    if (!this.#transition(EV.SOCKET_CLOSED)) return;
+    if (wasStarted) this.#log.warn({ code }, 'socket closed without stop; stream aborted');
+    void this.#end('aborted');
   }
 
   /** Counts a protocol error, logs it, closes the socket and ends the stream. */
   fail(reason: string, code: number, field?: string | null): void {
-    if (this.state === STATE.CLOSED) return;
+    if (!this.#transition(EV.ERROR)) return;
     this.#deps.metrics.protocolErrors.labels(reason).inc();
     this.#log.warn({ reason, field: field ?? undefined, code }, 'closing stream: protocol error');
     this.#deps.closeSocket(code, reason);
-    void this.end('protocol-error');
+    void this.#end('protocol-error');
   }
 
   /** Gateway shutdown: finalise the sinks first, then close the socket with 1001 (going away). */
   async shutdown(): Promise<void> {
-    await this.end('shutdown');
+    if (this.#transition(EV.SHUTDOWN)) void this.#end('shutdown');
+    await this.#ending;
     this.#deps.closeSocket(CLOSE.GOING_AWAY, 'shutdown');
   }
 
   /** No message for too long on a started stream: close it as stalled. */
   stall(): void {
-    if (this.state !== STATE.STARTED) return;
+    if (!this.#transition(EV.STALLED)) return;
     this.#deps.closeSocket(CLOSE.POLICY, 'stalled');
-    void this.end('stalled');
+    void this.#end('stalled');
   }
 
   /**
-   * Ends the session once: closes every sink (they finalise their files), counts the outcome
-   * and logs one summary line. Resolves when the sinks are closed.
+   * Looks `event` up in the state table (stream-state.ts) and applies it: the next state, or a
+   * refusal (a protocol error, which closes the session), or nothing. Returns true when the
+   * event was accepted, so the caller does its work; false when it was refused or ignored.
    */
-  end(reason: CloseReason): Promise<void> {
+  #transition(event: SessionEvent): boolean {
+    const next = TRANSITIONS[this.state]![event]!;
+    if (typeof next === 'number') {
+      this.state = next;
+      return true;
+    }
+    if (next !== IGNORED) this.fail(next.reason, CLOSE.PROTOCOL_ERROR, next.field);
+    return false;
+  }
+
+  /** `event` as it applies to this session: on a started stream, a message naming another stream is FOREIGN_STREAM. */
+  #ours(event: SessionEvent, streamSid: string): SessionEvent {
+    return this.state === STATE.STARTED && streamSid !== this.info!.streamSid ? EV.FOREIGN_STREAM : event;
+  }
+
+  /**
+   * The entry action of CLOSED, run once right after the transition into it: closes every sink
+   * (they finalise their files), counts the outcome and logs one summary line. Resolves when
+   * the sinks are closed.
+   */
+  #end(reason: CloseReason): Promise<void> {
     if (this.#ending !== null) return this.#ending;
     const wasStarted = this.started;
-    this.state = STATE.CLOSED;
     this.closeReason = reason;
     const fanOut = this.#fanOut;
     // Active means taking audio; finalising 500 long recordings (hash, fsync) can take seconds.
@@ -268,14 +290,8 @@ export class StreamSession {
     return this.#ending;
   }
 
-  #sameStream(streamSid: string): boolean {
-    if (streamSid === this.info!.streamSid) return true;
-    this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
-    return false;
-  }
-
+  /** The table already moved the session to STARTED; a refused start closes it again at once. */
   #onStart(start: StartFields): void {
-    if (this.state === STATE.STARTED) return this.fail('duplicate_start', CLOSE.PROTOCOL_ERROR);
     const deps = this.#deps;
     const conferenceSid = start.customParameters.conferenceSid;
     const info: StreamInfo = {
@@ -302,7 +318,6 @@ export class StreamSession {
       return;
     }
     this.#sequence(this.#msg.sequenceNumber);
-    this.state = STATE.STARTED;
     this.started = true;
     this.#fanOut = new FanOut(this.#openSinks(info), this.#log);
     this.#log.info({ tracks: info.tracks, conferenceSid: info.conferenceSid, sinks: this.#fanOut.size }, 'stream started');
@@ -359,8 +374,7 @@ export class StreamSession {
   }
 
   #onMedia(msg: ParsedMessage, receivedAt: number): void {
-    if (this.state !== STATE.STARTED) return this.fail('media_before_start', CLOSE.PROTOCOL_ERROR);
-    if (msg.streamSid !== this.info!.streamSid) return this.fail('stream_sid_mismatch', CLOSE.PROTOCOL_ERROR, 'streamSid');
+    if (!this.#transition(this.#ours(EV.MEDIA, msg.streamSid))) return;
     if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
     if (this.#scratchRaw !== decodeScratch.raw) this.#bind();
     const need = (msg.payload.length >> 2) * 3;

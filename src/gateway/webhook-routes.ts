@@ -25,7 +25,7 @@ import { validateSignature } from '../twilio/signature.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { EventBus } from '../core/events.js';
 import type { Gateway } from './server.js';
-import { STATE } from './stream-session.js';
+import { STATE } from './stream-state.js';
 import { ReplayWindow } from './webhook-replay.js';
 import { publicUrlAs, type StreamStarter } from './stream-starter.js';
 import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../core/routes.js';

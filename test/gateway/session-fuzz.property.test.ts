@@ -23,7 +23,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/gateway/config.js';
 import { EventBus } from '../../src/core/events.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
-import { CLOSE, STATE, StreamSession, type SessionState } from '../../src/gateway/stream-session.js';
+import { CLOSE, StreamSession } from '../../src/gateway/stream-session.js';
+import { STATE, type SessionState } from '../../src/gateway/stream-state.js';
 import { createLevelSinkFactory } from '../../src/sinks/level/level-sink.js';
 import type { Track } from '../../src/core/stream.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
@@ -568,7 +569,7 @@ async function runSession(sc: Scenario, taken: unknown[]): Promise<void> {
   if (model.failed) for (const st of sc.trailing) step(st);
   else if (model.state !== STATE.CLOSED) session.onSocketClose(1005);
 
-  await session.end('aborted'); // the end under way (idempotent): resolves when the sinks closed
+  await session.ending; // the end under way: resolves when the sinks closed
   const c = await counted(x.metrics);
   // At most one close; one protocol error counted per close, under the reason it was sent.
   check(h.closes.length === (model.failed ? 1 : 0), () => `closes ${JSON.stringify(h.closes)}, model failed=${model.failed}`);
