@@ -4,10 +4,12 @@
  * Its states and what each event does in each are the table in stream-state.ts; every state
  * change goes through `#transition(event)`, which looks the event up there, refuses it (a
  * protocol error) or moves the state. Entering CLOSED always goes on to `#end`, which finalises
- * the sinks once. Payloads are base64-decoded into, and mu-law-decoded
- * out of, the process-wide decode scratch (twilio/mulaw-simd.ts): a message is handled
- * synchronously and sinks copy what they keep, so sessions need no frame buffers of their own
- * and the media path allocates nothing per frame.
+ * the sinks once. A payload is base64-decoded into the session's own small buffer, copied into
+ * the process-wide decode scratch (twilio/mulaw-simd.ts) and mu-law-decoded there: a message
+ * is handled synchronously and sinks copy what they keep, so one PCM buffer serves every
+ * session and the media path allocates nothing per frame. (Decoding base64 straight into the
+ * scratch would save the 160-byte copy, ~0.05 µs of ~30 µs per message; ARCHITECTURE.md
+ * "Hot path" has the measurement and why the simpler form won.)
  */
 import type { Logger } from 'pino';
 import { decodeScratch } from '../twilio/mulaw-simd.js';
@@ -87,10 +89,8 @@ export class StreamSession {
   readonly #deps: SessionDeps;
   #log: Logger;
   readonly #msg = new ParsedMessage();
-  /** decodeScratch.raw when #raw was made; another value means the scratch grew since. */
-  #scratchRaw: Buffer | null = null;
-  /** The scratch's input region cut to maxFrameBytes: what payloads may be decoded into (#bind). */
-  #raw!: Buffer;
+  /** Where payloads are base64-decoded: 160 bytes (Twilio's frame), grown up to maxFrameBytes on demand. */
+  #raw = Buffer.allocUnsafe(160);
   readonly #frame: MediaFrame;
   readonly #tracks = [new TrackState(), new TrackState()];
   #fanOut: FanOut | null = null;
@@ -106,7 +106,6 @@ export class StreamSession {
     this.#deps = deps;
     this.#log = deps.log;
     this.openedAt = this.lastMessageAt = performance.now();
-    this.#bind();
     this.#frame = {
       track: 'inbound',
       trackIndex: 0,
@@ -153,7 +152,6 @@ export class StreamSession {
   onTextBytes(bytes: Buffer, receivedAt: number): void {
     if (this.state === STATE.STARTED) {
       const msg = this.#msg;
-      if (this.#scratchRaw !== decodeScratch.raw) this.#bind();
       // A payload larger than #raw is declined here and decided by the strict path (#onMedia).
       const n = msg.readMediaFast(bytes, this.info!.streamSid, this.#raw);
       if (n >= 0) {
@@ -376,7 +374,6 @@ export class StreamSession {
   #onMedia(msg: ParsedMessage, receivedAt: number): void {
     if (!this.#transition(this.#ours(EV.MEDIA, msg.streamSid))) return;
     if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
-    if (this.#scratchRaw !== decodeScratch.raw) this.#bind();
     const need = (msg.payload.length >> 2) * 3;
     if (need > this.#raw.length) this.#grow(need);
     const n = decodeBase64Into(msg.payload, this.#raw);
@@ -390,22 +387,10 @@ export class StreamSession {
    */
   #grow(need: number): void {
     const size = Math.min(this.#deps.maxFrameBytes, need);
-    if (size <= this.#raw.length) return;
-    decodeScratch.reserve(size);
-    this.#bind();
+    if (size > this.#raw.length) this.#raw = Buffer.allocUnsafe(size);
   }
 
-  /**
-   * (Re)makes this session's view of the shared scratch: at start, and whenever any session
-   * grew it (growing replaces its memory and detaches the old views).
-   */
-  #bind(): void {
-    const raw = decodeScratch.raw;
-    this.#scratchRaw = raw;
-    this.#raw = raw.length > this.#deps.maxFrameBytes ? raw.subarray(0, this.#deps.maxFrameBytes) : raw;
-  }
-
-  /** A checked media message whose `n` payload bytes are in the decode scratch (strict and fast path). */
+  /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
   #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number): void {
     const track: Track = msg.track;
     const trackIndex = TRACK_INDEX[track];
@@ -428,13 +413,16 @@ export class StreamSession {
     }
     if (end > t.endMs) t.endMs = end;
 
+    // Into the scratch (grown first, rarely: growing replaces its views, so they are read after).
+    if (n > decodeScratch.capacity) decodeScratch.reserve(n);
+    this.#raw.copy(decodeScratch.raw, 0, 0, n);
     const frame = this.#frame;
     if (n === 160) {
       frame.pcm = decodeScratch.pcm160;
       frame.mulaw = decodeScratch.raw160;
     } else {
       frame.pcm = decodeScratch.pcm.subarray(0, n);
-      frame.mulaw = new Uint8Array(this.#raw.buffer, this.#raw.byteOffset, n);
+      frame.mulaw = new Uint8Array(decodeScratch.raw.buffer, decodeScratch.raw.byteOffset, n);
     }
     frame.energy = decodeScratch.decode(n);
     frame.track = track;
