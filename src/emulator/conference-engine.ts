@@ -19,7 +19,7 @@ import { rfc2822Callback } from './dates.js';
 import type { SimEventBus } from './events.js';
 import { conferenceSnapshot, type CallRecord, type ConferenceRecord, type ParticipantRecord } from './records.js';
 import type { ConferenceNoun } from './twiml.js';
-import type { ConferenceEndReason, CreateConferenceOptions, HttpMethod, ParticipantOptions } from './types.js';
+import type { ConferenceEndReason, CreateConferenceOptions, HttpMethod, ParticipantOptions, SimLogger } from './types.js';
 
 /** The subscription keyword (`statusCallbackEvent`) each callback event needs. */
 const SUBSCRIPTION: Record<string, string> = {
@@ -46,7 +46,7 @@ export function parseEvents(value: string | readonly string[] | undefined): Set<
 
 /** What the conference engine needs of the call engine that owns it (SimEngine; kept narrow so the two do not import each other). */
 export interface CallHost {
-  readonly opts: { readonly accountSid: string };
+  readonly opts: { readonly accountSid: string; readonly logger: SimLogger };
   readonly calls: ReadonlyMap<string, CallRecord>;
   hangup(call: CallRecord, reason: 'conference-ended'): void;
 }
@@ -87,6 +87,7 @@ export class ConferenceEngine {
       announcements: [],
     };
     this.conferences.set(conf.sid, conf);
+    this.#engine.opts.logger.info({ conferenceSid: conf.sid, friendlyName }, 'conference created');
     this.#emit(conf);
     return conf;
   }
@@ -155,6 +156,7 @@ export class ConferenceEngine {
     conf.participants.set(call.sid, p);
     call.conferenceSid = conf.sid;
     conf.dateUpdated = now;
+    this.#engine.opts.logger.info({ conferenceSid: conf.sid, callSid: call.sid, label: p.label }, 'participant joined');
     this.#callback(conf, 'participant-join', this.#participantParams(p));
     const present = this.connected(conf);
     if (conf.status === 'init' && present.length >= 2 && present.some((x) => x.startConferenceOnEnter)) {
@@ -206,6 +208,7 @@ export class ConferenceEngine {
       else this.#engine.hangup(call, 'conference-ended');
       this.#leave(conf, p, call, leaveReason, true);
     }
+    this.#engine.opts.logger.info({ conferenceSid: conf.sid, reason, callSidEndingConference: endingCallSid }, 'conference ended');
     const params: Record<string, string> = { ReasonConferenceEnded: reason, Reason: END_REASON_TEXT[reason] };
     if (endingCallSid !== null) {
       params.CallSidEndingConference = endingCallSid;
@@ -244,6 +247,7 @@ export class ConferenceEngine {
       p.status = 'complete';
       p.dateUpdated = new Date();
     }
+    this.#engine.opts.logger.info({ conferenceSid: conf.sid, callSid: call.sid, reason }, 'participant left');
     this.#callback(conf, 'participant-leave', {
       ...this.#participantParams(p),
       ReasonParticipantLeft: reason,
