@@ -1,8 +1,8 @@
 /**
- * `streamgate demo`: the whole loop on one machine, offline. The Twilio emulator runs a
- * two-party conference whose participants speak; the gateway streams each participant on
- * participant-join, records and transcribes them, and a rule ends the conference when Bob says
- * "end the conference". Prints what happens as it happens, then a summary; exits 0 when the
+ * `streamgate demo`: the whole loop on one machine, offline. Two emulated phones run
+ * `<Dial><Conference statusCallback=…>` TwiML into a two-party conference and speak; the
+ * gateway streams each participant on participant-join, records and transcribes them, and a
+ * rule ends the conference when Bob says "end the conference". Prints what happens as it happens, then a summary; exits 0 when the
  * conference was ended by the phrase rule, Twilio's conference-end callback reached the gateway
  * and the recordings were written.
  */
@@ -76,16 +76,15 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   const aliceAudio = readClipMulaw(alice);
   // Bob waits for Alice to finish, then answers.
   const bobAudio = Buffer.concat([Buffer.alloc(aliceAudio.length + 8 * 700, 0xff), readClipMulaw(bob)]);
-  const conference = await sim.createConference({
-    friendlyName: 'streamgate-demo',
-    statusCallback: `${publicUrl}/twilio/conference-events`,
-    statusCallbackEvent: 'start end join leave',
-    participants: [
-      { label: 'alice', audio: { type: 'mulaw', data: aliceAudio }, hangupOnAudioEnd: false },
-      { label: 'bob', audio: { type: 'mulaw', data: bobAudio }, hangupOnAudioEnd: false },
-    ],
-  });
-  say(`conference ${conference.sid} created with Alice ("${alice.text}") and Bob ("${bob.text}")`);
+  // Each phone runs TwiML, as a real call to your number would: dial into the conference,
+  // whose status callbacks go to the gateway (which then streams each participant).
+  const dialIn = (label: string): string =>
+    `<Response><Dial><Conference participantLabel="${label}" statusCallback="${publicUrl}/twilio/conference-events" ` +
+    `statusCallbackEvent="start end join leave">streamgate-demo</Conference></Dial></Response>`;
+  await sim.createCall({ twiml: dialIn('alice'), audio: { type: 'mulaw', data: aliceAudio }, hangupOnAudioEnd: false });
+  await sim.createCall({ twiml: dialIn('bob'), audio: { type: 'mulaw', data: bobAudio }, hangupOnAudioEnd: false });
+  const conference = await sim.waitUntil(() => sim.state().conferences.find((c) => c.friendlyName === 'streamgate-demo'), { timeoutMs: 10_000 });
+  say(`Alice ("${alice.text}") and Bob ("${bob.text}") dialled into conference ${conference.sid} (<Dial><Conference>)`);
 
   let ended = false;
   try {
