@@ -18,6 +18,7 @@ import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../twilio/stream-toke
 import { MEDIA_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
 import { CONFERENCE_PARAMETER } from '../core/stream.js';
 import type { JoinClaim, JoinGate } from '../state/join-claims.js';
+import type { TokenLedger } from './token-ledger.js';
 
 /** Parameter names the gateway sets itself; a caller may not supply them. */
 export const RESERVED_PARAMETERS: readonly string[] = [STREAM_TOKEN_PARAMETER, CONFERENCE_PARAMETER];
@@ -68,6 +69,8 @@ export interface StreamStarterOptions {
   /** Key for per-call tokens: deriveStreamTokenSecret(TWILIO_AUTH_TOKEN). */
   tokenSecret: Buffer;
   log: Logger;
+  /** Told of every CreateStream, so the start guard can bind tokens to these streams (token-ledger.ts). */
+  ledger?: TokenLedger;
   /** Entries kept at most (default 1000). */
   maxTracked?: number;
   /** A `requested` stream not heard of for this long is no longer listed as pending (default 120 000). */
@@ -81,6 +84,7 @@ export class StreamStarter {
   readonly statusCallbackUrl: string;
   readonly #client: TwilioRestClient | null;
   readonly #secret: Buffer;
+  readonly #ledger: TokenLedger | undefined;
   readonly #log: Logger;
   readonly #max: number;
   readonly #pendingTtlMs: number;
@@ -98,6 +102,7 @@ export class StreamStarter {
   constructor(opts: StreamStarterOptions) {
     this.#client = opts.client;
     this.#secret = opts.tokenSecret;
+    this.#ledger = opts.ledger;
     this.#log = opts.log;
     this.#max = opts.maxTracked ?? 1000;
     this.#pendingTtlMs = opts.pendingTtlMs ?? 120_000;
@@ -133,14 +138,23 @@ export class StreamStarter {
       if (RESERVED_PARAMETERS.includes(key)) throw new InvalidInputError(`parameters.${key} is reserved: the gateway sets it`);
       parameters[key] = value;
     }
-    const resource = await client.createStream(callSid, {
-      url: this.mediaUrl,
-      name: req.name,
-      track: req.track,
-      statusCallback: this.statusCallbackUrl,
-      statusCallbackMethod: 'POST',
-      parameters,
-    });
+    // Expected from now on: Twilio may connect before its REST answer reaches us.
+    const expected = this.#ledger?.expect(callSid, conferenceSid ?? null);
+    let resource: StreamResource;
+    try {
+      resource = await client.createStream(callSid, {
+        url: this.mediaUrl,
+        name: req.name,
+        track: req.track,
+        statusCallback: this.statusCallbackUrl,
+        statusCallbackMethod: 'POST',
+        parameters,
+      });
+    } catch (err) {
+      if (expected !== undefined) this.#ledger!.drop(expected);
+      throw err;
+    }
+    if (expected !== undefined) this.#ledger!.bound(expected, resource.sid);
     const now = Date.now();
     // A stream-started callback can beat the REST answer: keep what it recorded.
     const known = this.#streams.get(resource.sid);

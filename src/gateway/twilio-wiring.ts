@@ -18,6 +18,7 @@ import type { GatewayConfig } from './config.js';
 import type { Gateway } from './server.js';
 import { createStartGuard } from './start-guard.js';
 import { StreamStarter, publicUrlAs } from './stream-starter.js';
+import { TokenLedger } from './token-ledger.js';
 import { webhookRoutes } from './webhook-routes.js';
 
 export interface TwilioControlOptions {
@@ -43,13 +44,14 @@ export interface TwilioControl {
 export function twilioControl(opts: TwilioControlOptions): TwilioControl {
   const { config, log, client } = opts;
   const tokenSecret = deriveStreamTokenSecret(config.twilioAuthToken);
-  const starter = new StreamStarter({ client, publicUrl: config.publicUrl, tokenSecret, log });
+  const ledger = new TokenLedger();
+  const starter = new StreamStarter({ client, publicUrl: config.publicUrl, tokenSecret, log, ledger });
   const shared = opts.shared ?? null;
   if (shared !== null) starter.joinGate = shared.joinGate;
   const endConference = opts.endConference ?? restEndConference(client, log);
   return {
     starter,
-    checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired }),
+    checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired, accountSid: config.twilioAccountSid, ledger }),
     routes: [
       adminRoutes({ starter, endConference, extensions: opts.adminExtensions, peerStreams: shared?.peerStreams, processId: shared?.processId }),
       webhookRoutes({ starter, bus: opts.bus }),

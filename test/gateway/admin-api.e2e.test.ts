@@ -243,7 +243,8 @@ describe('GET /v1/streams', () => {
     tw = await startFakeTwilio();
     // The test dials ws://127.0.0.1, as a TLS-terminating proxy would; the signature is over the public wss:// URL.
     gw = await startTwilioGateway({ PUBLIC_URL: PUBLIC, TWILIO_ACCOUNT_SID: tw.accountSid, TWILIO_AUTH_TOKEN: tw.authToken, TWILIO_API_URL: tw.baseUrl, ADMIN_TOKEN: ADMIN }, [sink]);
-    const s = ids();
+    // Our account: a start for another one is refused (stream-binding.e2e.test.ts).
+    const s = { ...ids(), accountSid: tw.accountSid };
     const conferenceSid = newSid('conference');
     const token = createStreamToken(deriveStreamTokenSecret(tw.authToken), s.callSid, conferenceSid);
     const ws = new WebSocket(gw.ws, { headers: { 'x-twilio-signature': computeSignature(tw.authToken, 'wss://gw.example.com/media') } });
