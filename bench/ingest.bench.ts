@@ -32,7 +32,7 @@ import { fmt, fmtInt, mdTable } from './lib/stats.js';
 export type ServerKind = 'streamgate' | 'streamgate-norec' | 'streamgate-flush1s' | 'tcp-floor' | 'discard' | 'naive';
 export type Variant = 'inbound' | 'both_tracks';
 
-const SERVER_SCRIPT: Record<ServerKind, string> = {
+export const SERVER_SCRIPT: Record<ServerKind, string> = {
   streamgate: 'gateway-server',
   'streamgate-norec': 'gateway-server',
   'streamgate-flush1s': 'gateway-server',
@@ -42,7 +42,7 @@ const SERVER_SCRIPT: Record<ServerKind, string> = {
 };
 
 /** What-if variants of the gateway (same entry, different environment). */
-const SERVER_ENV: Record<ServerKind, Record<string, string>> = {
+export const SERVER_ENV: Record<ServerKind, Record<string, string>> = {
   streamgate: {},
   'streamgate-norec': { BENCH_NO_RECORDING: '1' },
   'streamgate-flush1s': { BENCH_RECORDING_FLUSH_MS: '1000' },
@@ -54,8 +54,8 @@ const SERVER_ENV: Record<ServerKind, Record<string, string>> = {
 // Built (dist/bench/*.js) the children are plain node; run from source (vitest, tsx) they are
 // started through tsx too.
 const fromSource = import.meta.url.endsWith('.ts');
-const childScript = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), fromSource ? `${name}.ts` : `${name}.js`);
-const childArgs = fromSource ? ['--import', 'tsx'] : [];
+export const childScript = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), fromSource ? `${name}.ts` : `${name}.js`);
+export const childArgs = fromSource ? ['--import', 'tsx'] : [];
 
 /** Pass criteria (the brief's): p99 ingest lag under this, and no frame lost. */
 export const P99_LIMIT_MS = 10;

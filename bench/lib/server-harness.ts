@@ -56,7 +56,15 @@ export interface ReadyReport {
   info: Record<string, string | number | boolean>;
 }
 
-export type ParentMessage = { type: 'window-start' } | { type: 'window-end' } | { type: 'totals' } | { type: 'shutdown' };
+/** Event-loop delay since the previous mark (1 ms resolution), for the burst bench's phases. */
+export interface LoopMarkReport {
+  type: 'loop';
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export type ParentMessage = { type: 'window-start' } | { type: 'window-end' } | { type: 'loop-mark' } | { type: 'totals' } | { type: 'shutdown' };
 
 const LOOP_RESOLUTION_MS = 10;
 const delayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
@@ -69,6 +77,10 @@ export function runServerChild(start: (lag: LagRecorder) => Promise<{ server: Be
   const lag = new LagRecorder();
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
+  // A finer monitor for short phases (a burst of opens or closes lasts about a second).
+  const fine = monitorEventLoopDelay({ resolution: 1 });
+  fine.enable();
+  const fineMs = (ns: number) => Math.max(0, ns / 1e6 - 1);
   setTimeout(() => process.exit(3), MAX_LIFE_MS).unref();
   process.on('disconnect', () => process.exit(0));
 
@@ -115,6 +127,10 @@ export function runServerChild(start: (lag: LagRecorder) => Promise<{ server: Be
           } satisfies WindowReport);
           return;
         }
+        case 'loop-mark':
+          send({ type: 'loop', p50Ms: fineMs(fine.percentile(50)), p99Ms: fineMs(fine.percentile(99)), maxMs: fineMs(fine.max) } satisfies LoopMarkReport);
+          fine.reset();
+          return;
         case 'totals':
           void Promise.resolve(server.extra?.() ?? {}).then((extra) => send({ type: 'totals', frames: server.frames(), extra } satisfies TotalsReport));
           return;

@@ -71,7 +71,8 @@ runServerChild(async (lag: LagRecorder) => {
           return;
         }
         const key = KEY_RE.exec(buf.toString('latin1', 0, h))?.[1];
-        if (!key) return void socket.destroy();
+        // Not an upgrade: an HTTP probe (the burst bench's health check); answer it and close.
+        if (!key) return void socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
         const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
         socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
         upgraded = true;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { BurstResult } from '../../bench/burst.bench.js';
 import type { IngestResult } from '../../bench/ingest.bench.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -20,14 +21,14 @@ function runQuick(): Promise<{ stdout: string; stderr: string }> {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'bench/run.ts', '--quick', '--json', join(dir, 'results.json'), '--results', join(dir, 'RESULTS.md'), '--out', join(dir, 'out')],
-      { cwd: root, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: root, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve({ stdout, stderr })),
     );
   });
 }
 
 describe('bench/run.ts --quick', () => {
-  it('runs every bench and reports tables, with 0 frames lost at a small N', { timeout: 90_000 }, async () => {
+  it('runs every bench and reports tables, with 0 frames lost at a small N', { timeout: 180_000 }, async () => {
     const { stdout } = await runQuick();
     for (const heading of ['### mu-law decode', '### Ingest', '### Profile', '| decoder (160-byte frame) |', '| per media message', '| server | tracks | streams |', 'streamgate cross-checks', 'Machine: ']) {
       expect(stdout).toContain(heading);
@@ -40,7 +41,7 @@ describe('bench/run.ts --quick', () => {
 
     const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { ingest: IngestResult };
     const levels = json.ingest.levels;
-    expect(new Set(levels.map((l) => l.server))).toEqual(new Set(['streamgate', 'discard', 'naive']));
+    expect(new Set(levels.map((l) => l.server))).toEqual(new Set(['streamgate', 'tcp-floor', 'discard', 'naive']));
     expect(levels.some((l) => l.server === 'streamgate' && l.variant === 'both_tracks')).toBe(true);
     for (const l of levels) {
       expect(l.connected, `${l.server} ${l.variant}`).toBe(l.streams);
@@ -57,6 +58,26 @@ describe('bench/run.ts --quick', () => {
         expect(l.manifests.count).toBe(l.streams);
         expect(l.manifests.framesReceived).toBe(l.sent);
       }
+    }
+  });
+});
+
+describe('bench/burst.bench.ts', () => {
+  it('opens, streams and stops a small burst on streamgate and the TCP floor: three phases each, probes answered, 0 lost', { timeout: 90_000 }, async () => {
+    const { runBurst } = await import('../../bench/burst.bench.js');
+    const results: BurstResult[] = await runBurst({ servers: ['streamgate', 'tcp-floor'], streams: 20, steadyMs: 1000, outDir: dir });
+    expect(results.map((r) => r.server)).toEqual(['streamgate', 'tcp-floor']);
+    for (const r of results) {
+      expect(r.connected, r.server).toBe(20);
+      expect(r.sent, r.server).toBeGreaterThan(0);
+      expect(r.received, r.server).toBe(r.sent);
+      for (const p of ['start', 'steady', 'stop'] as const) {
+        expect(r.phases[p].probe.count, `${r.server} ${p}`).toBeGreaterThan(0);
+        // A probe that timed out is recorded as 5000 ms: none may have.
+        expect(r.phases[p].probe.maxMs, `${r.server} ${p}`).toBeLessThan(5000);
+        expect(Number.isFinite(r.phases[p].loop.maxMs)).toBe(true);
+      }
+      expect(r.phases.steady.lag.count, r.server).toBeGreaterThan(0);
     }
   });
 });

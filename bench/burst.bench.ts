@@ -1,0 +1,181 @@
+/**
+ * Burst bench: N streams open within about a second, stream for a while, and stop within about
+ * a second, the way a conference starting (or a process taking over another's streams) does.
+ * For each server the run is cut into three phases, and each reports the server's event-loop
+ * delay (1 ms monitor), the frames' ingest lag, and an HTTP probe's latency (GET /healthz every
+ * 20 ms from this process, one at a time, as a balancer would):
+ *
+ *   start:  generator connects all N at once (connectConcurrency = N) … 1 s after the last start
+ *   steady: the generator's measured window
+ *   stop:   every stream sends `stop` and closes … the server has every frame, + 1.5 s
+ *           (streamgate finalises N recordings here: header, fsync, rename, hash, manifest)
+ *
+ *   node dist/bench/burst.bench.js [--streams 500] [--servers streamgate,tcp-floor,discard] [--steady-ms 5000]
+ *
+ * The probe's latency against streamgate is compared with the same probe against the floor
+ * servers in the same run (the brief's target: within 10 ms of the floor's, loop p99 < 10 ms).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GeneratorConfig, GeneratorEvent } from './load-generator.js';
+import { SERVER_ENV, SERVER_SCRIPT, childArgs, childScript, type ServerKind } from './ingest.bench.js';
+import { LagRecorder, type LagSnapshot } from './lib/lag.js';
+import { spawnPinned, type PinnedChild } from './lib/procs.js';
+import type { LoopMarkReport, ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
+import { fmt, fmtInt, mdTable } from './lib/stats.js';
+
+const PHASES = ['start', 'steady', 'stop'] as const;
+type Phase = (typeof PHASES)[number];
+
+export interface PhaseResult {
+  loop: LoopMarkReport;
+  lag: LagSnapshot;
+  probe: LagSnapshot;
+  cpuUsPerMsg: number;
+}
+
+export interface BurstResult {
+  server: ServerKind;
+  streams: number;
+  connectMs: number;
+  connected: number;
+  sent: number;
+  received: number;
+  phases: Record<Phase, PhaseResult>;
+}
+
+/** One probe at a time, every `everyMs`, each latency recorded in the current phase's histogram. */
+function startProbe(port: number, everyMs: number, current: () => LagRecorder): () => Promise<void> {
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      const rec = current();
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+        await res.arrayBuffer();
+        rec.record(performance.now() - t0);
+      } catch {
+        rec.record(5000);
+      }
+      const wait = everyMs - (performance.now() - t0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  return async () => {
+    running = false;
+    await done;
+  };
+}
+
+async function runOne(server: ServerKind, streams: number, steadyMs: number, outDir: string): Promise<BurstResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), `streamgate-burst-${server}-`));
+  const logFile = join(outDir, `burst-${server}-${streams}.log`);
+  let srv: PinnedChild | null = null;
+  let gen: PinnedChild | null = null;
+  try {
+    srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, { env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] }, nodeArgs: childArgs, logFile });
+    const ready = await srv.next<ReadyReport>('ready', 30_000);
+    gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: childArgs, logFile });
+
+    const probes: Record<Phase, LagRecorder> = { start: new LagRecorder(), steady: new LagRecorder(), stop: new LagRecorder() };
+    let phase: Phase = 'start';
+    const results: Partial<Record<Phase, PhaseResult>> = {};
+    const s = srv;
+    /** Closes the current phase: window (CPU, lag) and the fine loop monitor, then opens the next. */
+    const endPhase = async (next: Phase | null): Promise<void> => {
+      const win = await s.request<WindowReport>({ type: 'window-end' }, 'window', 30_000);
+      const loop = await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 30_000);
+      const ended = phase;
+      if (next !== null) {
+        s.send({ type: 'window-start' });
+        phase = next;
+      }
+      results[ended] = { loop, lag: win.lag, probe: probes[ended].snapshot(), cpuUsPerMsg: win.frames > 0 ? (win.cpuUserUs + win.cpuSystemUs) / win.frames : NaN };
+    };
+
+    await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 10_000);
+    s.send({ type: 'window-start' });
+    const stopProbe = startProbe(ready.port, 20, () => probes[phase]);
+
+    const g = gen;
+    const connectedP = g.next<Extract<GeneratorEvent, { type: 'connected' }>>('connected', 120_000);
+    const measureStartP = g.next('measure-start', 180_000);
+    const measureEndP = g.next('measure-end', 180_000 + steadyMs);
+    const doneP = g.next<Extract<GeneratorEvent, { type: 'done' }>>('done', 200_000 + steadyMs);
+    const cfg: GeneratorConfig = { port: ready.port, streams, bothTracks: false, warmupMs: 1000, measureMs: steadyMs, connectConcurrency: streams };
+    g.send(cfg);
+    const connected = await connectedP;
+    await measureStartP; // 300 ms for the starts + the 1 s warm-up after the last connect
+    await endPhase('steady');
+    await measureEndP;
+    await endPhase('stop');
+    const done = (await doneP).report;
+    let totals = await s.request<TotalsReport>({ type: 'totals' }, 'totals', 10_000);
+    for (let i = 0; i < 100 && totals.frames < done.sent; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      totals = await s.request<TotalsReport>({ type: 'totals' }, 'totals', 10_000);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    await endPhase(null);
+    await stopProbe();
+    s.send({ type: 'shutdown' });
+    await s.stop(60_000);
+    await g.stop(2000);
+    return { server, streams, connectMs: connected.ms, connected: connected.ok, sent: done.sent, received: totals.frames, phases: results as Record<Phase, PhaseResult> };
+  } finally {
+    await srv?.stop(0);
+    await gen?.stop(0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function runBurst(opts: { servers: ServerKind[]; streams: number; steadyMs: number; outDir: string; log?: (l: string) => void }): Promise<BurstResult[]> {
+  const out: BurstResult[] = [];
+  for (const server of opts.servers) {
+    const r = await runOne(server, opts.streams, opts.steadyMs, opts.outDir);
+    out.push(r);
+    opts.log?.(
+      `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}; ` +
+        PHASES.map((p) => `${p}: loop p99/max ${fmt(r.phases[p].loop.p99Ms, 1)}/${fmt(r.phases[p].loop.maxMs, 1)} ms, probe p99 ${fmt(r.phases[p].probe.p99Ms, 1)} ms`).join('; '),
+    );
+  }
+  return out;
+}
+
+export function burstMarkdown(results: readonly BurstResult[]): string {
+  const rows: (string | number)[][] = [];
+  for (const r of results) {
+    for (const p of PHASES) {
+      const x = r.phases[p];
+      rows.push([
+        r.server,
+        p,
+        fmtInt(r.streams),
+        `${fmt(x.loop.p99Ms, 1)} / ${fmt(x.loop.maxMs, 1)}`,
+        `${fmt(x.probe.p50Ms, 1)} / ${fmt(x.probe.p99Ms, 1)} / ${fmt(x.probe.maxMs, 1)} (${x.probe.count})`,
+        `${fmt(x.lag.p99Ms, 2)} / ${fmt(x.lag.maxMs, 1)}`,
+        p === 'steady' ? fmt(x.cpuUsPerMsg, 2) : '–',
+        p === 'start' ? `${fmtInt(r.connectMs)} ms` : p === 'stop' ? `${r.sent - r.received} lost` : '',
+      ]);
+    }
+  }
+  return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'connect / lost'], rows);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const val = (f: string) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const outDir = resolve(val('--out') ?? 'bench/out/burst');
+  rmSync(outDir, { recursive: true, force: true });
+  await import('node:fs').then((fs) => fs.mkdirSync(outDir, { recursive: true }));
+  const servers = (val('--servers') ?? 'streamgate,tcp-floor,discard').split(',') as ServerKind[];
+  const results = await runBurst({ servers, streams: Number(val('--streams') ?? 500), steadyMs: Number(val('--steady-ms') ?? 5000), outDir, log: (l) => process.stderr.write(l + '\n') });
+  process.stdout.write(`Run: \`node dist/bench/burst.bench.js ${argv.join(' ')}\`\n\n${burstMarkdown(results)}\n`);
+  process.exit(0);
+}
