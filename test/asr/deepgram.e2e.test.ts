@@ -219,4 +219,22 @@ describe('TRANSCRIPTION=deepgram (Deepgram stand-in, real gateway, Twilio emulat
     expect(bytesBefore).toBe(99 * 160);
     expect(expectWordsOnMediaClock(await transcriptLines(s, c.sid, streamSid), CALL.words)).toEqual([]);
   }, 60_000);
+
+  it('frames lost on the way (a gap in media timestamps): the service hears the audio without them, and the words after the gap still land on the media clock', async () => {
+    const { s, d } = await start();
+    // Frames 96-105 (1900-2100 ms, inside the pause after the first sentence) never arrive.
+    const lost = Array.from({ length: 10 }, (_, i) => 96 + i);
+    const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw }, streamFaults: { drop: { frames: lost } } });
+    const streamSid = await stream(s, c.sid);
+    await untilEnded(s, streamSid);
+
+    expect(d.violations()).toEqual([]);
+    expect(d.connections).toHaveLength(1);
+    const audio = Buffer.from(CALL.mulaw);
+    const expected = Buffer.concat([audio.subarray(0, 95 * 160), audio.subarray(105 * 160)]);
+    expect(audioOf(d.connections[0]!).equals(expected)).toBe(true);
+    // The service's clock runs 200 ms behind the media clock after the gap; the gateway maps it back.
+    expect(expectWordsOnMediaClock(await transcriptLines(s, c.sid, streamSid), CALL.words)).toEqual([]);
+    expect((await manifest(s, c.sid, streamSid)).framesLost).toBe(10);
+  }, 60_000);
 });
