@@ -18,13 +18,13 @@ import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/r
 import type { SinkFactory } from '../sinks/sink.js';
 import { createSpeechEngine, createTranscriptionSinkFactory, defaultEngineName, TranscriptWebhook, type RemoteSpeechEngine } from '../sinks/transcription/index.js';
 import type { GatewayConfig } from './config.js';
-import { restEndConference } from './conference-end.js';
+import { restEndConference } from './control/conference-end.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { Gateway } from './server.js';
 import { SharedState } from './shared-state.js';
-import { transcriptsSse } from './transcripts-sse.js';
-import { restClientFromConfig, twilioControl } from './twilio-wiring.js';
+import { transcriptsSse } from './control/transcripts-sse.js';
+import { restClientFromConfig, twilioControl } from './control/twilio-wiring.js';
 
 export interface AppOptions {
   log?: Logger;

@@ -10,12 +10,12 @@ import type { SinkFactory } from '../sinks/sink.js';
 import type { StartFields } from '../twilio/protocol.js';
 import type { GatewayConfig } from './config.js';
 import type { EventBus } from '../core/events.js';
-import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
-import { HTTP_SERVER_OPTIONS, capPendingConnections } from './http-limits.js';
-import { MediaEndpoint } from './media-socket.js';
+import { registerHealthRoutes, type ReadinessCheck } from './http/health-routes.js';
+import { HTTP_SERVER_OPTIONS, capPendingConnections } from './http/http-limits.js';
+import { MediaEndpoint } from './media/media-socket.js';
 import type { GatewayMetrics } from './metrics.js';
-import { registerSecurityHeaders } from './security-headers.js';
-import { SessionRegistry } from './session-registry.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
+import { SessionRegistry } from './media/session-registry.js';
 
 export interface GatewayParts {
   config: GatewayConfig;

@@ -22,7 +22,7 @@ import { RedisPeerLink } from '../state/peer-link.js';
 import { RedisConferenceStore } from '../state/redis-conference-store.js';
 import { RedisConnection } from '../state/redis-connection.js';
 import { RedisStreamDirectory } from '../state/stream-directory.js';
-import { listStreams, type LiveStream } from './admin-routes.js';
+import { listStreams, type LiveStream } from './control/admin-routes.js';
 import type { ConferenceEndEvent } from '../core/conference.js';
 import type { Gateway } from './server.js';
 

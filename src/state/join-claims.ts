@@ -11,7 +11,7 @@ import { lua, type RedisConnection } from './redis-connection.js';
 
 export type JoinClaim = 'claimed' | 'taken' | 'ended';
 
-/** What the stream starter asks before streaming a joining participant (src/gateway/stream-starter.ts). */
+/** What the stream starter asks before streaming a joining participant (src/gateway/control/stream-starter.ts). */
 export interface JoinGate {
   claim(conferenceSid: string, callSid: string): Promise<JoinClaim>;
   /** Gives the claim back (CreateStream failed). */

@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newSid } from '../../src/twilio/sids.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
-import { transcriptsSse } from '../../src/gateway/transcripts-sse.js';
+import { transcriptsSse } from '../../src/gateway/control/transcripts-sse.js';
 import { metricValue } from '../helpers/gateway.js';
 import { startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
 

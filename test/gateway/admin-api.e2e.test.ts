@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { isLoopback } from '../../src/gateway/admin-routes.js';
-import { FieldError } from '../../src/gateway/route-errors.js';
+import { isLoopback } from '../../src/gateway/control/admin-routes.js';
+import { FieldError } from '../../src/gateway/control/route-errors.js';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';

@@ -1,5 +1,5 @@
 /**
- * Walks every (state, event) pair of the session state table (src/gateway/stream-state.ts)
+ * Walks every (state, event) pair of the session state table (src/gateway/media/stream-state.ts)
  * against a real StreamSession: brought into the state by real messages, given the event as
  * Twilio or the gateway would deliver it, it must end where the table says, refuse with the
  * table's reason, or do nothing at all.
@@ -8,8 +8,8 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/events.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
-import { CLOSE, StreamSession } from '../../src/gateway/stream-session.js';
-import { IGNORED, SESSION_EVENT, STATE, TRANSITIONS, type SessionEvent, type SessionState } from '../../src/gateway/stream-state.js';
+import { CLOSE, StreamSession } from '../../src/gateway/media/stream-session.js';
+import { IGNORED, SESSION_EVENT, STATE, TRANSITIONS, type SessionEvent, type SessionState } from '../../src/gateway/media/stream-state.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 
 const STATES = Object.entries(STATE) as [string, SessionState][];

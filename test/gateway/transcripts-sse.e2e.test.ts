@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { transcriptsSse } from '../../src/gateway/transcripts-sse.js';
+import { transcriptsSse } from '../../src/gateway/control/transcripts-sse.js';
 import type { TranscriptEvent } from '../../src/core/transcript.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';

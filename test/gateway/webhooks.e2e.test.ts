@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConferenceEndEvent } from '../../src/core/conference.js';
-import { parseForm } from '../../src/gateway/webhook-routes.js';
+import { parseForm } from '../../src/gateway/control/webhook-routes.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { verifyStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';

@@ -8,12 +8,12 @@
 import WebSocket from 'ws';
 import type { EndConference } from '../../src/core/conference.js';
 import { EventBus } from '../../src/core/events.js';
-import type { AdminExtension } from '../../src/gateway/admin-routes.js';
+import type { AdminExtension } from '../../src/gateway/control/admin-routes.js';
 import { loadConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { restEndConference } from '../../src/gateway/conference-end.js';
+import { restEndConference } from '../../src/gateway/control/conference-end.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { Gateway, type GatewayParts } from '../../src/gateway/server.js';
-import { restClientFromConfig, twilioControl, type TwilioControl } from '../../src/gateway/twilio-wiring.js';
+import { restClientFromConfig, twilioControl, type TwilioControl } from '../../src/gateway/control/twilio-wiring.js';
 import type { SinkFactory } from '../../src/sinks/sink.js';
 import { captureLog, type CapturedLog } from './log.js';
 

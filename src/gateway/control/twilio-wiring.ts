@@ -6,19 +6,19 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { EndConference } from '../core/conference.js';
-import type { EventBus } from '../core/events.js';
-import type { StartFields } from '../twilio/protocol.js';
-import { TwilioRestClient, type RequestObserver } from '../twilio/rest-client.js';
-import { deriveStreamTokenSecret } from '../twilio/stream-token.js';
+import type { EndConference } from '../../core/conference.js';
+import type { EventBus } from '../../core/events.js';
+import type { StartFields } from '../../twilio/protocol.js';
+import { TwilioRestClient, type RequestObserver } from '../../twilio/rest-client.js';
+import { deriveStreamTokenSecret } from '../../twilio/stream-token.js';
 import { adminRoutes, type AdminExtension } from './admin-routes.js';
-import type { SharedState } from './shared-state.js';
+import type { SharedState } from '../shared-state.js';
 import { restEndConference } from './conference-end.js';
-import type { GatewayConfig } from './config.js';
-import type { Gateway } from './server.js';
-import { createStartGuard } from './start-guard.js';
+import type { GatewayConfig } from '../config.js';
+import type { Gateway } from '../server.js';
+import { createStartGuard } from '../media/start-guard.js';
 import { StreamStarter, publicUrlAs } from './stream-starter.js';
-import { TokenLedger } from './token-ledger.js';
+import { TokenLedger } from '../token-ledger.js';
 import { webhookRoutes } from './webhook-routes.js';
 
 export interface TwilioControlOptions {

@@ -6,9 +6,9 @@
  * (ARCHITECTURE.md "Life of one conference").
  */
 import type { Logger } from 'pino';
-import type { EndConference } from '../core/conference.js';
-import { TwilioNotConfiguredError } from '../errors.js';
-import type { TwilioRestClient } from '../twilio/rest-client.js';
+import type { EndConference } from '../../core/conference.js';
+import { TwilioNotConfiguredError } from '../../errors.js';
+import type { TwilioRestClient } from '../../twilio/rest-client.js';
 
 export function restEndConference(client: TwilioRestClient | null, log: Logger): EndConference {
   return async (conferenceSid, source) => {

@@ -20,15 +20,15 @@
  * `protocol_errors_total{reason="webhook_replay"}`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isSid, SID_PATTERNS } from '../twilio/sids.js';
-import { validateSignature } from '../twilio/signature.js';
+import { isSid, SID_PATTERNS } from '../../twilio/sids.js';
+import { validateSignature } from '../../twilio/signature.js';
 import { FieldError, sendRouteError } from './route-errors.js';
-import type { EventBus } from '../core/events.js';
-import type { Gateway } from './server.js';
-import { STATE } from './stream-state.js';
+import type { EventBus } from '../../core/events.js';
+import type { Gateway } from '../server.js';
+import { STATE } from '../media/stream-state.js';
 import { ReplayWindow } from './webhook-replay.js';
 import { publicUrlAs, type StreamStarter } from './stream-starter.js';
-import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
+import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
 
 /** A parsed form body: repeated names keep every value, in order. */
 export type FormBody = Record<string, string | string[]>;

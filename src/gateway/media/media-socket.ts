@@ -12,12 +12,12 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { validateUpgradeSignature } from '../twilio/signature.js';
-import type { StartFields } from '../twilio/protocol.js';
-import type { SinkFactory } from '../sinks/sink.js';
-import type { EventBus } from '../core/events.js';
-import { MEDIA_PATH } from '../core/routes.js';
-import type { GatewayMetrics } from './metrics.js';
+import { validateUpgradeSignature } from '../../twilio/signature.js';
+import type { StartFields } from '../../twilio/protocol.js';
+import type { SinkFactory } from '../../sinks/sink.js';
+import type { EventBus } from '../../core/events.js';
+import { MEDIA_PATH } from '../../core/routes.js';
+import type { GatewayMetrics } from '../metrics.js';
 import type { SessionRegistry } from './session-registry.js';
 import { CLOSE, StreamSession } from './stream-session.js';
 

@@ -4,8 +4,8 @@
  * once, dropped from the loop; the stream and the other sinks go on.
  */
 import type { Logger } from 'pino';
-import type { MediaFrame, Sink, SinkStats, WireStats } from '../sinks/sink.js';
-import type { CloseReason } from '../core/stream.js';
+import type { MediaFrame, Sink, SinkStats, WireStats } from '../../sinks/sink.js';
+import type { CloseReason } from '../../core/stream.js';
 
 export class FanOut {
   /** Sinks still taking frames. */

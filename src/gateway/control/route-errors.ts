@@ -12,9 +12,9 @@
  * | anything else                             | 500    | `{ error: 'internal', message: 'internal error' }` (logged) |
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInputError } from '../errors.js';
-import { TwilioApiError, TwilioResponseError, TwilioTransportError } from '../twilio/errors.js';
-import { TwilioNotConfiguredError } from '../errors.js';
+import { InvalidInputError } from '../../errors.js';
+import { TwilioApiError, TwilioResponseError, TwilioTransportError } from '../../twilio/errors.js';
+import { TwilioNotConfiguredError } from '../../errors.js';
 
 /** An input error that knows which field it is about. */
 export class FieldError extends InvalidInputError {

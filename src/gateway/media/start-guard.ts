@@ -6,10 +6,10 @@
  * this stream and the token's first use. A rejection reason makes the session close with 1008
  * before any sink opens; the session counts it in `protocol_errors_total{reason}`.
  */
-import type { StartFields } from '../twilio/protocol.js';
-import { STREAM_TOKEN_PARAMETER, verifyStreamToken } from '../twilio/stream-token.js';
-import { CONFERENCE_PARAMETER } from '../core/stream.js';
-import type { TokenLedger } from './token-ledger.js';
+import type { StartFields } from '../../twilio/protocol.js';
+import { STREAM_TOKEN_PARAMETER, verifyStreamToken } from '../../twilio/stream-token.js';
+import { CONFERENCE_PARAMETER } from '../../core/stream.js';
+import type { TokenLedger } from '../token-ledger.js';
 
 export type StartRejection = 'account_mismatch' | 'token_invalid' | 'token_missing' | 'token_reused' | 'token_stream_mismatch';
 

@@ -3,7 +3,7 @@
  * (undici's timers.js idea: one interval for many deadlines, not a timer per socket).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { CLOSE, type StreamSession } from './stream-session.js';
 import { STATE } from './stream-state.js';
 

@@ -1,6 +1,6 @@
 /** Liveness, readiness and the Prometheus scrape endpoint. */
 import type { FastifyInstance } from 'fastify';
-import type { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 /** Says why the process should not get new calls (e.g. the shared state store is unreachable), or null. */
 export type ReadinessCheck = () => string | null;

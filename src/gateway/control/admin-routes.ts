@@ -7,15 +7,15 @@
  * `GET /v1/transcripts` (SSE) is registered by the transcription side, not here.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import type { StreamTrack } from '../twilio/rest-client.js';
-import { SID_PATTERNS } from '../twilio/sids.js';
+import type { StreamTrack } from '../../twilio/rest-client.js';
+import { SID_PATTERNS } from '../../twilio/sids.js';
 import { adminAccess } from './admin-access.js';
 import { errorResponses, registerOpenApi } from './openapi.js';
 import { FieldError, sendRouteError } from './route-errors.js';
-import type { EndConference } from '../core/conference.js';
-import type { Gateway } from './server.js';
-import type { SessionRegistry } from './session-registry.js';
-import { STATE } from './stream-state.js';
+import type { EndConference } from '../../core/conference.js';
+import type { Gateway } from '../server.js';
+import type { SessionRegistry } from '../media/session-registry.js';
+import { STATE } from '../media/stream-state.js';
 import { RESERVED_PARAMETERS, type StreamStarter, type TrackedStream } from './stream-starter.js';
 
 export const ADMIN_PREFIX = '/v1';

@@ -11,14 +11,14 @@
  * The table is bounded: finished entries go first, then the oldest.
  */
 import type { Logger } from 'pino';
-import { InvalidInputError, TwilioNotConfiguredError } from '../errors.js';
-import type { StreamResource, StreamTrack, TwilioRestClient } from '../twilio/rest-client.js';
-import { isSid } from '../twilio/sids.js';
-import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../twilio/stream-token.js';
-import { MEDIA_PATH, STREAM_STATUS_PATH } from '../core/routes.js';
-import { CONFERENCE_PARAMETER } from '../core/stream.js';
-import type { JoinClaim, JoinGate } from '../state/join-claims.js';
-import type { TokenLedger } from './token-ledger.js';
+import { InvalidInputError, TwilioNotConfiguredError } from '../../errors.js';
+import type { StreamResource, StreamTrack, TwilioRestClient } from '../../twilio/rest-client.js';
+import { isSid } from '../../twilio/sids.js';
+import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../../twilio/stream-token.js';
+import { MEDIA_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
+import { CONFERENCE_PARAMETER } from '../../core/stream.js';
+import type { JoinClaim, JoinGate } from '../../state/join-claims.js';
+import type { TokenLedger } from '../token-ledger.js';
 
 /** Parameter names the gateway sets itself; a caller may not supply them. */
 export const RESERVED_PARAMETERS: readonly string[] = [STREAM_TOKEN_PARAMETER, CONFERENCE_PARAMETER];

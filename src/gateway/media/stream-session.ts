@@ -12,15 +12,15 @@
  * "Hot path" has the measurement and why the simpler form won.)
  */
 import type { Logger } from 'pino';
-import { decodeScratch } from '../twilio/mulaw-simd.js';
-import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../twilio/protocol.js';
-import { isSid } from '../twilio/sids.js';
-import { type MediaFrame, type SinkFactory } from '../sinks/sink.js';
-import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../core/stream.js';
-import type { EventBus } from '../core/events.js';
+import { decodeScratch } from '../../twilio/mulaw-simd.js';
+import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../../twilio/protocol.js';
+import { isSid } from '../../twilio/sids.js';
+import { type MediaFrame, type SinkFactory } from '../../sinks/sink.js';
+import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../../core/stream.js';
+import type { EventBus } from '../../core/events.js';
 import { FanOut } from './fan-out.js';
 import { IGNORED, SESSION_EVENT as EV, STATE, TRANSITIONS, type SessionEvent, type SessionState } from './stream-state.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 
 /** WebSocket close codes we use (RFC 6455 §7.4.1). */

@@ -7,10 +7,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { TranscriptEvent } from '../core/transcript.js';
-import { SID_PATTERNS } from '../twilio/sids.js';
+import type { TranscriptEvent } from '../../core/transcript.js';
+import { SID_PATTERNS } from '../../twilio/sids.js';
 import { errorResponses } from './openapi.js';
-import type { Gateway } from './server.js';
+import type { Gateway } from '../server.js';
 
 const MAX_UNSENT_BYTES = 1 << 20;
 const KEEPALIVE_MS = 15_000;

@@ -23,7 +23,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FailureLimiter } from './failure-limiter.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export type AdminAccessHook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
