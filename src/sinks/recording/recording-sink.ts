@@ -178,13 +178,18 @@ export class RecordingSink implements Sink {
       if (await exists(paths.wav)) throw new Error(`${paths.wav} already exists; refusing to overwrite it`);
       // Read-write: should its directory be removed mid-stream, close() reads the file back.
       const fh = await open(paths.partial, 'wx+');
-      this.#fh = fh;
-      // Only once the exclusive open made the files ours: a stream that reuses a live SID must
-      // fail above, not overwrite the live stream's sidecar (recovery believes it).
-      await writeJsonAtomic(paths.sidecar, this.#sidecar());
-      writeWavHeader(this.#header, layout, 0);
-      await writeFully(fh, this.#header, 0, layout.headerBytes, 0);
-      this.#headerFrames = 0;
+      try {
+        // Only once the exclusive open made the files ours: a stream that reuses a live SID must
+        // fail above, not overwrite the live stream's sidecar (recovery believes it).
+        await writeJsonAtomic(paths.sidecar, this.#sidecar());
+        writeWavHeader(this.#header, layout, 0);
+        await writeFully(fh, this.#header, 0, layout.headerBytes, 0);
+        this.#headerFrames = 0;
+      } finally {
+        // Only now may the writer start (it rewrites the sidecar too); on error close() still
+        // finishes the file it opened.
+        this.#fh = fh;
+      }
     } catch (err) {
       this.#fail(err);
     }
