@@ -89,7 +89,16 @@ interface Sinks {
 function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log: Logger; bus: EventBus; metrics: GatewayMetrics }): Sinks {
   const { log, bus, metrics } = deps;
   const factories: SinkFactory[] = [
-    createRecordingSinkFactory({ dataDir: config.dataDir, format: config.recordingFormat, bufferMs: config.recordingBufferMs }),
+    createRecordingSinkFactory({
+      dataDir: config.dataDir,
+      format: config.recordingFormat,
+      bufferMs: config.recordingBufferMs,
+      maxGapMs: config.maxGapMs,
+      maxBytes: config.recordingMaxMb * 2 ** 20,
+      minFreeBytes: config.dataDirMinFreeMb * 2 ** 20,
+      log,
+      stats: metrics.recording,
+    }),
     // Speech/silence and the media clock for the conditions engine.
     createLevelSinkFactory({ bus }),
   ];

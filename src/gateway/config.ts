@@ -46,6 +46,12 @@ export interface GatewayConfig {
   logLevel: string;
   /** Audio the recording sink may hold per stream while the disk catches up. */
   recordingBufferMs: number;
+  /** Longest media-timestamp jump recorded as silence; a longer one is a counted discontinuity. */
+  maxGapMs: number;
+  /** Free space (MiB) the data directory keeps: below it new streams get 503 and recordings stop. 0: off. */
+  dataDirMinFreeMb: number;
+  /** Largest recording per stream (MiB, at most 4095: a WAV never reaches 4 GiB). */
+  recordingMaxMb: number;
   /** Close a socket that sends no `start` within this many seconds. */
   handshakeTimeoutSeconds: number;
   /** Close a started stream that sends no message for this many seconds. */
@@ -121,6 +127,9 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     drainTimeoutSeconds: int(env, 'DRAIN_TIMEOUT', 30, 0, 86_400),
     logLevel,
     recordingBufferMs: int(env, 'RECORDING_BUFFER_MS', 5000, 100, 600_000),
+    maxGapMs: int(env, 'MAX_GAP_MS', 5000, 20, 3_600_000),
+    dataDirMinFreeMb: int(env, 'DATA_DIR_MIN_FREE_MB', 256, 0, 1_000_000_000),
+    recordingMaxMb: int(env, 'RECORDING_MAX_MB', 4095, 1, 4095),
     handshakeTimeoutSeconds: int(env, 'HANDSHAKE_TIMEOUT', 10, 1, 3600),
     stallTimeoutSeconds: int(env, 'STALL_TIMEOUT', 30, 1, 86_400),
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),

@@ -4,6 +4,7 @@
  * label lookup, and folded into prom-client counters when Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RecordingStats } from '../sinks/recording/factory.js';
 import type { SinkStats } from '../sinks/sink.js';
 import type { RemoteAsrStats } from '../sinks/transcription/engines/remote/stats.js';
 import { createTranscriptionStats, type TranscriptionStats } from '../sinks/transcription/stats.js';
@@ -34,6 +35,8 @@ export class GatewayMetrics {
   readonly webhook: TranscriptWebhookStats = { sent: 0, failed: 0, dropped: 0, retries: 0 };
   /** Remote speech engines' counters by engine label (one engine per gateway, so one entry). */
   readonly #asr = new Map<string, RemoteAsrStats>();
+  /** The recording sink's stopped-early counters: handed to its factory; read at scrape time. */
+  readonly recording: RecordingStats = { stopped: { disk_low: 0, size_limit: 0 } };
   /** Live streams; set by the session registry. */
   activeStreams = 0;
 
@@ -119,6 +122,10 @@ export class GatewayMetrics {
     foldCounter(`${P}transcript_webhook_dropped_total`, 'Final transcripts dropped because the webhook queue was full (or left at shutdown)', registers, [], (c) =>
       c.set('', this.webhook.dropped),
     );
+    foldCounter(`${P}recording_stopped_total`, 'Recordings stopped before their stream ended (or refused at open), by reason: disk_low, size_limit', registers, ['reason'], (c) => {
+      c.set('disk_low', this.recording.stopped.disk_low);
+      c.set('size_limit', this.recording.stopped.size_limit);
+    });
     this.transcriptLatency = new Histogram({
       name: `${P}transcript_latency_seconds`,
       help: 'Time from the end of speech (media clock) to its final transcript',

@@ -80,6 +80,7 @@ export class Gateway {
       authToken: config.twilioAuthToken,
       maxMessageBytes: config.maxMessageBytes,
       maxStreams: config.maxStreams,
+      maxGapMs: config.maxGapMs,
       maxEventLoopDelayMs: config.maxEventLoopDelayMs,
       checkStart: parts.checkStart ?? null,
       isDraining: () => this.draining,

@@ -78,6 +78,11 @@ export interface SinkFactory {
   readonly name: string;
   /** Returns null when this sink does not take the stream (e.g. a cap reached); that is not an error. */
   open(info: StreamInfo, ctx: SinkContext): Sink | null;
+  /**
+   * Asked at each WebSocket upgrade, synchronously: a reason to refuse new streams now (e.g.
+   * 'disk_low'; it becomes the upgrade_rejected_total label, so a small fixed set), or null.
+   */
+  admission?(): string | null;
   /** Called once at gateway shutdown, after every stream's sinks closed. */
   shutdown?(): Promise<void>;
 }

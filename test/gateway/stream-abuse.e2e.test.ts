@@ -2,13 +2,16 @@
  * Hostile streams against a real gateway with the real recording sink (issue 13): a `start`
  * reusing a live streamSid, sockets kept open after `stop`, timestamp jumps, a full data disk.
  */
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { loadConfig } from '../../src/gateway/config.js';
+import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { createRecordingSinkFactory, recoverPartialRecordings } from '../../src/sinks/recording/index.js';
 import type { RecordingManifest, RecordingSidecar } from '../../src/sinks/recording/manifest.js';
 import { metricValue, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
@@ -222,11 +225,106 @@ describe('a socket kept open after stop', () => {
       await cli.waitForLine((l) => l.msg === 'stream ended');
       cli.child.kill('SIGTERM');
       // Without tracking the socket the HTTP server's close waited for it until the 80 s backstop.
-      const exit = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
+      const exit = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r('still running after 25 s'), 25_000))]);
       expect(exit).toEqual({ code: 0, signal: null });
       await peer.ended;
     } finally {
       cli.child.kill('SIGKILL');
     }
+  }, 60_000);
+});
+
+describe('media timestamps', () => {
+  it('a jump past MAX_GAP_MS is counted and kept as a discontinuity: the WAV goes on without the silence', async () => {
+    const d = await dataDir();
+    gw = await startTestGateway({ MAX_GAP_MS: '1000' }, { sinkFactories: [createRecordingSinkFactory({ dataDir: d, maxGapMs: 1000 })] });
+    const s = ids();
+    const ws = await open(gw.ws);
+    ws.send(connected());
+    ws.send(start(s));
+    for (let i = 0; i < 10; i++) ws.send(media(s, i + 2, i + 1, 20 * i, tone(i)));
+    for (let i = 10; i < 20; i++) ws.send(media(s, i + 2, i + 1, 20 * i + 3000, tone(i)));
+    ws.send(stop(s, 22));
+    await waitFor(() => gw!.gw.registry.sessions.size === 0, 10_000, 'stream finalised');
+    ws.close(1000);
+    expect(await metricValue(gw.http, 'streamgate_protocol_errors_total', { reason: 'timestamp_jump' })).toBe(1);
+    const f = files(d, s);
+    const m = JSON.parse(readFileSync(f.manifest, 'utf8')) as RecordingManifest;
+    expect(m).toMatchObject({ framesReceived: 20, durationMs: 400, gaps: [], discontinuities: [{ fileMs: 200, mediaMs: 3200, skippedMs: 3000 }], closeReason: 'stopped' });
+    expect(statSync(f.wav).size).toBe(44 + 20 * 320);
+    expect(gw.logs.some((l) => l.includes('recorded as a discontinuity'))).toBe(true);
+  });
+
+  for (const [what, first, second] of [
+    ['an hour ahead', 0, 3_600_000],
+    ['2^31 ms ahead', 0, 2_147_483_648],
+    ['15 digits on the first frame', 999_999_999_999_999, 999_999_999_999_999 + 20],
+  ] as const) {
+    it(`closes a stream whose media time runs far ahead of the wall clock (${what}): 1008, counted, logged, nothing written for it`, async () => {
+      const d = await dataDir();
+      gw = await startTestGateway({}, { sinkFactories: [createRecordingSinkFactory({ dataDir: d })] });
+      const s = ids();
+      const ws = await open(gw.ws);
+      const done = closed(ws);
+      ws.send(connected());
+      ws.send(start(s));
+      ws.send(media(s, 2, 1, first, tone(0)));
+      ws.send(media(s, 3, 2, second, tone(1)));
+      expect(await done).toEqual({ code: 1008, reason: 'timestamp_ahead_of_clock' });
+      expect(await metricValue(gw.http, 'streamgate_protocol_errors_total', { reason: 'timestamp_ahead_of_clock' })).toBe(1);
+      await waitFor(() => gw!.gw.registry.sessions.size === 0, 10_000, 'stream finalised');
+      const m = JSON.parse(readFileSync(files(d, s).manifest, 'utf8')) as RecordingManifest;
+      expect(m.closeReason).toBe('protocol-error');
+      expect(statSync(files(d, s).wav).size).toBeLessThanOrEqual(44 + 320);
+      expect(gw.logs.some((l) => l.includes('timestamp_ahead_of_clock'))).toBe(true);
+    });
+  }
+
+  it('MAX_GAP_MS and RECORDING_MAX_MB are bounded: a WAV can never reach 4 GiB', () => {
+    expect(loadConfig({}).maxGapMs).toBe(5000);
+    expect(loadConfig({}).recordingMaxMb).toBe(4095);
+    expect(() => loadConfig({ RECORDING_MAX_MB: '4096' })).toThrow(/RECORDING_MAX_MB must be between 1 and 4095/);
+    expect(() => loadConfig({ DATA_DIR_MIN_FREE_MB: '-1' })).toThrow(/DATA_DIR_MIN_FREE_MB/);
+  });
+});
+
+describe('the data disk running low', () => {
+  it('stops live recordings (manifest says disk_low, counted) and refuses new streams with 503 disk_low until space is back', async () => {
+    const d = await dataDir();
+    const st = statfsSync(d);
+    const free = Number(st.bavail) * Number(st.bsize);
+    // A floor 1 GiB under today's free space, then a real 3 GiB file: the disk is "low" for us.
+    const metrics = new GatewayMetrics({ defaultMetrics: false });
+    const factory = createRecordingSinkFactory({ dataDir: d, minFreeBytes: free - 2 ** 30, diskCheckIntervalMs: 50, stats: metrics.recording });
+    gw = await startTestGateway({}, { metrics, sinkFactories: [factory] });
+    const s = ids();
+    const ws = await open(gw.ws);
+    ws.send(connected());
+    ws.send(start(s));
+    for (let i = 0; i < 10; i++) ws.send(media(s, i + 2, i + 1, 20 * i, tone(i)));
+    const ballast = join(d, 'ballast');
+    await waitFor(() => gw!.logs.some((l) => l.includes('"msg":"stream started"')), 10_000, 'stream started');
+    execFileSync('fallocate', ['-l', String(3 * 2 ** 30), ballast]);
+    await waitFor(async () => (await metricValue(gw!.http, 'streamgate_recording_stopped_total', { reason: 'disk_low' })) === 1, 10_000, 'recording stopped');
+    await expect(open(gw.ws)).rejects.toMatchObject({ status: 503 });
+    expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'disk_low' })).toBe(1);
+    // The live stream goes on; its recording takes no more audio.
+    for (let i = 10; i < 20; i++) ws.send(media(s, i + 2, i + 1, 20 * i, tone(i)));
+    ws.send(stop(s, 22));
+    await waitFor(() => gw!.gw.registry.sessions.size === 0, 10_000, 'stream finalised');
+    ws.close(1000);
+    const m = JSON.parse(readFileSync(files(d, s).manifest, 'utf8')) as RecordingManifest;
+    expect(m).toMatchObject({ stopped: 'disk_low', framesReceived: 20, framesDropped: 10, closeReason: 'stopped', error: null });
+    expect(m.durationMs).toBeGreaterThanOrEqual(200);
+    // Space back: admitted again.
+    unlinkSync(ballast);
+    await waitFor(async () => {
+      try {
+        (await open(gw!.ws)).close(1000);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000, 'admitted again');
   });
 });

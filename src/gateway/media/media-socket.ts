@@ -25,6 +25,12 @@ import { CLOSE, StreamSession } from './stream-session.js';
 export const STOP_GRACE_MS = 1000;
 /** How long a close handshake we started may take before the socket is destroyed (ws would wait 30 s). */
 export const CLOSE_HANDSHAKE_MS = 2000;
+/**
+ * How far media time may run ahead of the wall clock since `start` before the stream is closed.
+ * Twilio's media time trails real time; the slack is for replays and tests that send recorded
+ * audio faster than real time, and it bounds what a lying stream can make us write beyond real time.
+ */
+export const MEDIA_CLOCK_SLACK_MS = 120_000;
 
 const kSession = Symbol('streamgate.session');
 const kTimer = Symbol('streamgate.closeTimer');
@@ -41,6 +47,8 @@ export interface MediaEndpointOptions {
   authToken: string | undefined;
   maxMessageBytes: number;
   maxStreams: number | undefined;
+  /** MAX_GAP_MS: longer media-timestamp jumps are counted (and recorded as discontinuities). */
+  maxGapMs: number;
   maxEventLoopDelayMs: number;
   checkStart: ((start: StartFields) => string | null) | null;
   isDraining: () => boolean;
@@ -79,6 +87,10 @@ export class MediaEndpoint {
     if (o.isDraining()) return this.#reject(socket, 503, 'draining');
     if (o.maxStreams !== undefined && this.streamsHeld >= o.maxStreams) return this.#reject(socket, 503, 'capacity');
     if (o.registry.loopDelayP99Ms > o.maxEventLoopDelayMs) return this.#reject(socket, 503, 'overload');
+    for (const f of o.sinkFactories) {
+      const refusal = f.admission?.() ?? null;
+      if (refusal !== null) return this.#reject(socket, 503, refusal);
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket));
   }
 
@@ -108,6 +120,8 @@ export class MediaEndpoint {
       maxFrameBytes: o.maxMessageBytes,
       checkStart: o.checkStart,
       claimStreamSid: (sid, s) => registry.claimStreamSid(sid, s),
+      maxGapMs: o.maxGapMs,
+      maxClockLeadMs: MEDIA_CLOCK_SLACK_MS,
       closeSocket: (code, reason) => closeSocket(ws, code, reason),
       onStarted: () => registry.markStarted(),
       onStopped: (s) => {

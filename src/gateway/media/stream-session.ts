@@ -44,6 +44,14 @@ export interface SessionDeps {
   maxFrameBytes: number;
   /** Vets a `start` (per-call token); returns a rejection reason, or null to accept. */
   checkStart: ((start: StartFields) => string | null) | null;
+  /**
+   * Media-clock bounds (issue 13). A media timestamp more than `maxGapMs` past the stream's
+   * furthest end is counted as protocol_errors_total{reason="timestamp_jump"} (the recording
+   * keeps it as a discontinuity, not silence); one more than `maxClockLeadMs` ahead of the wall
+   * clock since `start` closes the stream (1008, timestamp_ahead_of_clock). Unset: no checks.
+   */
+  maxGapMs?: number;
+  maxClockLeadMs?: number;
   /** Reserves the streamSid for this session; false when a live stream already holds it. */
   claimStreamSid?: (streamSid: string, session: StreamSession) => boolean;
   /** Asks the transport to close the socket. */
@@ -101,10 +109,18 @@ export class StreamSession {
   #duplicate = 0;
   #late = 0;
   #ending: Promise<void> | null = null;
+  /** performance.now() of the `start` message: media time may not run far ahead of it. */
+  #startedAt = 0;
+  /** Media-clock end of the furthest frame of any track (ms), -1 before the first. */
+  #mediaEndMs = -1;
+  readonly #maxGapMs: number;
+  readonly #maxClockLeadMs: number;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.#log = deps.log;
+    this.#maxGapMs = deps.maxGapMs ?? Number.POSITIVE_INFINITY;
+    this.#maxClockLeadMs = deps.maxClockLeadMs ?? Number.POSITIVE_INFINITY;
     this.openedAt = this.lastMessageAt = performance.now();
     this.#frame = {
       track: 'inbound',
@@ -316,6 +332,7 @@ export class StreamSession {
       return;
     }
     this.#sequence(this.#msg.sequenceNumber);
+    this.#startedAt = this.lastMessageAt;
     this.started = true;
     this.#fanOut = new FanOut(this.#openSinks(info), this.#log);
     this.#log.info({ tracks: info.tracks, conferenceSid: info.conferenceSid, sinks: this.#fanOut.size }, 'stream started');
@@ -390,6 +407,12 @@ export class StreamSession {
     if (size > this.#raw.length) this.#raw = Buffer.allocUnsafe(size);
   }
 
+  /** Rare: counted and logged; the recording sink makes the same call and keeps it as a discontinuity. */
+  #timestampJump(ts: number): void {
+    this.#deps.metrics.protocolErrors.labels('timestamp_jump').inc();
+    this.#log.info({ fromMs: this.#mediaEndMs, toMs: ts }, 'media timestamp jumped past MAX_GAP_MS; recorded as a discontinuity, not silence');
+  }
+
   /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
   #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number): void {
     const track: Track = msg.track;
@@ -397,6 +420,11 @@ export class StreamSession {
     const order = this.#sequence(msg.sequenceNumber);
     if (order === 1) return; // a duplicate carries nothing new
     if (n === 0) return;
+    const ts = msg.timestamp;
+    // Plain comparisons per frame. Media time cannot run ahead of real time: a stream that claims
+    // it does would make every later stretch cost disk (or hours at once).
+    if (ts > receivedAt - this.#startedAt + this.#maxClockLeadMs) return this.fail('timestamp_ahead_of_clock', CLOSE.POLICY, 'media.timestamp');
+    if (this.#mediaEndMs >= 0 && ts - this.#mediaEndMs > this.#maxGapMs) this.#timestampJump(ts);
 
     const hot = this.#deps.metrics.hot;
     if (trackIndex === 0) hot.framesInbound++;
@@ -405,13 +433,13 @@ export class StreamSession {
     const t = this.#tracks[trackIndex]!;
     t.frames++;
     t.bytes += n;
-    const ts = msg.timestamp;
     const end = ts + (n >> 3); // 8 samples per ms
     if (t.endMs >= 0 && ts > t.endMs) {
       t.gapMs += ts - t.endMs;
       t.gaps++;
     }
     if (end > t.endMs) t.endMs = end;
+    if (end > this.#mediaEndMs) this.#mediaEndMs = end;
 
     // Into the scratch (grown first, rarely: growing replaces its views, so they are read after).
     if (n > decodeScratch.capacity) decodeScratch.reserve(n);

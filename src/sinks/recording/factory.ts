@@ -14,7 +14,10 @@
 import { ConfigError } from '../../errors.js';
 import { type SinkContext, type SinkFactory } from '../sink.js';
 import { TRACKS, type StreamInfo, type Track } from '../../core/stream.js';
+import type { Logger } from 'pino';
 import { LocalDirectoryArchiver, type Archiver } from './archiver.js';
+import { DiskGuard } from './disk-guard.js';
+import type { RecordingStopReason } from './manifest.js';
 import { recordingPaths } from './paths.js';
 import { RecordingSink } from './recording-sink.js';
 import { wavLayout, type RecordingFormat } from './wav-header.js';
@@ -44,14 +47,44 @@ export interface RecordingSinkOptions {
   readonly maxTrackLagMs?: number;
   /** Called after each manifest is written (default: {@link LocalDirectoryArchiver}, in place). */
   readonly archiver?: Archiver;
+  /**
+   * Longest media-timestamp jump written as silence (default 5000, MAX_GAP_MS); a longer one is a
+   * discontinuity: the WAV goes on without it and the manifest lists it.
+   */
+  readonly maxGapMs?: number;
+  /**
+   * Largest WAV per stream in bytes (default and most: 4095 MiB, so a RIFF size never overflows
+   * 4 GiB). At the ceiling the recording stops taking audio; the manifest says `stopped: size_limit`.
+   */
+  readonly maxBytes?: number;
+  /** Free-space floor of the data directory in bytes (DATA_DIR_MIN_FREE_MB; default 0: off). */
+  readonly minFreeBytes?: number;
+  /** How often the free space is checked (default 1000 ms). */
+  readonly diskCheckIntervalMs?: number;
+  /** Logger for the disk guard's transitions. */
+  readonly log?: Pick<Logger, 'warn' | 'info'>;
+  /** Where to count recordings stopped early (the gateway's metrics own it); default: a fresh object. */
+  readonly stats?: RecordingStats;
+}
+
+/** Recordings stopped early (or refused at open), by reason; exported as recording_stopped_total. */
+export interface RecordingStats {
+  stopped: Record<RecordingStopReason, number>;
 }
 
 /** A SinkFactory whose sinks are {@link RecordingSink}s. */
 export interface RecordingSinkFactory extends SinkFactory {
   open(info: StreamInfo, ctx: SinkContext): RecordingSink | null;
+  /** 'disk_low' while the data directory is below its free-space floor. */
+  admission(): string | null;
+  readonly stats: RecordingStats;
   /** Stops the flush ticker and waits for closes and archiving still under way. */
   shutdown(): Promise<void>;
 }
+
+export const DEFAULT_MAX_GAP_MS = 5000;
+/** 4095 MiB: a WAV's RIFF and data sizes are 32-bit, so no recording may pass 4 GiB. */
+export const MAX_RECORDING_BYTES = 4095 * 2 ** 20;
 
 const SAMPLES_PER_MS = 8;
 /** Buckets the flush ticker cycles through (see the diagram above). */
@@ -76,6 +109,10 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   const tickMs = Math.max(1, Math.round(flushIntervalMs / FLUSH_PHASES));
   const archiver = opts.archiver ?? new LocalDirectoryArchiver();
   const dataDir = opts.dataDir;
+  const maxGapFrames = checkRange('maxGapMs', opts.maxGapMs ?? DEFAULT_MAX_GAP_MS, 0, 86_400_000) * SAMPLES_PER_MS;
+  const maxBytes = checkRange('maxBytes', opts.maxBytes ?? MAX_RECORDING_BYTES, 1024, MAX_RECORDING_BYTES);
+  const minFreeBytes = checkRange('minFreeBytes', opts.minFreeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER);
+  const stats: RecordingStats = opts.stats ?? { stopped: { disk_low: 0, size_limit: 0 } };
 
   const buckets: Set<RecordingSink>[] = [];
   for (let i = 0; i < FLUSH_PHASES; i++) buckets.push(new Set());
@@ -94,6 +131,22 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
     phase = (phase + 1) % FLUSH_PHASES;
     for (const sink of buckets[phase]!) sink.flushTick();
   };
+  const onStopped = (reason: RecordingStopReason): void => {
+    stats.stopped[reason]++;
+  };
+  const guard =
+    minFreeBytes > 0
+      ? new DiskGuard({
+          path: dataDir,
+          minFreeBytes,
+          intervalMs: checkRange('diskCheckIntervalMs', opts.diskCheckIntervalMs ?? 1000, 10, 60_000),
+          log: opts.log,
+          onLow: () => {
+            for (const sink of bucketOf.keys()) sink.stopRecording('disk_low');
+          },
+        })
+      : null;
+  guard?.start();
   const onClosing = (sink: RecordingSink, done: Promise<void>): void => {
     // A closing sink drives its own last flush; it needs no more ticks.
     bucketOf.get(sink)?.delete(sink);
@@ -107,7 +160,15 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
 
   return {
     name: 'recording',
+    stats,
+    admission: () => (guard?.low === true ? 'disk_low' : null),
     open(info: StreamInfo, ctx: SinkContext): RecordingSink | null {
+      if (guard?.low === true) {
+        // Admission refuses these; a stream admitted just before the disk ran low lands here.
+        stats.stopped.disk_low++;
+        ctx.log.warn({ freeMb: Math.floor(guard.freeBytes / 2 ** 20) }, 'recording refused: data directory below its free-space floor');
+        return null;
+      }
       let paths;
       try {
         paths = recordingPaths(dataDir, info.accountSid, info.callSid, info.streamSid);
@@ -131,8 +192,11 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
         lagFrames,
         flushThresholdFrames,
         headerIntervalMs,
+        maxGapFrames,
+        maxBytes,
         archiver,
         onClosing,
+        onStopped,
         background,
       });
       let emptiest = buckets[0]!;
@@ -146,6 +210,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       return sink;
     },
     async shutdown(): Promise<void> {
+      guard?.stop();
       if (timer !== null) clearInterval(timer);
       timer = null;
       // Archiving starts when a close ends, so wait until nothing new appears.

@@ -4,6 +4,7 @@
  */
 import type { CloseReason, Track } from '../../core/stream.js';
 import { GAP_DROPPED, GAP_TIMESTAMP, type GapList } from './gap-list.js';
+import type { Discontinuity } from './timeline-buffer.js';
 import type { RecordingFormat } from './wav-header.js';
 
 /** One stretch of a channel that holds silence instead of received audio. */
@@ -15,6 +16,22 @@ export interface RecordingGap {
   /** `timestamp-gap`: no frame covered it; `dropped`: a frame did, and the sink dropped it. */
   readonly cause: 'timestamp-gap' | 'dropped';
 }
+
+/**
+ * A jump of the media clock longer than MAX_GAP_MS: the WAV goes on without the silence, so from
+ * here on file time trails media time by the sum of `skippedMs` so far.
+ */
+export interface RecordingDiscontinuity {
+  /** Where in the WAV (ms from its first sample) the audio after the jump starts. */
+  readonly fileMs: number;
+  /** Media time of that audio. */
+  readonly mediaMs: number;
+  /** Media time skipped (not in the file). */
+  readonly skippedMs: number;
+}
+
+/** Why a recording stopped taking audio before its stream ended. */
+export type RecordingStopReason = 'disk_low' | 'size_limit';
 
 /**
  * `{StreamSid}.json`. Counters are null in a recovered manifest (the process that knew them died);
@@ -55,6 +72,10 @@ export interface RecordingManifest {
   /** Frames of a track this recording does not hold, or malformed. */
   readonly framesIgnored: number | null;
   readonly gaps: readonly RecordingGap[] | null;
+  /** Media-clock jumps not materialised as silence (null in a recovered manifest). */
+  readonly discontinuities: readonly RecordingDiscontinuity[] | null;
+  /** Set when the recording stopped before the stream ended; the file holds the audio up to then. */
+  readonly stopped: RecordingStopReason | null;
   /** Size of the .wav file. */
   readonly bytes: number;
   /** SHA-256 of the .wav file, hex. */
@@ -91,7 +112,14 @@ export function reportGaps(
   gaps: readonly GapList[],
   trackOfChannel: readonly Track[],
   mediaStartMs: number,
+  discontinuities: readonly Discontinuity[] = [],
 ): { gaps: RecordingGap[]; framesLost: number } {
+  /** Media time of timeline position `pos`: past each discontinuity at or before it, add what it skipped. */
+  const mediaMs = (pos: number): number => {
+    let skew = 0;
+    for (const d of discontinuities) if (d.pos <= pos) skew += d.skipped;
+    return mediaStartMs + (pos + skew) / 8;
+  };
   const out: { gap: RecordingGap; ch: number }[] = [];
   let lost = 0;
   for (let ch = 0; ch < trackOfChannel.length; ch++) {
@@ -105,7 +133,7 @@ export function reportGaps(
         ch,
         gap: {
           track: trackOfChannel[ch]!,
-          startMs: mediaStartMs + g.start / 8,
+          startMs: mediaMs(g.start),
           lengthMs: len / 8,
           cause: g.cause === GAP_TIMESTAMP ? 'timestamp-gap' : 'dropped',
         },
@@ -114,4 +142,13 @@ export function reportGaps(
   }
   out.sort((a, b) => a.gap.startMs - b.gap.startMs || a.ch - b.ch);
   return { gaps: out.map((x) => x.gap), framesLost: lost };
+}
+
+/** The manifest's view of the buffer's discontinuities. */
+export function reportDiscontinuities(discontinuities: readonly Discontinuity[], mediaStartMs: number): RecordingDiscontinuity[] {
+  let skew = 0;
+  return discontinuities.map((d) => {
+    skew += d.skipped;
+    return { fileMs: d.pos / 8, mediaMs: mediaStartMs + (d.pos + skew) / 8, skippedMs: d.skipped / 8 };
+  });
 }

@@ -23,7 +23,7 @@ import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
-import { reportGaps, type RecordingManifest, type RecordingSidecar } from './manifest.js';
+import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
 import { MAX_HEADER_BYTES, SAMPLE_RATE, writeWavHeader, type WavLayout } from './wav-header.js';
@@ -51,6 +51,12 @@ export interface RecordingSinkSetup {
   readonly flushThresholdFrames: number;
   /** Least time between two header patches while recording (the final one is always made). */
   readonly headerIntervalMs: number;
+  /** Longest timestamp jump written as silence (sample frames); see TimelineBuffer. */
+  readonly maxGapFrames: number;
+  /** Largest file (bytes, at most 4095 MiB): the recording stops taking audio there. */
+  readonly maxBytes: number;
+  /** Told once when the recording stops early (disk low, size ceiling). */
+  readonly onStopped: (reason: RecordingStopReason) => void;
   readonly archiver: Archiver;
   /** Told once, when close() is first called, with the promise close() returns. */
   readonly onClosing: (sink: RecordingSink, done: Promise<void>) => void;
@@ -94,6 +100,9 @@ export class RecordingSink implements Sink {
   #error: string | null = null;
   #closed: Promise<void> | null = null;
   #wireDuplicate = 0;
+  /** Why the recording stopped taking audio early (disk low, size ceiling), or null. */
+  #stopped: RecordingStopReason | null = null;
+  readonly #limitFrames: number;
 
   constructor(setup: RecordingSinkSetup) {
     this.#setup = setup;
@@ -105,7 +114,10 @@ export class RecordingSink implements Sink {
       capacityFrames: setup.capacityFrames,
       initialFrames: setup.initialFrames,
       lagFrames: setup.lagFrames,
+      maxGapFrames: setup.maxGapFrames,
     });
+    // Data frames that fit under maxBytes with the header and a possible pad byte.
+    this.#limitFrames = Math.floor((setup.maxBytes - setup.layout.headerBytes - 1) / setup.layout.blockAlign);
     this.#silence = setup.layout.format === 'pcm16' ? SILENCE_PCM16 : SILENCE_MULAW;
     this.#threshold = setup.flushThresholdFrames;
     this.#openDone = this.#open();
@@ -115,7 +127,7 @@ export class RecordingSink implements Sink {
     if (this.#closing) return;
     try {
       const stats = this.#setup.ctx.stats;
-      if (this.#failed) {
+      if (this.#failed || this.#stopped !== null) {
         this.#buf.refuse();
         stats.dropped++;
         return;
@@ -130,6 +142,18 @@ export class RecordingSink implements Sink {
     } catch (err) {
       this.#fail(err);
     }
+  }
+
+  /**
+   * Stops taking audio (the disk guard, or the size ceiling): later frames are refused and
+   * counted as dropped, what is buffered is still written (up to the ceiling), and close()
+   * finishes the file as usual with the manifest's `stopped` saying why.
+   */
+  stopRecording(reason: RecordingStopReason): void {
+    if (this.#stopped !== null) return;
+    this.#stopped = reason;
+    this.#setup.onStopped(reason);
+    this.#setup.ctx.log.warn({ reason, durationMs: this.#dataFrames / 8 }, 'recording stopped before the stream ended');
   }
 
   /** Sample frames the buffer's ring holds now (it grows when the disk falls behind). */
@@ -205,7 +229,13 @@ export class RecordingSink implements Sink {
       while (true) {
         const plan = final ? buf.plan(buf.frontier, buf.finalEnd, maxSilence) : buf.plan(buf.horizon(), 0, maxSilence);
         if (plan === Plan.none) break;
-        const n = buf.planFrames;
+        let n = buf.planFrames;
+        const room = this.#limitFrames - buf.filePos; // planPos is filePos: the file grows in order
+        if (n >= room) {
+          this.stopRecording('size_limit');
+          if (room <= 0) break;
+          n = room;
+        }
         const at = headerBytes + buf.planPos * blockAlign;
         if (plan === Plan.data) {
           const off = buf.planSlot * blockAlign;
@@ -335,7 +365,7 @@ export class RecordingSink implements Sink {
     const buf = this.#buf;
     const first = buf.firstTimestampMs;
     const durationMs = this.#dataFrames / (SAMPLE_RATE / 1000);
-    const { gaps, framesLost } = reportGaps(buf.gaps, trackOfChannel, first ?? 0);
+    const { gaps, framesLost } = reportGaps(buf.gaps, trackOfChannel, first ?? 0, buf.discontinuities);
     const [st, sha256] = await Promise.all([stat(paths.wav), sha256File(paths.wav)]);
     return {
       version: 1,
@@ -349,7 +379,7 @@ export class RecordingSink implements Sink {
       sampleRate: SAMPLE_RATE,
       channels: layout.channels,
       mediaStartMs: first,
-      mediaEndMs: first === null ? null : first + durationMs,
+      mediaEndMs: first === null ? null : first + durationMs + buf.skippedFrames / (SAMPLE_RATE / 1000),
       wallStart: isoTime(info.startedAtMs),
       wallEnd: isoTime(wallEnd),
       durationMs,
@@ -361,6 +391,8 @@ export class RecordingSink implements Sink {
       framesDropped: buf.framesDropped,
       framesIgnored: buf.framesIgnored,
       gaps,
+      discontinuities: reportDiscontinuities(buf.discontinuities, first ?? 0),
+      stopped: this.#stopped,
       bytes: st.size,
       sha256,
       recovered: false,

@@ -161,6 +161,8 @@ async function recoverOne(
     framesDropped: null,
     framesIgnored: null,
     gaps: null,
+    discontinuities: null,
+    stopped: null,
     bytes: st.size,
     sha256: await sha256File(paths.wav),
     recovered: true,

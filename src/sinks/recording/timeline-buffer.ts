@@ -34,6 +34,16 @@
  *   timeline  0 ──seg 0── E0 · · · skipped (silence) · · · P1 ──seg 1── E
  *   slots     0 ─────────  n0                               n0 ───────  vEnd
  *
+ * Discontinuities: a frame that starts more than `maxGapFrames` past the furthest end of any
+ * track is not placed by its timestamp (that would fill the gap with silence, and one message
+ * could claim hours): the timeline continues right at that end, and the skipped media time is
+ * recorded in {@link discontinuities} and added to a running skew (position = (T - firstT) * 8 -
+ * skew). A late frame from before the last discontinuity is placed by the mapping it belongs to
+ * while it stays short of the discontinuity; anything older is dropped as late.
+ *
+ *   media     0 ────── A ·········· skipped ··········· B ─────── C
+ *   timeline  0 ────── A B ─────── C - (B - A)          (one discontinuity at position A)
+ *
  * A two-track stream interleaves left/right samples in each slot. The writer hands out only up
  * to the horizon: the slower track's frontier, but never more than `lagFrames` behind the
  * faster one, so a track that goes quiet cannot hold audio back for longer than that.
@@ -82,6 +92,16 @@ export interface TimelineOptions {
   readonly initialFrames?: number;
   /** How far the horizon may trail the leading track (sample frames). */
   readonly lagFrames: number;
+  /** Longest timestamp jump filled with silence (sample frames); longer ones are discontinuities. Default: no limit. */
+  readonly maxGapFrames?: number;
+}
+
+/** A place where the media clock jumped ahead and the file went on without the silence. */
+export interface Discontinuity {
+  /** Timeline (file) position where the audio after the jump starts. */
+  readonly pos: number;
+  /** Sample frames of media time skipped there. */
+  readonly skipped: number;
 }
 
 export class TimelineBuffer {
@@ -115,6 +135,17 @@ export class TimelineBuffer {
   readonly #trackEnd = new Float64Array(2);
   readonly #trackSeen = new Uint8Array(2);
   readonly gaps: readonly [GapList, GapList] = [new GapList(), new GapList()];
+  /** In timeline order; one per jump longer than maxGapFrames (rare, so small objects). */
+  readonly discontinuities: Discontinuity[] = [];
+  readonly #maxGap: number;
+  /** Media time skipped so far (sample frames): position = (T - firstT) * 8 - skew. */
+  #skew = 0;
+  /** Media time (ms) of the frame that caused the last discontinuity, and where it went. */
+  #jumpTs = Number.NEGATIVE_INFINITY;
+  #jumpPos = 0;
+  /** The mapping before the last discontinuity, for late frames from before it. */
+  #prevSkew = 0;
+  #prevJumpTs = Number.NEGATIVE_INFINITY;
 
   framesReceived = 0;
   framesLate = 0;
@@ -133,6 +164,7 @@ export class TimelineBuffer {
     this.channels = opts.channels;
     this.#chanOf = Int8Array.from(opts.channelOfTrack);
     this.#lag = Math.max(0, Math.floor(opts.lagFrames));
+    this.#maxGap = opts.maxGapFrames ?? Number.POSITIVE_INFINITY;
     const initial = Math.floor(opts.initialFrames ?? this.capacity);
     this.#size = initial >= 1 && initial < this.capacity ? initial : this.capacity;
     this.#initial = this.#size;
@@ -252,7 +284,18 @@ export class TimelineBuffer {
       return Outcome.ignored;
     }
     if (Number.isNaN(this.#firstTs)) this.#firstTs = ts;
-    const s = Math.round((ts - this.#firstTs) * SAMPLES_PER_MS);
+    const raw = Math.round((ts - this.#firstTs) * SAMPLES_PER_MS);
+    let s: number;
+    if (ts >= this.#jumpTs) {
+      s = raw - this.#skew;
+      const t = this.#trackEnd;
+      const far = t[0]! > t[1]! ? t[0]! : t[1]!;
+      if (s - far > this.#maxGap) s = this.#discontinuity(ts, s, far);
+    } else if (ts >= this.#prevJumpTs && raw - this.#prevSkew + n <= this.#jumpPos) {
+      s = raw - this.#prevSkew; // late, from before the last discontinuity: its own mapping
+    } else {
+      s = -1; // from before an earlier discontinuity, or it would run into the audio after one
+    }
     let outcome: Outcome;
     if (s < 0) {
       outcome = Outcome.lateDropped; // before the timeline's zero: nowhere to put it
@@ -276,6 +319,23 @@ export class TimelineBuffer {
         break;
     }
     return outcome;
+  }
+
+  /** The frame at `ts` (position `s`) jumped too far past `far`: the timeline goes on at `far`. */
+  #discontinuity(ts: number, s: number, far: number): number {
+    const skipped = s - far;
+    this.#prevSkew = this.#skew;
+    this.#prevJumpTs = this.#jumpTs;
+    this.#skew += skipped;
+    this.#jumpTs = ts;
+    this.#jumpPos = far;
+    this.discontinuities.push({ pos: far, skipped });
+    return far;
+  }
+
+  /** Media time skipped at discontinuities so far (sample frames). */
+  get skippedFrames(): number {
+    return this.#skew;
   }
 
   /** Counts a frame the sink refused without looking at it (after a write error). */

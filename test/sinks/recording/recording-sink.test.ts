@@ -349,7 +349,7 @@ describe('RecordingSink', () => {
   });
 
   it('jumps a silence longer than the buffer without dropping, on both tracks', async () => {
-    const { sink, feeder, ctx } = openSink(stereoInfo, { bufferMs: 2000 });
+    const { sink, feeder, ctx } = openSink(stereoInfo, { bufferMs: 2000, maxGapMs: 60_000 });
     const jump = 10_000;
     for (let i = 0; i < 20; i++) {
       feeder.feed('inbound', FRAMES[i]!.timestampMs, FRAMES[i]!.mulaw);
@@ -379,6 +379,53 @@ describe('RecordingSink', () => {
       { track: 'outbound', startMs: 499, lengthMs: jump - 3, cause: 'timestamp-gap' },
     ]);
     expect(ctx.stats.dropped).toBe(0);
+  });
+
+  it('records a jump past maxGapMs as a discontinuity, not an hour of silence; late frames keep their own side of it', async () => {
+    const { sink, feeder, ctx } = openSink(capture.info); // maxGapMs 5000 by default
+    const T0 = FRAMES[0]!.timestampMs;
+    const HOUR = 3_600_000;
+    for (let i = 0; i < 20; i++) if (i !== 10) feeder.feed('inbound', FRAMES[i]!.timestampMs, FRAMES[i]!.mulaw);
+    for (let i = 20; i < 40; i++) feeder.feed('inbound', FRAMES[i]!.timestampMs + HOUR, FRAMES[i]!.mulaw);
+    // Late, from before the jump: frame 10 fills its hole; a frame 19.5 would run into the audio after the jump.
+    feeder.feed('inbound', FRAMES[10]!.timestampMs, FRAMES[10]!.mulaw);
+    feeder.feed('inbound', FRAMES[19]!.timestampMs + 10, FRAMES[19]!.mulaw);
+    await sink.close('stopped');
+    const wav = readWav(sink.paths.wav);
+    expect(wav.size).toBe(44 + 40 * 320); // before MAX_GAP_MS: 57.6 MB of silence
+    expect(firstDiff(channel(wav, 0), expectedMono(FRAMES.slice(0, 40)))).toBe(-1);
+    const m = manifestOf(sink);
+    expect(m.discontinuities).toEqual([{ fileMs: 400, mediaMs: T0 + 400 + HOUR, skippedMs: HOUR }]);
+    expect(m).toMatchObject({ gaps: [], durationMs: 800, mediaStartMs: T0, mediaEndMs: T0 + 800 + HOUR, framesLate: 2, framesLateDropped: 1, stopped: null });
+    expect(ctx.stats.errors).toBe(0);
+  });
+
+  it('maps gaps after a discontinuity to media time', async () => {
+    const { sink, feeder } = openSink(capture.info, { maxGapMs: 1000 });
+    const T0 = FRAMES[0]!.timestampMs;
+    for (let i = 0; i < 10; i++) feeder.feed('inbound', FRAMES[i]!.timestampMs, FRAMES[i]!.mulaw);
+    for (let i = 10; i < 30; i++) if (i !== 20) feeder.feed('inbound', FRAMES[i]!.timestampMs + 2000, FRAMES[i]!.mulaw);
+    await sink.close('stopped');
+    const m = manifestOf(sink);
+    expect(m.discontinuities).toEqual([{ fileMs: 200, mediaMs: T0 + 2200, skippedMs: 2000 }]);
+    expect(m.gaps).toEqual([{ track: 'inbound', startMs: T0 + 2400, lengthMs: 20, cause: 'timestamp-gap' }]);
+    expect(m).toMatchObject({ durationMs: 600, framesLost: 1 });
+  });
+
+  it('stops at the size ceiling: the file never passes maxBytes, the manifest says size_limit, later frames are counted dropped', async () => {
+    const maxBytes = 44 + 100 * 320 + 100; // room for 100 frames and a bit
+    const { factory, sink, feeder, ctx } = openSink(capture.info, { maxBytes });
+    await feedAll(feeder, sink, FRAMES.slice(0, 200), 10);
+    await sink.close('stopped');
+    const wav = readWav(sink.paths.wav);
+    expect(wav.size).toBeLessThanOrEqual(maxBytes);
+    expect(wav.dataSize).toBe(Math.floor((maxBytes - 44 - 1) / 2) * 2);
+    expect(firstDiff(channel(wav, 0), expectedMono(FRAMES.slice(0, 200)).subarray(0, wav.dataSize / 2))).toBe(-1);
+    const m = manifestOf(sink);
+    expect(m).toMatchObject({ stopped: 'size_limit', error: null, bytes: wav.size });
+    expect(m.framesDropped).toBeGreaterThan(80);
+    expect(factory.stats.stopped).toEqual({ disk_low: 0, size_limit: 1 });
+    expect(ctx.lines.some((l) => l.level === 40 && l.reason === 'size_limit')).toBe(true);
   });
 
   it('counts frames dropped when the disk cannot keep up and keeps timing with silence', async () => {
