@@ -216,13 +216,13 @@ describe('a socket kept open after stop', () => {
     const d = await dataDir();
     const cli = runCli(['start'], { PORT: '0', DRAIN_TIMEOUT: '20', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: d });
     try {
-      const listening = await cli.waitForLine((l) => l.msg === 'streamgate listening');
+      const listening = await cli.waitForLine((l) => l.msg === 'streamgate listening', 45_000);
       const peer = await rawPeer(String(listening.address).replace('http', 'ws') + '/media');
       const s = ids();
       peer.send(connected());
       peer.send(start(s));
       peer.send(stop(s, 2));
-      await cli.waitForLine((l) => l.msg === 'stream ended');
+      await cli.waitForLine((l) => l.msg === 'stream ended', 30_000);
       cli.child.kill('SIGTERM');
       // Without tracking the socket the HTTP server's close waited for it until the 80 s backstop.
       const exit = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r('still running after 25 s'), 25_000))]);
@@ -231,7 +231,7 @@ describe('a socket kept open after stop', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('media timestamps', () => {
