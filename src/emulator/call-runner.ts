@@ -9,15 +9,13 @@
  *                                     Redirect/action ──► next source · end of verbs ──► hangup
  */
 import { FRAME_MS, MulawSource } from './audio-source.js';
-import type { SimEngine } from './engine.js';
-import type { CallRecord, StreamRecord } from './records.js';
+import type { CallRecord, ParticipantRecord, StreamRecord, StreamRequest, TwimlRunner } from './records.js';
 import { fetchSigned, RetrievalError } from './twiml-fetch.js';
-import { MAX_TWIML_BYTES, parseTwiml, streamTrack, TwimlError, type ConferenceNoun, type StreamNoun, type Verb } from './twiml.js';
-import type { HttpMethod } from './types.js';
+import { MAX_TWIML_BYTES, parseTwiml, streamTrack, TwimlError, type ConferenceNoun, type StreamNoun, type TwimlSource, type Verb } from './twiml.js';
+import type { HttpMethod, SimLogger } from './types.js';
 import { wavToMulaw } from './wav.js';
 
-/** Where a call's next document comes from. */
-export type TwimlSource = { url: string; method: HttpMethod; params?: Record<string, string> } | { twiml: string };
+export type { TwimlSource } from './twiml.js';
 
 /** `<Play>` audio larger than this is refused (bounded memory). */
 const MAX_PLAY_BYTES = 16 * 1024 * 1024;
@@ -33,13 +31,36 @@ const TRACK_COST = { inbound_track: 1, outbound_track: 1, both_tracks: 2 } as co
 type Next = { kind: 'continue' } | { kind: 'document'; source: TwimlSource } | { kind: 'stop' };
 const CONTINUE: Next = { kind: 'continue' };
 
-export class CallRunner {
-  readonly #engine: SimEngine;
+/** What a runner needs of the engine that owns the call (SimEngine; kept narrow so the two do not import each other). */
+export interface RunnerHost {
+  readonly opts: {
+    readonly authToken: string;
+    readonly speed: number;
+    readonly callbackTimeoutMs: number;
+    readonly tlsRejectUnauthorized: boolean;
+    readonly logger: SimLogger;
+  };
+  readonly conferences: {
+    dialIn(call: CallRecord, noun: ConferenceNoun): ParticipantRecord;
+    leave(call: CallRecord, reason: 'participant_updated_via_api'): void;
+  };
+  mediaNow(): number;
+  voiceParams(call: CallRecord): Record<string, string>;
+  onChange(listener: () => void): () => void;
+  hangup(call: CallRecord, reason: 'twiml' | 'twiml-error'): void;
+  liveStreams(call: CallRecord): StreamRecord[];
+  tracksInUse(call: CallRecord): number;
+  createStream(call: CallRecord, req: StreamRequest): StreamRecord;
+  stopStream(stream: StreamRecord, reason: string): void;
+}
+
+export class CallRunner implements TwimlRunner {
+  readonly #engine: RunnerHost;
   readonly #call: CallRecord;
   #abort: AbortController | null = null;
   #documents = 0;
 
-  constructor(engine: SimEngine, call: CallRecord) {
+  constructor(engine: RunnerHost, call: CallRecord) {
     this.#engine = engine;
     this.#call = call;
   }

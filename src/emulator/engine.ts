@@ -8,7 +8,7 @@ import { computeSignature } from '../twilio/signature.js';
 import { newSid } from '../twilio/sids.js';
 import { AudioCache } from './audio-cache.js';
 import { CallMedia } from './call-media.js';
-import { CallRunner, type TwimlSource } from './call-runner.js';
+import { CallRunner } from './call-runner.js';
 import type { CallbackSender } from './callbacks.js';
 import { ConferenceEngine, parseEvents } from './conference-engine.js';
 import { iso8601Nanos, rfc2822Callback } from './dates.js';
@@ -16,9 +16,10 @@ import type { SimEventBus } from './events.js';
 import type { FaultController } from './faults.js';
 import { MediaStreamer, type StreamEnd } from './media-streamer.js';
 import { Pacer } from './pacer.js';
-import { callSnapshot, streamSnapshot, type CallRecord, type StreamRecord } from './records.js';
+import { callSnapshot, streamSnapshot, type CallRecord, type StreamRecord, type StreamRequest } from './records.js';
+import type { TwimlSource } from './twiml.js';
 import { StreamAudio, type MixContext } from './stream-audio.js';
-import type { CreateCallOptions, HttpMethod, MediaTrack, SimLogger, StreamTrack } from './types.js';
+import type { CreateCallOptions, MediaTrack, SimLogger, StreamTrack } from './types.js';
 
 /** Resolved Sim options the engine runs on. */
 export interface EngineOptions {
@@ -34,18 +35,6 @@ export interface EngineOptions {
   /** Timeout of TwiML and `<Play>` requests, ms. */
   callbackTimeoutMs: number;
   logger: SimLogger;
-}
-
-/** A validated CreateStream request. */
-export interface StreamRequest {
-  url: string;
-  name: string | null;
-  track: StreamTrack;
-  statusCallback: string | null;
-  statusCallbackMethod: HttpMethod;
-  parameters: Record<string, string>;
-  /** `<Connect><Stream>`: two-way (media, mark and clear accepted back; dtmf delivered). */
-  bidirectional?: boolean;
 }
 
 /** Why a call ended; decides the stream end reason and the participant-leave reason. */

@@ -3,7 +3,7 @@
  * Records never leave the Sim: the public API hands out snapshots.
  */
 import type { CallMedia } from './call-media.js';
-import type { CallRunner, TwimlSource } from './call-runner.js';
+import type { TwimlSource } from './twiml.js';
 import type { MediaStreamer, StreamError } from './media-streamer.js';
 import type {
   CallSnapshot,
@@ -36,11 +36,31 @@ export interface CallRecord {
   /** Paced end-of-audio timer for calls nobody streams. */
   endTimer: NodeJS.Timeout | null;
   /** Runs the call's TwiML; null for calls driven only by the control API (they hang up when their conference ends). */
-  runner: CallRunner | null;
+  runner: TwimlRunner | null;
   /** TwiML waiting for the call to be answered. */
   pendingTwiml: TwimlSource | null;
   /** Call progress callbacks (StatusCallback); `sequence` is the last SequenceNumber sent. */
   progress: { url: string; method: HttpMethod; events: Set<string>; sequence: number } | null;
+}
+
+/** Runs a call's TwiML (call-runner.ts). */
+export interface TwimlRunner {
+  /** Runs `source`, interrupting what the call was doing. */
+  start(source: TwimlSource): void;
+  /** Ends the current document. */
+  stop(): void;
+}
+
+/** A validated CreateStream request (REST, or TwiML `<Stream>`). */
+export interface StreamRequest {
+  url: string;
+  name: string | null;
+  track: StreamTrack;
+  statusCallback: string | null;
+  statusCallbackMethod: HttpMethod;
+  parameters: Record<string, string>;
+  /** `<Connect><Stream>`: two-way (media, mark and clear accepted back; dtmf delivered). */
+  bidirectional?: boolean;
 }
 
 export interface StreamRecord {

@@ -3,8 +3,8 @@
  * CreateStream and UpdateStream (twilio-protocol.md §4).
  */
 import { isSid } from '../twilio/sids.js';
-import { MAX_TRACKS_PER_CALL, type SimEngine, type StreamRequest } from './engine.js';
-import type { CallRecord } from './records.js';
+import { MAX_TRACKS_PER_CALL, type SimEngine } from './engine.js';
+import type { CallRecord, StreamRequest } from './records.js';
 import { accountPath, callJson, page, streamJson } from './resources.js';
 import { badRequest, notFound, TWILIO_CODES } from './rest-errors.js';
 import { absoluteUrl, customParameters, oneOf, optional, paging, required, type Params } from './rest-params.js';

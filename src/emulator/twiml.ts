@@ -25,6 +25,9 @@ export const MAX_PARAMETER_CHARS = 500;
 /** More verbs than this in one document are refused (bounded work per document). */
 export const MAX_VERBS = 1000;
 
+/** Where a call's next document comes from: a URL to fetch (with extra request parameters), or the document itself. */
+export type TwimlSource = { url: string; method: HttpMethod; params?: Record<string, string> } | { twiml: string };
+
 export interface StreamNoun {
   url: string;
   name: string | null;

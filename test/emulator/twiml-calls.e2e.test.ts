@@ -164,6 +164,24 @@ describe('TwiML calls', () => {
     }
   });
 
+  it('<Play> plays a fetched file into the call (its outbound track) for the file\'s length; an undecodable one is skipped', async () => {
+    const zero = Buffer.alloc(160, 0x00);
+    app.routes.set('/half-second.ulaw', { contentType: 'audio/basic', body: Buffer.concat(Array.from({ length: 25 }, () => zero)) });
+    app.routes.set('/song.mp3', { contentType: 'audio/mpeg', body: Buffer.from('ID3 not really') });
+    const call = await sim.createCall({
+      twiml: `<Response><Start><Stream url="${rx.origin}/out" track="outbound_track"/></Start><Pause length="10"/><Play>${app.origin}/song.mp3</Play><Play loop="2">${app.origin}/half-second.ulaw</Play><Hangup/></Response>`,
+    });
+    const conn = await rx.connection();
+    await sim.waitForCallStatus(call.sid, 'completed', wait);
+    await waitForMessages(conn, 1, (m) => m.json.event === 'stop');
+    // Two loops of 25 frames (the pause lets the stream start first; a frame or two may have
+    // gone out before the file was scheduled).
+    const played = conn.messages.filter((m) => m.json.media?.payload === zero.toString('base64')).length;
+    expect(played).toBeGreaterThanOrEqual(45);
+    expect(played).toBeLessThanOrEqual(50);
+    expect(logs.find((l) => l.callSid === call.sid && l.code === 13227)).toBeDefined();
+  });
+
   it('documents Twilio cannot run end the call with their code; refused streams are logged and the next verb runs', async () => {
     app.routes.set('/broken', '<Response><Say>unclosed</Response>');
     const broken = await sim.createCall({ url: `${app.origin}/broken` });

@@ -15,7 +15,8 @@ export interface TwimlRequest {
   signed: boolean;
 }
 
-export type TwimlAnswer = string | ((params: Record<string, string>) => string);
+/** TwiML text, a function of the request's parameters, or a file (audio for <Play>). */
+export type TwimlAnswer = string | ((params: Record<string, string>) => string) | { contentType: string; body: Buffer };
 
 export interface TwimlApp {
   /** http://127.0.0.1:port */
@@ -48,7 +49,8 @@ export async function startTwimlApp(authToken: string): Promise<TwimlApp> {
         res.writeHead(answer === undefined ? 404 : 403).end();
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'text/xml' }).end(typeof answer === 'string' ? answer : answer(params));
+      if (typeof answer === 'object') res.writeHead(200, { 'Content-Type': answer.contentType }).end(answer.body);
+      else res.writeHead(200, { 'Content-Type': 'text/xml' }).end(typeof answer === 'string' ? answer : answer(params));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
