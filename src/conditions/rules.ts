@@ -8,6 +8,7 @@
  *       phrase: ["end the conference", "goodbye everyone"]   # or one string
  *       partial: false                     # phrase only: also match partial transcripts
  *       track: inbound                     # phrase/regex only: inbound | outbound (default both)
+ *       threshold: 1e-20                   # phrase only: keyword-spotting threshold (default from the phrase)
  *     action: end-conference               # the default and only action
  *     dryRun: false                        # log, audit and count, but do not act
  *     announceUrl: https://example.com/bye.xml   # played (UpdateConference AnnounceUrl) first
@@ -43,6 +44,8 @@ export interface PhraseCondition {
   partial: boolean;
   /** Only this track; null for both. */
   track: Track | null;
+  /** Keyword-spotting threshold for these phrases; null for the engine's default per phrase. */
+  threshold: number | null;
 }
 
 export interface RegexCondition {
@@ -82,12 +85,15 @@ export interface Rule {
 
 const RULE_KEYS = ['name', 'when', 'action', 'dryRun', 'announceUrl', 'announceDelaySeconds'];
 const TRIGGERS = ['phrase', 'regex', 'silenceSeconds', 'maxDurationSeconds', 'dtmf'];
-const MODIFIERS = ['partial', 'track'];
+const MODIFIERS = ['partial', 'track', 'threshold'];
 const WHEN_KEYS = [...TRIGGERS, ...MODIFIERS];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 /** The digits a Media Streams `dtmf` event carries (twilio/protocol.ts accepts the same). */
 const DTMF = /^[0-9A-D*#]+$/;
 const MAX_DTMF = 32;
+/** `when.threshold` bounds: pocketsphinx spotting scores lie well inside (bench/RESULTS.md). */
+const MIN_THRESHOLD = 1e-100;
+const MAX_THRESHOLD = 1e200;
 
 /** Reads and checks a rules file; the format follows the extension (`.json`, else YAML). */
 export async function loadRules(path: string): Promise<Rule[]> {
@@ -330,10 +336,19 @@ class Checker {
       else partial = when.partial;
     }
 
+    let threshold: number | null = null;
+    if (when.threshold !== undefined) {
+      const t = when.threshold;
+      if (trigger !== 'phrase') p('threshold', `threshold applies only to phrase, not ${trigger}`);
+      else if (typeof t !== 'number' || !Number.isFinite(t)) p('threshold', `threshold must be a number such as 1e-20, got ${show(t)}`);
+      else if (t < MIN_THRESHOLD || t > MAX_THRESHOLD) p('threshold', `threshold must be between 1e-100 and 1e+200 (lower spots more, and more falsely), got ${t}`);
+      else threshold = t;
+    }
+
     let condition: Condition | null = null;
     switch (trigger) {
       case 'phrase':
-        condition = this.#phrase(when.phrase, `${path}.phrase`, label, partial, track);
+        condition = this.#phrase(when.phrase, `${path}.phrase`, label, partial, track, threshold);
         break;
       case 'regex':
         condition = this.#regex(when.regex, `${path}.regex`, label, track);
@@ -355,7 +370,7 @@ class Checker {
     return this.problems.length > before ? null : condition;
   }
 
-  #phrase(v: unknown, path: string, label: string, partial: boolean, track: Track | null): PhraseCondition | null {
+  #phrase(v: unknown, path: string, label: string, partial: boolean, track: Track | null, threshold: number | null): PhraseCondition | null {
     const list = typeof v === 'string' ? [v] : v;
     if (!Array.isArray(list)) {
       this.#problem(path, label, `when.phrase must be a string or a list of strings, got ${show(v)}`);
@@ -382,7 +397,7 @@ class Checker {
       phrases.push(item);
       normalized.push(n);
     });
-    return phrases.length === list.length ? { kind: 'phrase', phrases, normalized, partial, track } : null;
+    return phrases.length === list.length ? { kind: 'phrase', phrases, normalized, partial, track, threshold } : null;
   }
 
   #regex(v: unknown, path: string, label: string, track: Track | null): RegexCondition | null {

@@ -109,11 +109,17 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
     // The phrases rules name are also keyword-spotted: cheap, and reliable where the full
     // transcript is not.
     const phrases = rules.flatMap((r) => (r.when.kind === 'phrase' ? r.when.phrases : []));
+    const phraseThresholds = new Map<string, number>();
+    for (const r of rules) {
+      if (r.when.kind !== 'phrase' || r.when.threshold === null) continue;
+      for (const p of r.when.phrases) phraseThresholds.set(p, Math.min(r.when.threshold, phraseThresholds.get(p) ?? Infinity));
+    }
     const engine = createSpeechEngine(engineName, {
       log,
       deepgram: config.deepgramApiKey === undefined ? undefined : { apiKey: config.deepgramApiKey, url: config.deepgramUrl, params: config.deepgramParams },
       vosk: { url: config.voskUrl },
       remote: { replaySeconds: config.asrReplaySeconds, stallMs: config.asrStallSeconds * 1000 },
+      pocketsphinx: { phrases, phraseThresholds },
     });
     if ('asrStats' in engine) {
       // deepgram, vosk: their counters under streamgate_asr_*{engine}.

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { DEEPGRAM_DEFAULT_URL, DEEPGRAM_FIXED_PARAMS } from '../sinks/transcription/engines/remote/deepgram.js';
 import { VOSK_DEFAULT_URL } from '../sinks/transcription/engines/remote/vosk.js';
+import { defaultTranscriptionSlots } from '../sinks/transcription/capacity.js';
 import { isSid } from '../twilio/sids.js';
 
 export type RecordingFormat = 'pcm16' | 'mulaw';
@@ -121,8 +122,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     adminToken: optional(env, 'ADMIN_TOKEN'),
     streamTokenRequired: bool(env, 'STREAM_TOKEN_REQUIRED', false),
     recordingFormat: oneOf(env, 'RECORDING_FORMAT', ['pcm16', 'mulaw'] as const, 'pcm16'),
-    // A local recogniser costs a core per track; a remote service costs a socket.
-    transcriptionMaxStreams: int(env, 'TRANSCRIPTION_MAX_STREAMS', transcription === 'deepgram' || transcription === 'vosk' ? 1000 : Math.max(1, availableParallelism()), 0, 10_000),
+    // A local recogniser: as many tracks as the cores carry at its real-time factor; a remote service costs a socket.
+    transcriptionMaxStreams: int(env, 'TRANSCRIPTION_MAX_STREAMS', transcription === 'deepgram' || transcription === 'vosk' ? 1000 : defaultTranscriptionSlots(), 0, 10_000),
     maxStreams: maxStreamsRaw === undefined ? undefined : int(env, 'MAX_STREAMS', 0, 1, 1_000_000),
     drainTimeoutSeconds: int(env, 'DRAIN_TIMEOUT', 30, 0, 86_400),
     logLevel,

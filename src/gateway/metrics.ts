@@ -107,9 +107,17 @@ export class GatewayMetrics {
     this.transcripts = new Counter({ name: `${P}transcripts_total`, help: 'Transcription results, by kind', labelNames: ['kind'], registers });
     // The transcription sink and the webhook bump plain counters in objects this class owns
     // (this.transcription, this.webhook), handed to them when the app builds them.
-    foldCounter(`${P}transcription_capped_total`, 'Tracks recorded but not transcribed because TRANSCRIPTION_MAX_STREAMS engine sessions were busy', registers, [], (c) =>
+    foldCounter(`${P}transcription_capped_total`, 'Tracks that started while all TRANSCRIPTION_MAX_STREAMS slots were busy (they wait; phrases still spotted)', registers, [], (c) =>
       c.set('', this.transcription.capped),
     );
+    new Gauge({
+      name: `${P}transcription_waiting_tracks`,
+      help: 'Live tracks waiting for a transcription slot (not transcribed yet; phrases still spotted)',
+      registers,
+      collect() {
+        this.set(metrics.transcription.waiting);
+      },
+    });
     foldCounter(`${P}transcription_engine_restarts_total`, 'Speech recogniser processes restarted after an unexpected exit', registers, [], (c) =>
       c.set('', this.transcription.restarts),
     );

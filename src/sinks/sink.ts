@@ -83,6 +83,8 @@ export interface SinkFactory {
    * 'disk_low'; it becomes the upgrade_rejected_total label, so a small fixed set), or null.
    */
   admission?(): string | null;
+  /** How this sink handles a live stream's tracks now (shown in `GET /v1/streams`), or null. */
+  status?(streamSid: string): Partial<Record<Track, string>> | null;
   /** Called once at gateway shutdown, after every stream's sinks closed. */
   shutdown?(): Promise<void>;
 }

@@ -56,7 +56,12 @@ describe('parseRules', () => {
 
   it('reads JSON, a single phrase string and partial matching', () => {
     const rules = parseRules(JSON.stringify({ rules: [{ name: 'bye', when: { phrase: 'Bye now!', partial: true, track: 'inbound' } }] }), 'json');
-    expect(rules[0]!.when).toMatchObject({ kind: 'phrase', phrases: ['Bye now!'], normalized: [' bye now '], partial: true, track: 'inbound' });
+    expect(rules[0]!.when).toMatchObject({ kind: 'phrase', phrases: ['Bye now!'], normalized: [' bye now '], partial: true, track: 'inbound', threshold: null });
+  });
+
+  it('reads a spotting threshold for a phrase rule', () => {
+    const rules = parseRules('rules:\n  - name: bye\n    when: { phrase: goodbye, threshold: 1e+20 }\n', 'yaml');
+    expect(rules[0]!.when).toMatchObject({ kind: 'phrase', threshold: 1e20 });
   });
 
   it('accepts an empty rule list', () => {
@@ -85,6 +90,9 @@ describe('parseRules', () => {
     ['unquoted dtmf digits', `rules:\n  - name: a\n    when: { dtmf: 0123 }\n`, /when\.dtmf must be a quoted string .*, got number 123$/],
     ['a bad track', `rules:\n  - name: a\n    when: { phrase: hi, track: both }\n`, /track must be inbound or outbound, got string "both"$/],
     ['a track on a silence rule', `rules:\n  - name: a\n    when: { silenceSeconds: 3, track: inbound }\n`, /track applies only to phrase and regex, not silenceSeconds$/],
+    ['a threshold on a dtmf rule', `rules:\n  - name: a\n    when: { dtmf: "1", threshold: 1e-5 }\n`, /threshold applies only to phrase, not dtmf$/],
+    ['a threshold given as text', `rules:\n  - name: a\n    when: { phrase: hi, threshold: "low" }\n`, /threshold must be a number such as 1e-20, got string "low"$/],
+    ['a threshold out of range', `rules:\n  - name: a\n    when: { phrase: hi, threshold: 0 }\n`, /threshold must be between 1e-100 and 1e\+200 .*, got 0$/],
     ['partial of the wrong type', `rules:\n  - name: a\n    when: { phrase: hi, partial: "yes" }\n`, /partial must be true or false, got string "yes"$/],
     ['dryRun of the wrong type', `rules:\n  - name: a\n    when: { silenceSeconds: 3 }\n    dryRun: "no"\n`, /dryRun must be true or false, got string "no"$/],
     ['an announceUrl that is not http', `rules:\n  - name: a\n    when: { silenceSeconds: 3 }\n    announceUrl: ftp://x/a\n`, /announceUrl must be an absolute http\(s\) URL/],

@@ -160,7 +160,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
     stack = undefined;
   });
 
-  it('TRANSCRIPTION_MAX_STREAMS=1: two concurrent streams are both recorded, one is transcribed, the other is counted and logged, and neither fails', async () => {
+  it('TRANSCRIPTION_MAX_STREAMS=1: two concurrent streams are both recorded, one is transcribed, the other waits (counted and logged; its call ends before the slot frees), and neither fails', async () => {
     stack = await startStack({ TRANSCRIPTION_MAX_STREAMS: '1' });
     const s = stack;
     const clip = speechClip('wer-1');
@@ -186,9 +186,9 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
 
     // Counted, and logged at info on the capped stream's own logger.
     expect(await metricValue(s.http, 'streamgate_transcription_capped_total')).toBe(1);
-    const capLog = s.lines.filter((l) => l.msg === 'transcription at capacity; tracks recorded but not transcribed');
+    const capLog = s.lines.filter((l) => l.msg === 'transcription at capacity; track waits for a slot');
     expect(capLog).toHaveLength(1);
-    expect(capLog[0]).toMatchObject({ level: 30, streamSid: capped, callSid: calls[1 - transcribed]!.sid, maxStreams: 1, skipped: ['inbound'] });
+    expect(capLog[0]).toMatchObject({ level: 30, streamSid: capped, callSid: calls[1 - transcribed]!.sid, maxStreams: 1, track: 'inbound', phrasesSpotted: false });
     // Never an error for the call: both ended as stopped, no sink failure, nothing above info about it.
     expect(await metricValue(s.http, 'streamgate_streams_total', { outcome: 'stopped' })).toBe(2);
     expect(await metricValue(s.http, 'streamgate_sink_errors_total', { sink: 'transcription' })).toBe(0);

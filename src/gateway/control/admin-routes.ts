@@ -55,6 +55,11 @@ export interface LiveStream {
   /** Last stream status callback (`stream-started`, `stream-stopped`, `stream-error`). */
   lastCallback: string | null;
   error: string | null;
+  /**
+   * Per track: `transcribed`, `phrases-only` (waiting for a TRANSCRIPTION_MAX_STREAMS slot,
+   * phrase rules still spotted) or `waiting`; null when the stream is not transcribed at all.
+   */
+  transcription: Partial<Record<string, string>> | null;
 }
 
 const TRACKS = ['inbound_track', 'outbound_track', 'both_tracks'] as const;
@@ -265,8 +270,10 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
     return endConference(req.params.ConferenceSid, 'admin');
   });
 
+  const transcription = gateway.sinkFactories.find((f) => f.name === 'transcription');
+  const statusOf = (streamSid: string) => transcription?.status?.(streamSid) ?? null;
   scope.get('/streams', { schema: listStreamsSchema }, async () => {
-    const streams = listStreams(gateway.registry, starter);
+    const streams = listStreams(gateway.registry, starter, statusOf);
     if (opts.peerStreams === undefined) return { streams };
     // A stream this process still lists as pending may be live on another one.
     const peers = await opts.peerStreams();
@@ -280,7 +287,11 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
  * The live streams: every started session on this gateway, then every stream the gateway
  * asked Twilio for that has not connected here (yet).
  */
-export function listStreams(registry: SessionRegistry, starter: StreamStarter | null): LiveStream[] {
+export function listStreams(
+  registry: SessionRegistry,
+  starter: StreamStarter | null,
+  transcriptionOf: (streamSid: string) => LiveStream['transcription'] = () => null,
+): LiveStream[] {
   const out: LiveStream[] = [];
   const seen = new Set<string>();
   for (const s of registry.sessions) {
@@ -301,6 +312,7 @@ export function listStreams(registry: SessionRegistry, starter: StreamStarter | 
       origin: tracked?.origin ?? null,
       lastCallback: tracked?.lastCallback ?? null,
       error: tracked?.error ?? null,
+      transcription: transcriptionOf(info.streamSid),
     });
   }
   if (starter === null) return out;
@@ -319,6 +331,7 @@ export function listStreams(registry: SessionRegistry, starter: StreamStarter | 
       origin: e.origin,
       lastCallback: e.lastCallback,
       error: e.error,
+      transcription: null,
     });
   }
   return out;

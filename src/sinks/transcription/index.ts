@@ -1,4 +1,5 @@
 /** The transcription sink's public surface, for the gateway, the demo and benches. */
+export { defaultTranscriptionSlots, ENGINE_REAL_TIME_FACTOR } from './capacity.js';
 export type { EngineSession, EngineSessionOptions, PhraseHit, SpeechEngine } from './engines/engine.js';
 export { createNoneEngine } from './engines/none.js';
 export {
@@ -24,6 +25,7 @@ export { transcriptPath, type TranscriptLine } from './transcript-file.js';
 export {
   createTranscriptionSinkFactory,
   type TranscriptionSinkFactory,
+  type TrackTranscription,
   type TranscriptionSinkOptions,
 } from './transcription-sink.js';
 export type { PhraseEvent, TranscriptEvent, TranscriptResult, TranscriptWord } from '../../core/transcript.js';

@@ -12,11 +12,13 @@ export interface TranscriptionStats {
   transcripts: { final: number; partial: number };
   /** Phrases reported on the bus. */
   phrases: number;
-  /** Tracks not transcribed because `maxStreams` engine sessions were busy. */
+  /** Tracks that found every transcription slot (`maxStreams`) busy when they started. */
   capped: number;
+  /** Tracks waiting for a transcription slot now (phrases still spotted). */
+  waiting: number;
   /** Recogniser restarts after a crash. */
   restarts: number;
-  /** Engine sessions open now. */
+  /** Tracks holding a transcription slot now. */
   activeSessions: number;
   /**
    * Per track session, ms from the moment the audio ending its first result was written to the
@@ -64,6 +66,7 @@ export function createTranscriptionStats(): TranscriptionStats {
     transcripts: { final: 0, partial: 0 },
     phrases: 0,
     capped: 0,
+    waiting: 0,
     restarts: 0,
     activeSessions: 0,
     firstResultLatencyMs: new LatencySamples(),

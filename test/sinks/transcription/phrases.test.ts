@@ -15,14 +15,18 @@ describe('phrases', () => {
 
   it('sets aside phrases with words the dictionary lacks', () => {
     const { usable, rejected } = checkPhrases(['End the conference', 'end the conference', 'goodbye zzqxw', ''], DICT);
-    expect(usable).toEqual(['end the conference']);
+    // 3 + 2 + 8 phones (cmudict: EH N D, DH AH, K AA N F ER AH N S).
+    expect(usable).toEqual([{ phrase: 'end the conference', phones: 13 }]);
     expect(rejected).toEqual([{ phrase: 'goodbye zzqxw', missing: ['zzqxw'] }]);
   });
 
   it('writes a keyword file with a threshold per phrase', () => {
-    expect(kwsFileContent(['end the conference', 'goodbye everyone'], 1e-10)).toBe(
-      'end the conference /1e-10/\ngoodbye everyone /1e-10/\n',
-    );
+    expect(
+      kwsFileContent([
+        { phrase: 'end the conference', threshold: 1e-10 },
+        { phrase: 'goodbye', threshold: 1e20 },
+      ]),
+    ).toBe('end the conference /1e-10/\ngoodbye /1e+20/\n');
   });
 
   it('finds a phrase as consecutive words', () => {

@@ -9,6 +9,7 @@ import { TRACK_INDEX } from '../../../src/core/stream.js';
 import { createNoneEngine } from '../../../src/sinks/transcription/engines/none.js';
 import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
 import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
+import { defaultTranscriptionSlots } from '../../../src/sinks/transcription/capacity.js';
 import { createTranscriptionSinkFactory } from '../../../src/sinks/transcription/transcription-sink.js';
 import type { PhraseEvent, TranscriptEvent } from '../../../src/core/transcript.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
@@ -64,28 +65,50 @@ function frameSource() {
 }
 
 describe('transcription sink: capacity and validation', () => {
-  it('returns null beyond maxStreams engine sessions and counts the tracks left out', async () => {
+  it('beyond maxStreams a track waits for a slot (FIFO), counted and shown, and is transcribed when one frees', async () => {
     const bus = new EventBus(quietLog);
     const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), maxStreams: 3, bus });
-    const a = factory.open(streamInfo(['inbound', 'outbound']), context());
-    expect(a).not.toBeNull();
-    // One slot left: the second stream gets its inbound track only.
-    const b = factory.open(streamInfo(['inbound', 'outbound']), context());
-    expect(b).not.toBeNull();
-    expect(factory.stats.capped).toBe(1);
-    const c = factory.open(streamInfo(['inbound']), context());
-    expect(c).toBeNull();
-    expect(factory.stats.capped).toBe(2);
-    expect(factory.stats.activeSessions).toBe(3);
+    const infoA = streamInfo(['inbound', 'outbound']);
+    const infoB = streamInfo(['inbound', 'outbound']);
+    const infoC = streamInfo(['inbound']);
+    const a = factory.open(infoA, context());
+    // One slot left: the second stream's inbound track gets it, its outbound track waits.
+    const b = factory.open(infoB, context());
+    const c = factory.open(infoC, context());
+    expect([a, b, c].every((x) => x !== null)).toBe(true);
+    expect(factory.status(infoB.streamSid)).toEqual({ inbound: 'transcribed', outbound: 'waiting' });
+    expect(factory.status(infoC.streamSid)).toEqual({ inbound: 'waiting' });
+    expect(factory.stats).toMatchObject({ capped: 2, waiting: 2, activeSessions: 3 });
     await a!.close('stopped');
     await a!.close('stopped'); // idempotent
-    expect(factory.stats.activeSessions).toBe(1);
-    expect(factory.open(streamInfo(['inbound']), context())).not.toBeNull();
+    // A's two slots went to the waiting tracks, oldest first.
+    expect(factory.status(infoB.streamSid)).toEqual({ inbound: 'transcribed', outbound: 'transcribed' });
+    expect(factory.status(infoC.streamSid)).toEqual({ inbound: 'transcribed' });
+    expect(factory.status(infoA.streamSid)).toBeNull();
+    expect(factory.stats).toMatchObject({ capped: 2, waiting: 0, activeSessions: 3 });
+    await Promise.all([b!.close('stopped'), c!.close('stopped')]);
+    expect(factory.stats).toMatchObject({ waiting: 0, activeSessions: 0 });
   });
 
-  it('defaults maxStreams to the available cores', () => {
+  it('spots phrases on a waiting track; a closed waiting track leaves the queue', async () => {
+    const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), maxStreams: 1, bus: new EventBus(quietLog), phrases: ['goodbye'] });
+    const infoA = streamInfo(['inbound']);
+    const infoB = streamInfo(['inbound']);
+    const a = factory.open(infoA, context());
+    const b = factory.open(infoB, context());
+    expect(factory.status(infoB.streamSid)).toEqual({ inbound: 'phrases-only' });
+    await b!.close('stopped');
+    expect(factory.stats).toMatchObject({ capped: 1, waiting: 0, activeSessions: 1 });
+    await a!.close('stopped');
+    expect(factory.stats.activeSessions).toBe(0);
+  });
+
+  it('sizes the default from the engine real-time factor: 2 cores transcribe 4 tracks', () => {
+    expect(defaultTranscriptionSlots(2)).toBe(4);
+    expect(defaultTranscriptionSlots(1)).toBe(2);
+    expect(defaultTranscriptionSlots(8)).toBe(17);
     const factory = createTranscriptionSinkFactory({ engine: createNoneEngine(), dataDir: tmpdir(), bus: new EventBus(quietLog) });
-    expect(factory.maxStreams).toBeGreaterThanOrEqual(1);
+    expect(factory.maxStreams).toBe(defaultTranscriptionSlots());
   });
 
   it('refuses a stream whose SIDs would not make a safe path, and counts an error', () => {
@@ -146,6 +169,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription sink on pocketsphinx', 
     const inbound = transcripts.filter((e) => e.track === 'inbound');
     const outbound = transcripts.filter((e) => e.track === 'outbound');
     expect(wordErrorRate(alice.text, inbound.map((e) => e.text).join(' ')).wer).toBeLessThanOrEqual(0.15);
+
     expect(outbound.length).toBeGreaterThan(0);
     expect(outbound[0]!.startMs).toBeGreaterThanOrEqual(bobAt);
     for (const e of transcripts) {

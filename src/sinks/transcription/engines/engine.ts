@@ -34,6 +34,11 @@ export interface EngineSessionOptions {
   /** Phrases to spot (lower-case words); empty for none. */
   phrases: readonly string[];
   /** Partial (interim, may change) and final results; only finals are written and published as transcripts. */
+  /**
+   * Transcribe from the start (default true). False: spot the phrases only (cheap) until
+   * `startTranscribing()`; the sink does this while TRANSCRIPTION_MAX_STREAMS is reached.
+   */
+  transcribe?: boolean;
   onResult(result: TranscriptResult): void;
   onPhrase(hit: PhraseHit): void;
   /**
@@ -57,6 +62,11 @@ export interface EngineSession {
    * buffers), never blocks, never throws.
    */
   write(pcm8k: Int16Array, samples: number, mediaTimestampMs: number, mulaw?: Uint8Array): void;
+  /**
+   * Starts full transcription of a session opened with `transcribe: false` (from the audio
+   * written next). Idempotent. An engine without a separate spotter may transcribe throughout.
+   */
+  startTranscribing?(): void;
   /**
    * No more audio: lets the recogniser finish what it was given, delivers the last results,
    * releases everything. Idempotent; never rejects.

@@ -9,6 +9,9 @@
  * (synthetic or noisy voices), checked against the transcript (phrase-verifier.ts); a transcript
  * that contains the phrase word for word reports it directly. A phrase reported again within
  * PHRASE_DEDUPE_MS of an earlier report is the same one.
+ *
+ * Opened with `transcribe: false` (the sink's transcription slots are taken) only the spotter
+ * runs, and its spots are reported unchecked; `startTranscribing()` adds the lm process later.
  */
 import { upsample8kTo16k, Upsampler8kTo16k } from '../../dsp/resample.js';
 import type { TranscriptResult } from '../../../core/transcript.js';
@@ -45,8 +48,11 @@ export class PocketsphinxSession implements EngineSession {
   /** For linear upsampling: the previous frame's last sample; NaN when the filter is used. */
   #prevSample: number;
   #scratch = new Int16Array(2 * 160);
-  readonly #lm: RecognizerProcess;
+  #lm: RecognizerProcess | null = null;
   readonly #kws: RecognizerProcess | null;
+  readonly #config: SessionProcessConfig;
+  /** Media time of the first audio the lm process got; spots before it are not checked. */
+  #lmFromMs = Number.NaN;
   /** Last report of each phrase (its start, media ms), for de-duplication. */
   readonly #lastHit = new Map<string, number>();
   #ended: Promise<void> | null = null;
@@ -64,7 +70,44 @@ export class PocketsphinxSession implements EngineSession {
           (hit, word) => opts.log.debug({ hit, word }, 'spotted phrase rejected: transcript heard another word'),
         )
       : null;
-    const common = {
+    this.#config = config;
+    this.#kws =
+      config.kwsArgs === null
+        ? null
+        : new RecognizerProcess({
+            ...this.#common(),
+            mode: 'kws',
+            args: config.kwsArgs,
+            log: opts.log.child({ recogniser: 'kws' }),
+            onWords: (words) => {
+              for (const w of words) {
+                const hit = { phrase: w.word, startMs: w.startMs, endMs: w.endMs };
+                // No transcript of this stretch will come: report the spot as it is.
+                if (this.#verifier === null || !(hit.startMs >= this.#lmFromMs)) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
+                else this.#verifier.addSpotted(hit);
+              }
+            },
+          });
+    if (opts.transcribe !== false) this.startTranscribing();
+  }
+
+  startTranscribing(): void {
+    if (this.#lm !== null || this.#ended !== null) return;
+    const opts = this.#opts;
+    const config = this.#config;
+    this.#lm = new RecognizerProcess({
+      ...this.#common(),
+      mode: 'lm',
+      args: config.lmArgs,
+      log: opts.log.child({ recogniser: 'lm' }),
+      onWords: (words) => this.#onTranscript(words),
+    });
+  }
+
+  #common(): Omit<RecognizerProcessOptions, 'mode' | 'args' | 'log' | 'onWords'> {
+    const opts = this.#opts;
+    const config = this.#config;
+    return {
       command: config.command,
       primer: config.primer,
       ringSamples: config.ringSamples,
@@ -73,29 +116,6 @@ export class PocketsphinxSession implements EngineSession {
       onRestart: () => opts.onRestart?.(),
       onError: (err: Error) => opts.onError?.(err),
     };
-    this.#lm = new RecognizerProcess({
-      ...common,
-      mode: 'lm',
-      args: config.lmArgs,
-      log: opts.log.child({ recogniser: 'lm' }),
-      onWords: (words) => this.#onTranscript(words),
-    });
-    this.#kws =
-      config.kwsArgs === null
-        ? null
-        : new RecognizerProcess({
-            ...common,
-            mode: 'kws',
-            args: config.kwsArgs,
-            log: opts.log.child({ recogniser: 'kws' }),
-            onWords: (words) => {
-              for (const w of words) {
-                const hit = { phrase: w.word, startMs: w.startMs, endMs: w.endMs };
-                if (this.#verifier === null) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
-                else this.#verifier.addSpotted(hit);
-              }
-            },
-          });
   }
 
   write(pcm8k: Int16Array, samples: number, mediaTimestampMs: number): void {
@@ -104,34 +124,37 @@ export class PocketsphinxSession implements EngineSession {
     const n = 2 * samples;
     if (Number.isNaN(this.#prevSample)) this.#up.process(pcm8k, samples, this.#scratch);
     else this.#prevSample = upsample8kTo16k(pcm8k, samples, this.#scratch, this.#prevSample);
-    this.#lm.push(this.#scratch, n, mediaTimestampMs);
+    if (this.#lm !== null) {
+      if (Number.isNaN(this.#lmFromMs)) this.#lmFromMs = mediaTimestampMs;
+      this.#lm.push(this.#scratch, n, mediaTimestampMs);
+    }
     this.#kws?.push(this.#scratch, n, mediaTimestampMs);
   }
 
   end(): Promise<void> {
-    this.#ended ??= Promise.all([this.#lm.end(), this.#kws?.end()]).then(() => this.#finish());
+    this.#ended ??= Promise.all([this.#lm?.end(), this.#kws?.end()]).then(() => this.#finish());
     return this.#ended;
   }
 
   /** Stops at once (gateway shutdown): queued audio is not decoded. */
   kill(): Promise<void> {
-    this.#ended = Promise.all([this.#lm.kill(), this.#kws?.kill()]).then(() => this.#finish());
+    this.#ended = Promise.all([this.#lm?.kill(), this.#kws?.kill()]).then(() => this.#finish());
     return this.#ended;
   }
 
   /** Recogniser pids (for supervision tests and diagnostics); null while restarting. */
   pids(): { lm: number | null; kws: number | null } {
-    return { lm: this.#lm.pid, kws: this.#kws?.pid ?? null };
+    return { lm: this.#lm?.pid ?? null, kws: this.#kws?.pid ?? null };
   }
 
   /** Restarts over both processes. */
   get restarts(): number {
-    return this.#lm.restarts + (this.#kws?.restarts ?? 0);
+    return (this.#lm?.restarts ?? 0) + (this.#kws?.restarts ?? 0);
   }
 
   /** 16 kHz samples waiting to be decoded (language-model process). */
   get queuedSamples(): number {
-    return this.#lm.queued;
+    return this.#lm?.queued ?? 0;
   }
 
   #finish(): void {

@@ -10,17 +10,16 @@
  *   as well saves little CPU and costs accuracy (5.2 %).
  * - `-vad_postspeech 30`: 0.3 s of silence ends an utterance; results arrive ~0.35-0.42 s after
  *   the last word's audio is written.
- * - Spotter `-kws_plp 1e-10`, threshold 1e-5, spots checked against the transcript: the phrase
- *   found in 6/6 flite and espeak-ng clips, no false positive on 9 unrelated sentences, but it
- *   fires on "attend the conference" (which contains the phrase's sounds). Lower thresholds
- *   add false positives ("to the finance team") without finding more.
+ * - Spotter `-kws_plp 1e-10`, a threshold per phrase from its phone count (phrases.ts
+ *   defaultKwsThreshold, calibrated with bench/phrases.bench.ts), or the rule's `threshold:`;
+ *   spots checked against the transcript (phrase-verifier.ts).
  */
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EngineSession, EngineSessionOptions, SpeechEngine } from './engine.js';
-import { checkPhrases, kwsFileContent } from './phrases.js';
+import { checkPhrases, defaultKwsThreshold, kwsFileContent, normalizePhrase, type UsablePhrase } from './phrases.js';
 import type { RecognizerProcess } from './pocketsphinx-process.js';
 import { PocketsphinxSession } from './pocketsphinx-session.js';
 import { findPrimerPath, loadPrimer } from './primer.js';
@@ -48,8 +47,15 @@ export interface PocketsphinxEngineOptions {
   primerPath?: string | null;
   /** Audio each recogniser may fall behind by before the oldest is dropped; default 8 s. */
   bufferSeconds?: number;
-  /** Keyword-spotting detection threshold per phrase; default 1e-5. */
+  /** One keyword-spotting threshold for every phrase (benches); default per phrase, below. */
   kwsThreshold?: number;
+  /**
+   * The rule phrases, when known at start-up: checked now (the 3.5 MB dictionary is read here,
+   * not on the event loop of the first stream's open, and unusable phrases are logged at once).
+   */
+  phrases?: readonly string[];
+  /** Thresholds by phrase (rules' `threshold:`; the lowest wins); others get defaultKwsThreshold(phones). */
+  phraseThresholds?: ReadonlyMap<string, number>;
   /** Keyword-spotting phone-loop probability; default 1e-10. */
   kwsPlp?: number;
   /** Check spotted phrases against the transcript (phrase-verifier.ts); default true. */
@@ -70,7 +76,8 @@ class PocketsphinxEngine implements SpeechEngine {
   readonly #dictPath: string;
   readonly #primer: Int16Array | null;
   readonly #ringSamples: number;
-  readonly #kwsThreshold: number;
+  readonly #kwsThreshold: number | undefined;
+  readonly #phraseThresholds = new Map<string, number>();
   readonly #kwsPlp: number;
   readonly #lmArgs: readonly string[];
   readonly #verifySpots: boolean;
@@ -89,11 +96,17 @@ class PocketsphinxEngine implements SpeechEngine {
     this.#command = opts.command ?? POCKETSPHINX_COMMAND;
     this.#dictPath = join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'cmudict-en-us.dict');
     this.#ringSamples = Math.round((opts.bufferSeconds ?? 8) * 16000);
-    this.#kwsThreshold = opts.kwsThreshold ?? 1e-5;
+    this.#kwsThreshold = opts.kwsThreshold;
+    for (const [raw, t] of opts.phraseThresholds ?? []) {
+      // Two rules naming the same phrase: the more sensitive threshold serves both.
+      const phrase = normalizePhrase(raw);
+      this.#phraseThresholds.set(phrase, Math.min(t, this.#phraseThresholds.get(phrase) ?? Number.POSITIVE_INFINITY));
+    }
     this.#kwsPlp = opts.kwsPlp ?? 1e-10;
     this.#lmArgs = opts.lmArgs ?? LM_DECODER_ARGS;
     this.#verifySpots = opts.verifySpots ?? true;
     this.#linear = opts.upsampler === 'linear';
+    if (opts.phrases !== undefined) this.#usablePhrases(opts.phrases);
     const primerPath = opts.primerPath === undefined ? findPrimerPath() : opts.primerPath;
     this.#primer = primerPath === null ? null : loadPrimer(primerPath);
     if (primerPath === null && opts.primerPath === undefined) {
@@ -103,7 +116,7 @@ class PocketsphinxEngine implements SpeechEngine {
 
   open(opts: EngineSessionOptions): EngineSession {
     const phrases = this.#usablePhrases(opts.phrases);
-    const session = new PocketsphinxSession(opts, phrases, {
+    const session = new PocketsphinxSession(opts, phrases.map((p) => p.phrase), {
       command: this.#command,
       lmArgs: this.#lmArgs,
       kwsArgs: phrases.length === 0 ? null : this.#kwsArgs(phrases),
@@ -129,7 +142,7 @@ class PocketsphinxEngine implements SpeechEngine {
     this.#kwsDir = null;
   }
 
-  #usablePhrases(phrases: readonly string[]): string[] {
+  #usablePhrases(phrases: readonly string[]): UsablePhrase[] {
     if (phrases.length === 0) return [];
     const { usable, rejected } = checkPhrases(phrases, this.#dictPath);
     for (const r of rejected) {
@@ -140,8 +153,13 @@ class PocketsphinxEngine implements SpeechEngine {
     return usable;
   }
 
-  #kwsArgs(phrases: string[]): string[] {
-    const content = kwsFileContent(phrases, this.#kwsThreshold);
+  #kwsArgs(phrases: readonly UsablePhrase[]): string[] {
+    const content = kwsFileContent(
+      phrases.map((p) => ({
+        phrase: p.phrase,
+        threshold: this.#kwsThreshold ?? this.#phraseThresholds.get(p.phrase) ?? defaultKwsThreshold(p.phones),
+      })),
+    );
     let file = this.#kwsFiles.get(content);
     if (file === undefined) {
       // Written once per distinct phrase list (normally once per gateway), not per stream.
