@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `streamgate start | sim | demo`. Configuration comes from the environment (design.md);
+ * `streamgate start | sim | demo`. Configuration comes from the environment (docs/design.md);
  * a bad value stops start-up with one line naming the variable.
  */
 import cluster from 'node:cluster';

@@ -1,6 +1,6 @@
 /**
  * Twilio-shaped Media Streams messages for the benches, in the key order of the real capture
- * (twilio-protocol.md §2.2): counters as JSON strings, 160-byte mu-law payloads (216 base64
+ * (docs/twilio-protocol.md §2.2): counters as JSON strings, 160-byte mu-law payloads (216 base64
  * characters), `streamSid` last. Media messages are concatenated, not JSON.stringify'd, because
  * the load generator builds 100 000 of them a second.
  */

@@ -15,7 +15,7 @@ export interface ConditionsTwilio {
   updateStream(callSid: string, sidOrName: string, params: { status: 'stopped' }): Promise<StreamResource>;
 }
 
-/** Twilio codes meaning "that conference (or call) is already over" (twilio-protocol.md §6.1, §7.2). */
+/** Twilio codes meaning "that conference (or call) is already over" (docs/twilio-protocol.md §6.1, §7.2). */
 const ALREADY_ENDED_CODES: ReadonlySet<number> = new Set([16022, 21220]);
 const NOT_FOUND_CODE = 20404;
 

@@ -1,5 +1,5 @@
 /**
- * Rules, their evaluation per conference, and the actions they take (design.md "Rules").
+ * Rules, their evaluation per conference, and the actions they take (docs/design.md "Rules").
  *
  * ```ts
  * const rules = config.rulesFile === undefined ? [] : await loadRules(config.rulesFile);

@@ -1,5 +1,5 @@
 /**
- * Rules from `RULES_FILE` (design.md "Rules"): YAML or JSON, read and checked once at start-up.
+ * Rules from `RULES_FILE` (docs/design.md "Rules"): YAML or JSON, read and checked once at start-up.
  *
  * ```yaml
  * rules:

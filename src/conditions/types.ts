@@ -14,7 +14,7 @@ export interface ConditionsMetrics {
  *
  * - `completed`: Twilio answered 200 (UpdateConference Status=completed, or UpdateStream stopped).
  * - `already-ended`: Twilio answered 400, or Twilio code 16022 / 21220: the conference (stream)
- *   had already ended. Undocumented (twilio-protocol.md §6.1), so it counts as done, and is logged.
+ *   had already ended. Undocumented (docs/twilio-protocol.md §6.1), so it counts as done, and is logged.
  * - `not-found`: 404 / Twilio 20404: no such conference (stream); also counts as done.
  * - `failed`: anything else after the REST client's own retries (429, 5xx, timeouts); the end
  *   claim is released so a later rule or the admin API can try again.

@@ -1,5 +1,5 @@
 /**
- * Gateway configuration from the environment (design.md "Environment"). Every value is
+ * Gateway configuration from the environment (docs/design.md "Environment"). Every value is
  * checked here, once; a bad one stops start-up with one line naming the variable.
  */
 import { availableParallelism } from 'node:os';

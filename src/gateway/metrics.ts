@@ -1,5 +1,5 @@
 /**
- * Every metric the gateway exposes (design.md "Metrics"), declared once per gateway in its own
+ * Every metric the gateway exposes (docs/design.md "Metrics"), declared once per gateway in its own
  * registry. Hot counters are plain numbers on {@link HotCounters}, bumped per frame without any
  * label lookup, and folded into prom-client counters when Prometheus scrapes.
  */

@@ -1,5 +1,5 @@
 /**
- * Typed failures of the Twilio REST client (twilio-protocol.md §7). Callers branch on `code`
+ * Typed failures of the Twilio REST client (docs/twilio-protocol.md §7). Callers branch on `code`
  * and on the fields below, never on the message text.
  *
  * - {@link TwilioApiError}: Twilio answered with a non-2xx status (error body per §7.2).

@@ -1,5 +1,5 @@
 /**
- * Twilio Media Streams messages (twilio-protocol.md §2) and their strict parser.
+ * Twilio Media Streams messages (docs/twilio-protocol.md §2) and their strict parser.
  *
  * Every message is one JSON text frame. Fields are read by name (key order varies between
  * captures) and counters arrive as JSON strings ("sequenceNumber":"2"). The parser fills a
@@ -74,7 +74,7 @@ export class ParsedMessage {
    *
    *   {"event":"media","sequenceNumber":"D","media":{"track":"T","chunk":"D","timestamp":"D","payload":"B"},"streamSid":"S"}
    *
-   * (the key order of every real capture, twilio-protocol.md §2.2; D 1..15 decimal digits, T
+   * (the key order of every real capture, docs/twilio-protocol.md §2.2; D 1..15 decimal digits, T
    * inbound|outbound, B non-empty standard base64, S equal to `streamSid`, no whitespace or
    * escapes), it sets the fields `read()` would set for it, decodes the payload straight into
    * `dst` and returns the byte count; `payload` is left empty, as no string is made. For

@@ -1,5 +1,5 @@
 /**
- * The three Twilio REST calls streamgate makes (twilio-protocol.md §4, §6.1, §7): CreateStream,
+ * The three Twilio REST calls streamgate makes (docs/twilio-protocol.md §4, §6.1, §7): CreateStream,
  * UpdateStream (stop), UpdateConference (end), plus FetchConference. One request function over
  * global fetch with `AbortSignal.timeout` per attempt, one method per operation, and retries only
  * where they are safe:
@@ -37,7 +37,7 @@ export type { TwilioOperation } from './errors.js';
 export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
 export type HttpMethod = 'GET' | 'POST';
 
-/** CreateStream allows `Parameter1` … `Parameter99` (twilio-protocol.md §4.1). */
+/** CreateStream allows `Parameter1` … `Parameter99` (docs/twilio-protocol.md §4.1). */
 export const MAX_STREAM_PARAMETERS = 99;
 
 export interface TwilioRestClientOptions {

@@ -1,5 +1,5 @@
 /**
- * Twilio SID formats (twilio-protocol.md §10): two uppercase letters and 32 hex digits.
+ * Twilio SID formats (docs/twilio-protocol.md §10): two uppercase letters and 32 hex digits.
  * Every SID taken from the wire is checked here before it reaches a file path or a URL.
  */
 import { InvalidInputError } from '../errors.js';

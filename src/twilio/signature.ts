@@ -1,5 +1,5 @@
 /**
- * X-Twilio-Signature (twilio-protocol.md §8): HMAC-SHA1 keyed by the auth token over the URL
+ * X-Twilio-Signature (docs/twilio-protocol.md §8): HMAC-SHA1 keyed by the auth token over the URL
  * Twilio called followed by the POST form parameters sorted by name (byte order), each name
  * immediately followed by its value; standard base64.
  */
@@ -102,7 +102,7 @@ export function validateSignature(
 
 /**
  * The URLs a Media Streams upgrade to `path` may have been signed over: the `wss://` form of
- * the public origin plus the path, with and without a trailing slash (twilio-protocol.md §8.4).
+ * the public origin plus the path, with and without a trailing slash (docs/twilio-protocol.md §8.4).
  */
 export function mediaUpgradeUrls(publicUrl: string, path: string): string[] {
   const origin = new URL(publicUrl);

@@ -1,7 +1,7 @@
 /**
  * The per-call stream token. Twilio drops query strings from stream URLs, so the only way to
  * tie a Media Streams connection to a CreateStream the gateway made is a custom parameter, which
- * Twilio echoes in `start.customParameters` (twilio-protocol.md §1). The token is an HMAC bound
+ * Twilio echoes in `start.customParameters` (docs/twilio-protocol.md §1). The token is an HMAC bound
  * to the CallSid (and the conference, when there is one), so a token seen on one call cannot
  * be replayed for another.
  *

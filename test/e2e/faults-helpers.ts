@@ -5,7 +5,6 @@
  * stream-end reasons.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,8 @@ import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
 import { toneSource } from '../../src/emulator/audio-source.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
-import { waitFor } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface Stack {
   sim: Sim;
@@ -146,16 +146,4 @@ export function toneMulaw(ms: number, hz = 440): Uint8Array {
   const out = new Uint8Array(src.frameCount * 160);
   for (let i = 0; i < src.frameCount; i++) out.set(src.bytes(i), i * 160);
   return out;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const p = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolvePort(p));
-    });
-  });
 }

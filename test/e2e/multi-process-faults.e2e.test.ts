@@ -8,7 +8,7 @@ import { startSim } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { ROOT, runCli } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis-server.js';
-import { freePort } from './faults-helpers.js';
+import { freePort } from '../helpers/ports.js';
 import { startCluster, until, type Cluster } from './multi-process-helpers.js';
 
 let cluster: Cluster | null = null;

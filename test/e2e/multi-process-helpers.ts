@@ -11,7 +11,7 @@ import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { runCli, type CliProcess } from '../helpers/process.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { freePort } from './faults-helpers.js';
+import { freePort } from '../helpers/ports.js';
 
 export interface GatewayProcess {
   name: string;

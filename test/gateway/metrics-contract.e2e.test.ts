@@ -1,5 +1,5 @@
 /**
- * The metric names are part of the public contract (design.md, "Metrics"): dashboards and alerts
+ * The metric names are part of the public contract (docs/design.md, "Metrics"): dashboards and alerts
  * are built on them. The production gateway (createAppGateway, recording on) must expose every
  * one, with the contract's labels, after a real call.
  */
@@ -15,7 +15,7 @@ import type { Gateway } from '../../src/gateway/server.js';
 import { captureLines } from '../helpers/capture.js';
 import { metricValue, replay, waitFor } from '../helpers/gateway.js';
 
-/** design.md's list, with the labels each carries (prefix streamgate_). */
+/** docs/design.md's list, with the labels each carries (prefix streamgate_). */
 const CONTRACT: [name: string, type: string, labels: string[]][] = [
   ['streams_active', 'gauge', []],
   ['streams_total', 'counter', ['outcome']],
@@ -44,7 +44,7 @@ afterEach(async () => {
 });
 
 describe('/metrics contract', () => {
-  it("exposes every metric design.md names, with its type and labels, and the process metrics", async () => {
+  it("exposes every metric docs/design.md names, with its type and labels, and the process metrics", async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'sg-metrics-'));
     const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', STREAMGATE_DATA_DIR: dataDir, TRANSCRIPTION: 'none', LOG_LEVEL: 'warn' });
     const quiet = new Writable({ write: (_c, _e, cb) => cb() });

@@ -97,7 +97,7 @@ describe('GET /v1/openapi.json', () => {
     }
     const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)));
     expect([...documented].sort()).toEqual([...registered].sort());
-    // The routes design.md names are among them.
+    // The routes docs/design.md names are among them.
     const v1 = ['post /calls/{CallSid}/streams', 'delete /calls/{CallSid}/streams/{nameOrSid}', 'post /conferences/{ConferenceSid}/end', 'get /streams', 'get /transcripts', 'get /openapi.json'];
     for (const r of v1.map((x) => x.replace(' /', ' /v1/'))) {
       expect(documented, r).toContain(r);

@@ -62,7 +62,7 @@ interface Ids {
 }
 const idsOf = (seed: number): Ids => ({ accountSid: sid('AC', seed), callSid: sid('CA', seed + 1), streamSid: sid('MZ', seed + 2) });
 
-// --- message builders (the wire shapes of twilio-protocol.md §2, in several spellings) ---
+// --- message builders (the wire shapes of docs/twilio-protocol.md §2, in several spellings) ---
 
 type Form = 'fast' | 'shuffled' | 'numeric' | 'spaced';
 
@@ -239,7 +239,7 @@ type Expect =
   | { kind: 'stopped' }
   | { kind: 'fatal'; code: number; reasons: string[] };
 
-/** Sequence accounting over the stream-wide sequenceNumber, window of 32 (twilio-protocol.md §2.4). */
+/** Sequence accounting over the stream-wide sequenceNumber, window of 32 (docs/twilio-protocol.md §2.4). */
 class Model {
   state: SessionState = STATE.OPEN;
   tracks: Track[] = [];

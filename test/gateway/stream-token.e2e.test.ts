@@ -62,7 +62,7 @@ describe('per-call stream token', () => {
       body: JSON.stringify({ conferenceSid, parameters: { tenant: 'acme' } }),
     });
     expect(res.status).toBe(201);
-    // Twilio echoes ParameterN.Name/Value as start.customParameters (twilio-protocol.md §1).
+    // Twilio echoes ParameterN.Name/Value as start.customParameters (docs/twilio-protocol.md §1).
     const form = tw.requests[0]!.form;
     const customParameters: Record<string, string> = {};
     for (let n = 1; form.has(`Parameter${n}.Name`); n++) customParameters[form.get(`Parameter${n}.Name`)!] = form.get(`Parameter${n}.Value`)!;

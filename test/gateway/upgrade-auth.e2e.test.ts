@@ -56,7 +56,7 @@ describe('/media upgrade signature (TWILIO_AUTH_TOKEN set)', () => {
   it("accepts the protocol doc's signatures for wss://gw.example.com/media, with and without the trailing slash", async () => {
     const sink = collectingSinkFactory();
     gw = await startTestGateway({ TWILIO_AUTH_TOKEN: TOKEN, PUBLIC_URL: PUBLIC }, { sinkFactories: [sink] });
-    // Vectors computed independently in twilio-protocol.md §8.1.
+    // Vectors computed independently in docs/twilio-protocol.md §8.1.
     expect(computeSignature(TOKEN, 'wss://gw.example.com/media')).toBe('EaUrJnXeOdQbckRcqHzor+8Gtsk=');
     expect(await upgradeStatus(gw.http, '/media', 'EaUrJnXeOdQbckRcqHzor+8Gtsk=')).toMatchObject({ status: 101 });
     expect(await upgradeStatus(gw.http, '/media', 'ecRPTWAi5CQuAiLbSzs00z3K3yM=')).toMatchObject({ status: 101 });

@@ -83,7 +83,7 @@ describe('POST /twilio/stream-status', () => {
       StreamEvent: 'stream-started',
       Timestamp: '2024-11-29T00:09:39.602648368Z',
     };
-    // Computed independently in twilio-protocol.md §8.1.
+    // Computed independently in docs/twilio-protocol.md §8.1.
     const res = await post('/twilio/stream-status', params, null, { signature: '9w7oRY9rxW2p90/Sp0PObirvXTg=' });
     expect(res.status).toBe(204);
     expect(await metricValue(gw!.http, 'streamgate_stream_callbacks_total', { event: 'stream-started' })).toBe(1);

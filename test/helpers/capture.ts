@@ -9,7 +9,7 @@ export function captureLines(path = HELLO_WORLD): string[] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
 }
 
-/** ITU G.711 mu-law expansion, written from the formula (twilio-protocol.md §2.3), not from our table. */
+/** ITU G.711 mu-law expansion, written from the formula (docs/twilio-protocol.md §2.3), not from our table. */
 export function g711Decode(code: number): number {
   const v = ~code & 0xff;
   const sign = v & 0x80;

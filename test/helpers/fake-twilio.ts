@@ -1,6 +1,6 @@
 /**
  * A real HTTP server on 127.0.0.1:0 that answers the three REST operations the gateway makes
- * the way Twilio does (twilio-protocol.md §4, §6.1, §7.2) and records every request. Twilio's
+ * the way Twilio does (docs/twilio-protocol.md §4, §6.1, §7.2) and records every request. Twilio's
  * cloud is the one boundary tests cannot reach; this stands at it, speaking HTTP for real.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';

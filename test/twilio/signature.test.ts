@@ -14,7 +14,7 @@ import {
 const TOKEN = '12345';
 const A32 = 'a'.repeat(32);
 
-/** The four vectors of twilio-protocol.md §8.1. */
+/** The four vectors of docs/twilio-protocol.md §8.1. */
 const VECTORS: { url: string; params: Record<string, string>; signature: string }[] = [
   {
     url: 'https://example.com/myapp.php?foo=1&bar=2',

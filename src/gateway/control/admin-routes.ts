@@ -1,5 +1,5 @@
 /**
- * The admin API, `/v1/*` (design.md "Routes"), as one encapsulated fastify plugin with its own
+ * The admin API, `/v1/*` (docs/design.md "Routes"), as one encapsulated fastify plugin with its own
  * access hook (admin-access.ts), error handler and JSON parser, so nothing here leaks onto the
  * webhook or health routes. Every route in the scope refuses query parameters it does not name,
  * as it refuses unknown body fields: a typo is answered, not ignored.

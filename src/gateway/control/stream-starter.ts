@@ -52,7 +52,7 @@ export interface StartStreamRequest {
   parameters?: Readonly<Record<string, string>>;
 }
 
-/** The fields of a stream status callback (twilio-protocol.md §5) we use. */
+/** The fields of a stream status callback (docs/twilio-protocol.md §5) we use. */
 export interface StreamCallback {
   streamSid: string;
   callSid: string;

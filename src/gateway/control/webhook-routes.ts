@@ -1,8 +1,8 @@
 /**
- * Twilio's status callbacks (design.md "Routes"), one encapsulated plugin with its own
+ * Twilio's status callbacks (docs/design.md "Routes"), one encapsulated plugin with its own
  * form-body parser:
  *
- * - `POST /twilio/stream-status`: CreateStream's StatusCallback (twilio-protocol.md §5).
+ * - `POST /twilio/stream-status`: CreateStream's StatusCallback (docs/twilio-protocol.md §5).
  * - `POST /twilio/conference-events`: conference status callbacks (§6.2). `participant-join`
  *   streams the participant's call (AUTO_STREAM_TRACK; `off` disables); `conference-end` is
  *   published on the event bus (the conditions engine and live subscribers hear it).

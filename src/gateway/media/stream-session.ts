@@ -102,7 +102,7 @@ export class StreamSession {
   readonly #frame: MediaFrame;
   readonly #tracks = [new TrackState(), new TrackState()];
   #fanOut: FanOut | null = null;
-  // Sequence accounting over the stream-wide sequenceNumber (twilio-protocol.md §2.4).
+  // Sequence accounting over the stream-wide sequenceNumber (docs/twilio-protocol.md §2.4).
   #maxSeq = 0;
   #seqWindow = 0;
   #lost = 0;
@@ -223,7 +223,7 @@ export class StreamSession {
     }
   }
 
-  /** A binary frame: Twilio never sends one (twilio-protocol.md §1), so the stream is broken. */
+  /** A binary frame: Twilio never sends one (docs/twilio-protocol.md §1), so the stream is broken. */
   onBinary(): void {
     this.fail('binary_frame', CLOSE.UNSUPPORTED_DATA);
   }

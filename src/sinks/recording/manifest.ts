@@ -1,5 +1,5 @@
 /**
- * The manifest beside each recording (`{StreamSid}.json`, design.md "Files") and the sidecar
+ * The manifest beside each recording (`{StreamSid}.json`, docs/design.md "Files") and the sidecar
  * that tells recovery what a partial file holds.
  */
 import type { CloseReason, Track } from '../../core/stream.js';

@@ -1,6 +1,6 @@
 /**
  * Where a stream's recording files live. Every SID is checked against its pattern before it
- * becomes part of a path (design.md "Files"), so a crafted `start` message cannot walk out of
+ * becomes part of a path (docs/design.md "Files"), so a crafted `start` message cannot walk out of
  * the data directory.
  *
  *   {dataDir}/recordings/{AccountSid}/{CallSid}/

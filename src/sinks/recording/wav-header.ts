@@ -22,7 +22,7 @@ export type RecordingFormat = 'pcm16' | 'mulaw';
 export const WAVE_FORMAT_PCM = 1;
 export const WAVE_FORMAT_MULAW = 7;
 
-/** Twilio Media Streams audio is always 8 kHz (twilio-protocol.md §2.3). */
+/** Twilio Media Streams audio is always 8 kHz (docs/twilio-protocol.md §2.3). */
 export const SAMPLE_RATE = 8000;
 
 export const PCM16_HEADER_BYTES = 44;

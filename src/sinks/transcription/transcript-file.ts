@@ -1,6 +1,6 @@
 /**
  * A stream's transcript file, `${dataDir}/transcripts/{AccountSid}/{CallSid}/{StreamSid}.jsonl`
- * (design.md, Files): one JSON line per final result, appended in order, off the hot path.
+ * (docs/design.md, Files): one JSON line per final result, appended in order, off the hot path.
  * SIDs are checked before they become path parts.
  */
 import { appendFile, mkdir } from 'node:fs/promises';

@@ -68,7 +68,7 @@ export function loadCapture(path = HELLO_WORLD): Capture {
   return { info, frames };
 }
 
-/** ITU G.711 mu-law expansion from the formula in twilio-protocol.md §2.3 (not our table). */
+/** ITU G.711 mu-law expansion from the formula in docs/twilio-protocol.md §2.3 (not our table). */
 export function g711(code: number): number {
   const v = ~code & 0xff;
   const sign = v & 0x80;
