@@ -61,7 +61,7 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
     adminExtensions: [transcriptsSse],
     shared,
   });
-  const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, routes: control.routes });
+  const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, trustConference: control.trustConference, routes: control.routes });
 
   // Closed after every stream ended, so final transcripts and in-flight rule actions finish first.
   for (const close of sinks.closers) gateway.onClose(close);

@@ -54,6 +54,7 @@ export class GatewayMetrics {
   readonly unknownEvents: Counter;
   readonly streamCallbacks: Counter<'event'>;
   readonly adminRefused: Counter<'reason'>;
+  readonly unverifiedStreams: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -173,6 +174,11 @@ export class GatewayMetrics {
     });
     this.unknownEvents = new Counter({ name: `${P}unknown_events_total`, help: 'Media Streams messages with an event name we do not know (ignored)', registers });
     this.streamCallbacks = new Counter({ name: `${P}stream_callbacks_total`, help: 'Stream status callbacks from Twilio, by event', labelNames: ['event'], registers });
+    this.unverifiedStreams = new Counter({
+      name: `${P}unverified_streams_total`,
+      help: 'Streams naming a conference they are not a verified member of (recorded, kept out of its rules)',
+      registers,
+    });
     this.adminRefused = new Counter({ name: `${P}admin_refused_total`, help: 'Requests to /v1 (and other operator routes) refused, by reason', labelNames: ['reason'], registers });
   }
 

@@ -27,6 +27,8 @@ export interface GatewayParts {
   sinkFactories?: SinkFactory[];
   /** Vets a stream's `start` (per-call token); null accepts all. */
   checkStart?: ((start: StartFields) => string | null) | null;
+  /** Decides whether a started stream may act on the conference it names; null trusts every stream. */
+  trustConference?: ((start: StartFields) => boolean) | null;
   /** Registers further routes (admin API, webhooks) on the app. */
   routes?: ((app: FastifyInstance, gateway: Gateway) => void)[];
 }
@@ -83,6 +85,7 @@ export class Gateway {
       maxGapMs: config.maxGapMs,
       maxEventLoopDelayMs: config.maxEventLoopDelayMs,
       checkStart: parts.checkStart ?? null,
+      trustConference: parts.trustConference ?? null,
       isDraining: () => this.draining,
     });
     this.media.attach(this.app.server);
@@ -90,7 +93,7 @@ export class Gateway {
     registerHealthRoutes(this.app, { metrics: this.metrics, isDraining: () => this.draining, checks: this.readinessChecks });
     for (const register of parts.routes ?? []) register(this.app, this);
     if (config.twilioAuthToken === undefined) {
-      this.log.warn('TWILIO_AUTH_TOKEN is not set: /media upgrades and webhooks are accepted unsigned');
+      this.log.warn('TWILIO_AUTH_TOKEN is not set: /media upgrades and webhooks are accepted unsigned, and every stream is trusted as a member of the conference it names (local development only)');
     }
   }
 

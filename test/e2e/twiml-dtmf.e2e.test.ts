@@ -2,10 +2,11 @@
  * A DTMF rule ending a conference, set up the way a user would: participants dial in through
  * TwiML (<Dial><Conference statusCallback=…> pointing at the gateway), the gateway streams each
  * on participant-join, and a moderator's call runs <Connect><Stream> to the gateway's /media
- * with the conference as a <Parameter>. Keys pressed on that call reach the gateway as dtmf
+ * with the conference and its stream token as <Parameter>s. Keys pressed on that call reach the gateway as dtmf
  * events (Twilio sends them only on two-way streams); "*#" ends the conference.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { waitFor } from '../helpers/gateway.js';
 import { startTwimlApp, type TwimlApp } from '../emulator/helpers/twiml-app.js';
 import { startStack, type Stack } from './faults-helpers.js';
@@ -42,9 +43,14 @@ describe('TwiML-driven calls through the gateway', () => {
     await sim.waitForRequests({ operation: 'CreateStream', status: 200 }, 2, WAIT);
     await waitFor(() => stack!.started.size >= 2, 20_000, 'the participants streaming');
 
+    // The moderator's call is no participant: its app proves the claim with the stream token it
+    // computes from the auth token for this call and conference (README "Trust model").
+    const secret = deriveStreamTokenSecret(sim.authToken);
     app.routes.set(
       '/moderator',
-      `<Response><Connect><Stream url="${stack.http.replace(/^http/, 'ws')}/media"><Parameter name="conferenceSid" value="${confSid}"/></Stream></Connect></Response>`,
+      (params) =>
+        `<Response><Connect><Stream url="${stack!.http.replace(/^http/, 'ws')}/media"><Parameter name="conferenceSid" value="${confSid}"/>` +
+        `<Parameter name="sgToken" value="${createStreamToken(secret, params.CallSid!, confSid)}"/></Stream></Connect></Response>`,
     );
     const mod = await sim.createCall({ url: `${app.origin}/moderator` });
     const modStream = await sim.waitForStream({ callSid: mod.sid, connected: true }, WAIT);

@@ -48,6 +48,7 @@ export async function startTestGateway(env: Record<string, string> = {}, parts: 
     bus: parts.bus ?? new EventBus(log),
     sinkFactories: parts.sinkFactories,
     checkStart: parts.checkStart,
+    trustConference: parts.trustConference,
     routes: parts.routes,
   });
   const http = await gw.listen(config.port, '127.0.0.1');
@@ -76,7 +77,7 @@ export async function startTwilioGateway(env: Record<string, string> = {}, sinkF
   const rest = restEndConference(client, log);
   const endConference = opts.endConference?.(rest) ?? rest;
   const twilio = twilioControl({ config, log, bus, client, endConference, adminExtensions: opts.adminExtensions });
-  const tg = await startTestGateway(env, { metrics, bus, sinkFactories, checkStart: twilio.checkStart, routes: twilio.routes }, captured);
+  const tg = await startTestGateway(env, { metrics, bus, sinkFactories, checkStart: twilio.checkStart, trustConference: twilio.trustConference, routes: twilio.routes }, captured);
   return { ...tg, twilio };
 }
 

@@ -10,7 +10,9 @@ import type { EndConference } from '../../core/conference.js';
 import type { EventBus } from '../../core/events.js';
 import type { StartFields } from '../../twilio/protocol.js';
 import { TwilioRestClient, type RequestObserver } from '../../twilio/rest-client.js';
-import { deriveStreamTokenSecret } from '../../twilio/stream-token.js';
+import { STREAM_TOKEN_PARAMETER, deriveStreamTokenSecret, verifyStreamToken } from '../../twilio/stream-token.js';
+import { CONFERENCE_PARAMETER } from '../../core/stream.js';
+import { ConferenceMembership } from './conference-membership.js';
 import { adminRoutes, type AdminExtension } from './admin-routes.js';
 import type { SharedState } from '../shared-state.js';
 import { restEndConference } from './conference-end.js';
@@ -38,6 +40,8 @@ export interface TwilioControlOptions {
 export interface TwilioControl {
   starter: StreamStarter;
   checkStart: (start: StartFields) => string | null;
+  /** Null without TWILIO_AUTH_TOKEN (nothing is signed, so nothing can be verified: all trusted). */
+  trustConference: ((start: StartFields) => boolean) | null;
   routes: ((app: FastifyInstance, gateway: Gateway) => void)[];
 }
 
@@ -49,13 +53,32 @@ export function twilioControl(opts: TwilioControlOptions): TwilioControl {
   const shared = opts.shared ?? null;
   if (shared !== null) starter.joinGate = shared.joinGate;
   const endConference = opts.endConference ?? restEndConference(client, log);
+  const membership = new ConferenceMembership();
   return {
     starter,
     checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired, accountSid: config.twilioAccountSid, ledger }),
+    trustConference: config.twilioAuthToken === undefined ? null : conferenceTrust(tokenSecret, starter, membership),
     routes: [
       adminRoutes({ starter, endConference, extensions: opts.adminExtensions, peerStreams: shared?.peerStreams, processId: shared?.processId }),
-      webhookRoutes({ starter, bus: opts.bus }),
+      webhookRoutes({ starter, bus: opts.bus, membership }),
     ],
+  };
+}
+
+/**
+ * A stream may act on the conference its `conferenceSid` parameter names (README "Trust model")
+ * when it carries a valid token for its call and that conference, when streamgate created it
+ * for that conference, or when the conference's signed callbacks reported its call as a
+ * participant. Tokens were already checked by the start guard; checking again keeps this
+ * independent of the order the session asks in.
+ */
+function conferenceTrust(secret: Buffer, starter: StreamStarter, membership: ConferenceMembership): (start: StartFields) => boolean {
+  return (start) => {
+    const conferenceSid = start.customParameters[CONFERENCE_PARAMETER];
+    if (conferenceSid === undefined) return true;
+    if (verifyStreamToken(secret, start.customParameters[STREAM_TOKEN_PARAMETER], start.callSid, conferenceSid)) return true;
+    if (starter.get(start.streamSid)?.conferenceSid === conferenceSid) return true;
+    return membership.has(conferenceSid, start.callSid);
   };
 }
 

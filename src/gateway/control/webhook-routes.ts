@@ -26,6 +26,7 @@ import { FieldError, sendRouteError } from './route-errors.js';
 import type { EventBus } from '../../core/events.js';
 import type { Gateway } from '../server.js';
 import { STATE } from '../media/stream-state.js';
+import type { ConferenceMembership } from './conference-membership.js';
 import { ReplayWindow } from './webhook-replay.js';
 import { publicUrlAs, type StreamStarter } from './stream-starter.js';
 import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
@@ -40,6 +41,8 @@ const STREAM_EVENTS = new Set(['stream-started', 'stream-stopped', 'stream-error
 
 export interface WebhookRoutesOptions {
   starter: StreamStarter;
+  /** Participants as the (signed) conference callbacks report them; read by the stream trust check. */
+  membership?: ConferenceMembership;
   /** Where a verified `conference-end` is published (the conditions engine and live subscribers listen). */
   bus: EventBus;
 }
@@ -167,6 +170,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookR
         const callSid = b.CallSid;
         if (callSid === undefined) throw new FieldError('CallSid', 'participant-join needs CallSid');
         req.log.info({ conferenceSid, callSid, sequence: b.SequenceNumber }, 'conference participant joined');
+        opts.membership?.join(conferenceSid, callSid);
         const track = config.autoStreamTrack;
         if (track === 'off') break;
         if (!starter.configured) {
@@ -197,9 +201,14 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: WebhookR
         };
         req.log.info({ conferenceSid, reason: event.reason, callSidEndingConference: event.callSidEndingConference }, 'conference ended (twilio)');
         starter.conferenceEnded(conferenceSid);
+        opts.membership?.end(conferenceSid);
         bus.emit('conference-end', event);
         break;
       }
+      case 'participant-leave':
+        if (b.CallSid !== undefined) opts.membership?.leave(conferenceSid, b.CallSid);
+        req.log.debug({ conferenceSid, callSid: b.CallSid }, 'conference participant left');
+        break;
       default:
         req.log.debug({ conferenceSid, event: b.StatusCallbackEvent, callSid: b.CallSid }, 'conference callback');
     }

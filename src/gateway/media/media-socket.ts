@@ -51,6 +51,7 @@ export interface MediaEndpointOptions {
   maxGapMs: number;
   maxEventLoopDelayMs: number;
   checkStart: ((start: StartFields) => string | null) | null;
+  trustConference?: ((start: StartFields) => boolean) | null;
   isDraining: () => boolean;
 }
 
@@ -119,6 +120,7 @@ export class MediaEndpoint {
       sinkFactories: o.sinkFactories,
       maxFrameBytes: o.maxMessageBytes,
       checkStart: o.checkStart,
+      trustConference: o.trustConference ?? null,
       claimStreamSid: (sid, s) => registry.claimStreamSid(sid, s),
       maxGapMs: o.maxGapMs,
       maxClockLeadMs: MEDIA_CLOCK_SLACK_MS,

@@ -52,6 +52,11 @@ export interface SessionDeps {
    */
   maxGapMs?: number;
   maxClockLeadMs?: number;
+  /**
+   * Whether the stream may act on the conference its `conferenceSid` parameter names (verified
+   * membership, twilio-wiring.ts); false files it as a stream of its own. Null trusts all.
+   */
+  trustConference?: ((start: StartFields) => boolean) | null;
   /** Reserves the streamSid for this session; false when a live stream already holds it. */
   claimStreamSid?: (streamSid: string, session: StreamSession) => boolean;
   /** Asks the transport to close the socket. */
@@ -308,7 +313,7 @@ export class StreamSession {
   #onStart(start: StartFields): void {
     const deps = this.#deps;
     const conferenceSid = start.customParameters.conferenceSid;
-    const info: StreamInfo = {
+    let info: StreamInfo = {
       accountSid: start.accountSid,
       callSid: start.callSid,
       streamSid: start.streamSid,
@@ -330,6 +335,13 @@ export class StreamSession {
       deps.metrics.streamsTotal.labels('rejected').inc();
       this.fail('stream_sid_in_use', CLOSE.POLICY, 'start.streamSid');
       return;
+    }
+    if (info.conferenceSid !== null && deps.trustConference?.(start) === false) {
+      // Recorded as a stream of its own: its DTMF, silence or words never reach that conference's rules.
+      deps.metrics.unverifiedStreams.inc();
+      this.#log.warn({ claimedConferenceSid: info.conferenceSid }, 'stream is not a verified member of the conference it names; kept out of its rules');
+      info = { ...info, conferenceSid: null };
+      this.info = info;
     }
     this.#sequence(this.#msg.sequenceNumber);
     this.#startedAt = this.lastMessageAt;
