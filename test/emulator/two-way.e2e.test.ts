@@ -153,4 +153,22 @@ describe('two-way streams', () => {
     expect(tw.mediaReceived).toBe(0);
     expect(sim.stream(streamSid)!.status).toBe('in-progress');
   });
+
+  it('discards audio beyond 10 minutes of buffer (31931) and keeps the stream up', async () => {
+    const { two, streamSid } = await connectCall();
+    // 8 × 4000 frames = 640 s queued at once; the limit is 600 s (30 000 frames).
+    for (let i = 0; i < 8; i++) send(two, { event: 'media', streamSid, media: { payload: ZERO_FRAMES(4000) } });
+    send(two, { event: 'mark', streamSid, mark: { name: 'end' } });
+    await until(() => sim.stream(streamSid)!.twoWay!.marksReceived === 1, 'all eight messages judged');
+    const tw = sim.stream(streamSid)!.twoWay!;
+    expect(tw.mediaReceived).toBe(8);
+    expect(tw.warnings['31931']).toBeGreaterThanOrEqual(1);
+    // The buffer holds 30 000 unplayed frames: of the 32 000 sent, what neither fit nor made room
+    // by playing meanwhile is dropped.
+    expect(tw.framesDiscarded).toBeGreaterThan(0);
+    expect(tw.framesDiscarded).toBeLessThanOrEqual(2000);
+    expect(tw.framesDiscarded).toBeGreaterThanOrEqual(2000 - tw.framesPlayed);
+    expect(tw.pendingMarks).toEqual(['end']);
+    expect(sim.stream(streamSid)!.status).toBe('in-progress');
+  });
 });
