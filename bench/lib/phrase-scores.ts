@@ -63,7 +63,8 @@ function kwsFile(dir: string, phrases: readonly string[], log10: number): string
   return file;
 }
 
-export async function collectScores(set: PhraseSet, audioDir: string, plp: number, parallel = 2): Promise<PhraseScores> {
+/** `lm`: also run the language-model recogniser for the transcript check (several times slower). */
+export async function collectScores(set: PhraseSet, audioDir: string, plp: number, parallel = 2, lm = true): Promise<PhraseScores> {
   const tmp = mkdtempSync(join(tmpdir(), 'streamgate-phrase-scores-'));
   try {
     const jobs: (() => Promise<void>)[] = [];
@@ -79,7 +80,7 @@ export async function collectScores(set: PhraseSet, audioDir: string, plp: numbe
           const placed = writeStream(part, audioDir, raw);
           audioSeconds += placed[placed.length - 1]!.endMs / 1000;
           const detections = await runKws(raw, kws, plp);
-          const words = await runLm(raw);
+          const words = lm ? await runLm(raw) : [];
           rmSync(raw);
           const wordsOf = wordsByClip(placed, words);
           attribute(placed, detections).forEach((ds, i) => {
@@ -105,7 +106,7 @@ export async function collectScores(set: PhraseSet, audioDir: string, plp: numbe
           nonMatch[half].hours += placed.reduce((s, p) => s + (p.endMs - p.startMs), 0) / 3_600_000;
           audioSeconds += placed[placed.length - 1]!.endMs / 1000;
           const detections = await runKws(raw, kws, plp);
-          const words = await runLm(raw);
+          const words = lm ? await runLm(raw) : [];
           rmSync(raw);
           const wordsOf = wordsByClip(placed, words);
           attribute(placed, detections).forEach((ds, i) => {
