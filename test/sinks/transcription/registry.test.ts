@@ -20,9 +20,23 @@ describe('engine registry', () => {
   it('makes a none engine whose sessions take audio and report nothing', async () => {
     const engine = createSpeechEngine('none', { log: quietLog });
     expect(engine.name).toBe('none');
-    const session = engine.open({ log: quietLog, phrases: [], onResult: () => {}, onPhrase: () => {}, onDrop: () => {} });
-    session.write(new Int16Array(160), 160, 0);
+    const calls: string[] = [];
+    const session = engine.open({
+      log: quietLog,
+      phrases: ['hello'],
+      onResult: () => calls.push('result'),
+      onPhrase: () => calls.push('phrase'),
+      onHole: () => calls.push('hole'),
+      onDrop: () => calls.push('drop'),
+      onRestart: () => calls.push('restart'),
+      onError: () => calls.push('error'),
+    });
+    // One second of a loud square wave: speech-like energy an engine would answer.
+    const pcm = new Int16Array(160).map((_, i) => (i % 16 < 8 ? 12000 : -12000));
+    for (let t = 0; t < 1000; t += 20) session.write(pcm, 160, t);
+    // end() resolves after the engine delivered its last results: nothing may arrive later.
     await session.end();
     await engine.shutdown();
+    expect(calls).toEqual([]);
   });
 });
