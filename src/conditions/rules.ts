@@ -7,6 +7,7 @@
  *     when:                                # exactly one condition, plus its modifiers
  *       phrase: ["end the conference", "goodbye everyone"]   # or one string
  *       partial: false                     # phrase only: also match partial transcripts
+ *       spot: false                        # phrase only: with a remote engine, also keyword-spot it locally (pocketsphinx)
  *       track: inbound                     # phrase/regex only: inbound | outbound (default both)
  *       threshold: 1e-20                   # phrase only: keyword-spotting threshold (default from the phrase)
  *     action: end-conference               # the default and only action
@@ -44,6 +45,11 @@ export interface PhraseCondition {
   partial: boolean;
   /** Only this track; null for both. */
   track: Track | null;
+  /**
+   * With a remote engine (deepgram, vosk), also keyword-spot the phrases locally with
+   * pocketsphinx. (pocketsphinx as the engine spots every rule phrase anyway.)
+   */
+  spot: boolean;
   /** Keyword-spotting threshold for these phrases; null for the engine's default per phrase. */
   threshold: number | null;
 }
@@ -85,7 +91,7 @@ export interface Rule {
 
 const RULE_KEYS = ['name', 'when', 'action', 'dryRun', 'announceUrl', 'announceDelaySeconds'];
 const TRIGGERS = ['phrase', 'regex', 'silenceSeconds', 'maxDurationSeconds', 'dtmf'];
-const MODIFIERS = ['partial', 'track', 'threshold'];
+const MODIFIERS = ['partial', 'track', 'threshold', 'spot'];
 const WHEN_KEYS = [...TRIGGERS, ...MODIFIERS];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 /** The digits a Media Streams `dtmf` event carries (twilio/protocol.ts accepts the same). */
@@ -345,10 +351,17 @@ class Checker {
       else threshold = t;
     }
 
+    let spot = false;
+    if (when.spot !== undefined) {
+      if (trigger !== 'phrase') p('spot', `spot applies only to phrase, not ${trigger}`);
+      else if (typeof when.spot !== 'boolean') p('spot', `spot must be true or false, got ${show(when.spot)}`);
+      else spot = when.spot;
+    }
+
     let condition: Condition | null = null;
     switch (trigger) {
       case 'phrase':
-        condition = this.#phrase(when.phrase, `${path}.phrase`, label, partial, track, threshold);
+        condition = this.#phrase(when.phrase, `${path}.phrase`, label, partial, track, threshold, spot);
         break;
       case 'regex':
         condition = this.#regex(when.regex, `${path}.regex`, label, track);
@@ -370,7 +383,7 @@ class Checker {
     return this.problems.length > before ? null : condition;
   }
 
-  #phrase(v: unknown, path: string, label: string, partial: boolean, track: Track | null, threshold: number | null): PhraseCondition | null {
+  #phrase(v: unknown, path: string, label: string, partial: boolean, track: Track | null, threshold: number | null, spot: boolean): PhraseCondition | null {
     const list = typeof v === 'string' ? [v] : v;
     if (!Array.isArray(list)) {
       this.#problem(path, label, `when.phrase must be a string or a list of strings, got ${show(v)}`);
@@ -397,7 +410,7 @@ class Checker {
       phrases.push(item);
       normalized.push(n);
     });
-    return phrases.length === list.length ? { kind: 'phrase', phrases, normalized, partial, track, threshold } : null;
+    return phrases.length === list.length ? { kind: 'phrase', phrases, normalized, partial, track, threshold, spot } : null;
   }
 
   #regex(v: unknown, path: string, label: string, track: Track | null): RegexCondition | null {

@@ -16,7 +16,16 @@ import { EventBus } from '../core/events.js';
 import { createLevelSinkFactory } from '../sinks/level/level-sink.js';
 import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
-import { createSpeechEngine, createTranscriptionSinkFactory, defaultEngineName, TranscriptWebhook, type RemoteSpeechEngine } from '../sinks/transcription/index.js';
+import {
+  createPocketsphinxEngine,
+  createSpeechEngine,
+  createTranscriptionSinkFactory,
+  defaultEngineName,
+  isPocketsphinxInstalled,
+  TranscriptWebhook,
+  withLocalSpotting,
+  type RemoteSpeechEngine,
+} from '../sinks/transcription/index.js';
 import type { GatewayConfig } from './config.js';
 import { restEndConference } from './control/conference-end.js';
 import { createLogger } from './logger.js';
@@ -114,7 +123,7 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
       if (r.when.kind !== 'phrase' || r.when.threshold === null) continue;
       for (const p of r.when.phrases) phraseThresholds.set(p, Math.min(r.when.threshold, phraseThresholds.get(p) ?? Infinity));
     }
-    const engine = createSpeechEngine(engineName, {
+    let engine = createSpeechEngine(engineName, {
       log,
       deepgram: config.deepgramApiKey === undefined ? undefined : { apiKey: config.deepgramApiKey, url: config.deepgramUrl, params: config.deepgramParams },
       vosk: { url: config.voskUrl },
@@ -125,6 +134,13 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
       // deepgram, vosk: their counters under streamgate_asr_*{engine}.
       remoteEngine = engineName;
       metrics.observeAsr(engineName, (engine as RemoteSpeechEngine).asrStats);
+      // Rules with `spot: true` keep pocketsphinx's keyword spotting beside the remote service.
+      const spotted = rules.flatMap((r) => (r.when.kind === 'phrase' && r.when.spot ? r.when.phrases : []));
+      if (spotted.length > 0 && isPocketsphinxInstalled()) {
+        engine = withLocalSpotting(engine, createPocketsphinxEngine({ log, phrases: spotted, phraseThresholds }), spotted);
+      } else if (spotted.length > 0) {
+        log.warn({ phrases: spotted }, 'rules ask for local spotting (spot: true) but pocketsphinx is not installed; those phrases are matched in transcripts only');
+      }
     }
     factories.push(
       createTranscriptionSinkFactory({

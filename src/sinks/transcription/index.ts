@@ -12,6 +12,7 @@ export { DEEPGRAM_DEFAULT_URL, deepgramProtocol, type DeepgramOptions } from './
 export { createRemoteEngine, type RemoteSpeechEngine } from './engines/remote/remote-engine.js';
 export type { RemoteAsrStats } from './engines/remote/stats.js';
 export { VOSK_DEFAULT_URL, VOSK_EOF, voskProtocol } from './engines/remote/vosk.js';
+export { withLocalSpotting } from './engines/with-local-spotting.js';
 export {
   createSpeechEngine,
   defaultEngineName,
