@@ -52,6 +52,7 @@ export async function runDemo(_argv: readonly string[], out: NodeJS.WritableStre
   });
   const gateway = await createAppGateway(config, { log: createLogger(config.logLevel) });
   say(`gateway on ${publicUrl} (media ${publicUrl.replace('http', 'ws')}/media), Twilio emulator on ${sim.url}`);
+  say(`live console: ${publicUrl}/ (open it now to watch the conference)`);
   say(`transcription: ${config.transcription ?? 'auto'}; rules: phrase "end the conference", max 60 s; data in ${dataDir}`);
 
   const transcripts: string[] = [];

@@ -13,7 +13,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConditionsEngine, InMemoryConferenceStore, loadRules, type ConferenceStore, type Rule } from '../conditions/index.js';
 import { EventBus } from '../core/events.js';
-import { createLevelSinkFactory } from '../sinks/level/level-sink.js';
+import { createLevelSinkFactory, type LevelSinkFactory } from '../sinks/level/level-sink.js';
 import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
 import {
@@ -32,6 +32,7 @@ import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { Gateway } from './server.js';
 import { SharedState } from './shared-state.js';
+import { consoleRoutes } from './control/console.js';
 import { transcriptsSse } from './control/transcripts-sse.js';
 import { restClientFromConfig, twilioControl } from './control/twilio-wiring.js';
 
@@ -69,8 +70,9 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
     endConference: client === null ? restEndConference(null, log) : conditions.endConferenceHook(),
     adminExtensions: [transcriptsSse],
     shared,
+    levels: (streamSid) => sinks.level.levels(streamSid),
   });
-  const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, trustConference: control.trustConference, routes: control.routes });
+  const gateway = new Gateway({ config, log, metrics, bus, sinkFactories: sinks.factories, checkStart: control.checkStart, trustConference: control.trustConference, routes: [...control.routes, consoleRoutes] });
 
   // Closed after every stream ended, so final transcripts and in-flight rule actions finish first.
   for (const close of sinks.closers) gateway.onClose(close);
@@ -90,6 +92,8 @@ export async function repairPartialRecordings(dataDir: string, log: Logger): Pro
 interface Sinks {
   /** Every stream gets these, in this order. */
   factories: SinkFactory[];
+  /** The level meter among them (its live levels feed GET /v1/streams and the console). */
+  level: LevelSinkFactory;
   /** Run when the gateway closes, after the streams. */
   closers: (() => Promise<void> | void)[];
 }
@@ -97,6 +101,8 @@ interface Sinks {
 /** The configured sinks: recording, the level meter, transcription (and its webhook) unless TRANSCRIPTION=none. */
 function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log: Logger; bus: EventBus; metrics: GatewayMetrics }): Sinks {
   const { log, bus, metrics } = deps;
+  // Speech/silence and the media clock for the conditions engine; live levels for the console.
+  const level = createLevelSinkFactory({ bus });
   const factories: SinkFactory[] = [
     createRecordingSinkFactory({
       dataDir: config.dataDir,
@@ -108,8 +114,7 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
       log,
       stats: metrics.recording,
     }),
-    // Speech/silence and the media clock for the conditions engine.
-    createLevelSinkFactory({ bus }),
+    level,
   ];
   const closers: (() => Promise<void> | void)[] = [];
   const engineName = config.transcription ?? defaultEngineName();
@@ -160,7 +165,7 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
   }
   log.info({ transcription: engineName, rules: rules.length }, 'sinks configured');
   closers.push(countTranscripts(bus, metrics, remoteEngine));
-  return { factories, closers };
+  return { factories, level, closers };
 }
 
 /**

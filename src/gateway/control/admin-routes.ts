@@ -32,7 +32,11 @@ export interface AdminRoutesOptions {
   processId?: string;
   /** E.g. `GET /v1/transcripts` (SSE), owned by the transcription side. */
   extensions?: readonly AdminExtension[];
+  /** A live stream's per-track level in dBFS (the level sink's meter), for `GET /v1/streams`. */
+  levels?: LevelSource;
 }
+
+export type LevelSource = (streamSid: string) => Partial<Record<'inbound' | 'outbound', number | null>> | null;
 
 /** One entry of `GET /v1/streams`. */
 export interface LiveStream {
@@ -45,6 +49,8 @@ export interface LiveStream {
   startedAt: string | null;
   /** Media frames received so far. */
   frames: number;
+  /** Media frames missing from the wire so far (sequence-number gaps). */
+  lost: number;
   /** `streaming`: its socket is open here; `pending`: CreateStream succeeded, Twilio has not connected (here) yet. */
   state: 'streaming' | 'pending';
   /** Set when the gateway asked for the stream (or Twilio sent a callback for it). */
@@ -60,6 +66,8 @@ export interface LiveStream {
    * phrase rules still spotted) or `waiting`; null when the stream is not transcribed at all.
    */
   transcription: Partial<Record<string, string>> | null;
+  /** Per track, its recent level in dBFS (null before its first frame); `{}` while pending. */
+  levels: Partial<Record<'inbound' | 'outbound', number | null>>;
 }
 
 const TRACKS = ['inbound_track', 'outbound_track', 'both_tracks'] as const;
@@ -184,12 +192,18 @@ const listStreamsSchema = {
               tracks: { type: 'array', items: { type: 'string', enum: ['inbound', 'outbound'] } },
               startedAt: { type: ['string', 'null'], format: 'date-time' },
               frames: { type: 'integer', description: 'media frames received so far' },
+              lost: { type: 'integer', description: 'media frames missing from the wire so far (sequence-number gaps)' },
               state: { type: 'string', enum: ['streaming', 'pending'] },
               name: NULLABLE_STRING,
               origin: NULLABLE_STRING,
               lastCallback: NULLABLE_STRING,
               error: NULLABLE_STRING,
               owner: { type: 'string', description: 'with REDIS_URL: the process holding the stream (every process\'s streams are listed)' },
+              levels: {
+                type: 'object',
+                description: 'per track, its recent level in dBFS (about 100 ms of media; null before its first frame)',
+                properties: { inbound: { type: ['number', 'null'] }, outbound: { type: ['number', 'null'] } },
+              },
             },
             additionalProperties: true,
           },
@@ -273,7 +287,7 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
   const transcription = gateway.sinkFactories.find((f) => f.name === 'transcription');
   const statusOf = (streamSid: string) => transcription?.status?.(streamSid) ?? null;
   scope.get('/streams', { schema: listStreamsSchema }, async () => {
-    const streams = listStreams(gateway.registry, starter, statusOf);
+    const streams = listStreams(gateway.registry, starter, statusOf, opts.levels);
     if (opts.peerStreams === undefined) return { streams };
     // A stream this process still lists as pending may be live on another one.
     const peers = await opts.peerStreams();
@@ -291,6 +305,7 @@ export function listStreams(
   registry: SessionRegistry,
   starter: StreamStarter | null,
   transcriptionOf: (streamSid: string) => LiveStream['transcription'] = () => null,
+  levels: LevelSource = () => null,
 ): LiveStream[] {
   const out: LiveStream[] = [];
   const seen = new Set<string>();
@@ -298,6 +313,7 @@ export function listStreams(
     const info = s.info;
     if (s.state !== STATE.STARTED || info === null) continue;
     const tracked = starter?.get(info.streamSid);
+    const summary = s.summary();
     seen.add(info.streamSid);
     out.push({
       streamSid: info.streamSid,
@@ -306,13 +322,15 @@ export function listStreams(
       conferenceSid: info.conferenceSid,
       tracks: [...info.tracks],
       startedAt: new Date(info.startedAtMs).toISOString(),
-      frames: s.summary().frames,
+      frames: summary.frames,
+      lost: summary.lost,
       state: 'streaming',
       name: tracked?.name ?? null,
       origin: tracked?.origin ?? null,
       lastCallback: tracked?.lastCallback ?? null,
       error: tracked?.error ?? null,
       transcription: transcriptionOf(info.streamSid),
+      levels: levels(info.streamSid) ?? {},
     });
   }
   if (starter === null) return out;
@@ -326,12 +344,14 @@ export function listStreams(
       tracks: e.track === null ? [] : TRACKS_OF[e.track],
       startedAt: null,
       frames: 0,
+      lost: 0,
       state: 'pending',
       name: e.name,
       origin: e.origin,
       lastCallback: e.lastCallback,
       error: e.error,
       transcription: null,
+      levels: {},
     });
   }
   return out;

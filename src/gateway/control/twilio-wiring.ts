@@ -13,7 +13,7 @@ import { TwilioRestClient, type RequestObserver } from '../../twilio/rest-client
 import { STREAM_TOKEN_PARAMETER, deriveStreamTokenSecret, verifyStreamToken } from '../../twilio/stream-token.js';
 import { CONFERENCE_PARAMETER } from '../../core/stream.js';
 import { ConferenceMembership } from './conference-membership.js';
-import { adminRoutes, type AdminExtension } from './admin-routes.js';
+import { adminRoutes, type AdminExtension, type LevelSource } from './admin-routes.js';
 import type { SharedState } from '../shared-state.js';
 import { restEndConference } from './conference-end.js';
 import type { GatewayConfig } from '../config.js';
@@ -35,6 +35,8 @@ export interface TwilioControlOptions {
   adminExtensions?: readonly AdminExtension[];
   /** REDIS_URL: the join claims the starter uses and the stream list the admin API merges (shared-state.ts). */
   shared?: SharedState | null;
+  /** Live per-track levels for `GET /v1/streams` (the level sink's meter). */
+  levels?: LevelSource;
 }
 
 export interface TwilioControl {
@@ -59,7 +61,7 @@ export function twilioControl(opts: TwilioControlOptions): TwilioControl {
     checkStart: createStartGuard({ secret: tokenSecret, required: config.streamTokenRequired, accountSid: config.twilioAccountSid, ledger }),
     trustConference: config.twilioAuthToken === undefined ? null : conferenceTrust(tokenSecret, starter, membership),
     routes: [
-      adminRoutes({ starter, endConference, extensions: opts.adminExtensions, peerStreams: shared?.peerStreams, processId: shared?.processId }),
+      adminRoutes({ starter, endConference, extensions: opts.adminExtensions, peerStreams: shared?.peerStreams, processId: shared?.processId, levels: opts.levels }),
       webhookRoutes({ starter, bus: opts.bus, membership }),
     ],
   };
