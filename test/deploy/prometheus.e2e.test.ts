@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startStack, startStream, toneMulaw, type Stack } from '../e2e/faults-helpers.js';
 import { freePort } from '../helpers/ports.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/gateway.js';
 import { ROOT } from '../helpers/process.js';
 import { concreteExpr, dashboardTargets, loadAlertRules, metricFamilies, type AlertRule, type DashboardTarget } from './deploy-files.js';
@@ -51,6 +52,7 @@ let promUrl: string;
 let promDir: string;
 let promLog = '';
 let exported: Map<string, string>;
+let redis: RedisServer | undefined;
 let targets: DashboardTarget[];
 let alerts: AlertRule[];
 
@@ -84,7 +86,9 @@ beforeAll(async () => {
   [targets, alerts] = await Promise.all([dashboardTargets(), loadAlertRules()]);
   // Real time pacing, so streams are live while Prometheus scrapes. The overload guard is set
   // out of reach: start-up work on a shared 2-core machine must not refuse the streams.
-  stack = await startStack({ speed: 1, env: { MAX_EVENT_LOOP_DELAY_MS: '60000' } });
+  // With REDIS_URL, so the shared-state panels and alerts have their metrics to name.
+  redis = await startRedis();
+  stack = await startStack({ speed: 1, env: { MAX_EVENT_LOOP_DELAY_MS: '60000', REDIS_URL: redis.url } });
 
   // Prometheus with the shipped config, pointed at this gateway, scraping every second.
   promDir = await mkdtemp(join(tmpdir(), 'sg-prom-'));
@@ -149,6 +153,7 @@ afterAll(async () => {
     await exited;
   }
   await stack?.close();
+  await redis?.stop();
   if (promDir !== undefined) await rm(promDir, { recursive: true, force: true });
 });
 
@@ -156,6 +161,12 @@ describe('Prometheus scraping a gateway under load', () => {
   it('scrapes the gateway as job "streamgate"', async () => {
     const up = await series('up{job="streamgate"}');
     expect(up.map((s) => s.value[1])).toEqual(['1']);
+  });
+
+  it('sees the shared state store up and timed, and the shared-state alert quiet', async () => {
+    expect((await series('streamgate_state_store_up')).map((s) => s.value[1])).toEqual(['1']);
+    expect((await series('sum(streamgate_state_store_latency_seconds_count)')).map((s) => Number(s.value[1]) > 0)).toEqual([true]);
+    expect(await series('ALERTS{alertname="StreamgateStateStoreDown"}')).toEqual([]);
   });
 
   it('names only metrics the gateway exports, in every dashboard and alert expression', () => {
