@@ -17,7 +17,7 @@ import type { CallMedia } from './call-media.js';
 import type { CallbackSender } from './callbacks.js';
 import { rfc2822Callback } from './dates.js';
 import type { SimEventBus } from './events.js';
-import { conferenceSnapshot, type CallRecord, type ConferenceRecord, type ParticipantRecord } from './records.js';
+import { conferenceSnapshot, newParticipant, type CallRecord, type ConferenceRecord, type ParticipantRecord } from './records.js';
 import type { ConferenceNoun } from './twiml.js';
 import type { ConferenceEndReason, CreateConferenceOptions, HttpMethod, ParticipantOptions, SimLogger } from './types.js';
 
@@ -139,20 +139,7 @@ export class ConferenceEngine {
     if (call.status !== 'in-progress') throw new InvalidInputError(`call ${call.sid} is ${call.status}`);
     if (call.conferenceSid !== null) throw new InvalidInputError(`call ${call.sid} is already in conference ${call.conferenceSid}`);
     const now = new Date();
-    const p: ParticipantRecord = {
-      callSid: call.sid,
-      conferenceSid: conf.sid,
-      accountSid: conf.accountSid,
-      label: opts.label ?? null,
-      muted: opts.muted ?? false,
-      hold: opts.hold ?? false,
-      coaching: opts.coaching ?? false,
-      endConferenceOnExit: opts.endConferenceOnExit ?? false,
-      startConferenceOnEnter: opts.startConferenceOnEnter ?? true,
-      status: 'connected',
-      dateCreated: now,
-      dateUpdated: now,
-    };
+    const p = newParticipant(conf, call.sid, opts, now);
     conf.participants.set(call.sid, p);
     call.conferenceSid = conf.sid;
     conf.dateUpdated = now;

@@ -12,6 +12,7 @@ import type {
   ConferenceSnapshot,
   ConferenceStatus,
   HttpMethod,
+  ParticipantOptions,
   ParticipantSnapshot,
   StreamFaults,
   StreamSnapshot,
@@ -97,6 +98,24 @@ export interface ParticipantRecord {
   status: 'connected' | 'complete';
   dateCreated: Date;
   dateUpdated: Date;
+}
+
+/** A connected participant of `conf` for call `callSid`, with Twilio's defaults for unset options. */
+export function newParticipant(conf: ConferenceRecord, callSid: string, opts: ParticipantOptions, now = new Date()): ParticipantRecord {
+  return {
+    callSid,
+    conferenceSid: conf.sid,
+    accountSid: conf.accountSid,
+    label: opts.label ?? null,
+    muted: opts.muted ?? false,
+    hold: opts.hold ?? false,
+    coaching: opts.coaching ?? false,
+    endConferenceOnExit: opts.endConferenceOnExit ?? false,
+    startConferenceOnEnter: opts.startConferenceOnEnter ?? true,
+    status: 'connected',
+    dateCreated: now,
+    dateUpdated: now,
+  };
 }
 
 export interface ConferenceRecord {

@@ -4,7 +4,7 @@
  */
 import { isSid } from '../twilio/sids.js';
 import type { SimEngine } from './engine.js';
-import type { ConferenceRecord, ParticipantRecord } from './records.js';
+import { newParticipant, type ConferenceRecord } from './records.js';
 import type { RestAnswer } from './rest-calls.js';
 import { accountPath, conferenceJson, page, participantJson } from './resources.js';
 import { badRequest, notFound, TWILIO_CODES } from './rest-errors.js';
@@ -116,21 +116,7 @@ export async function createParticipant(engine: SimEngine, [sidOrName]: string[]
   }
   const call = await engine.createCall(opts, 'outbound-api');
   const target = conf;
-  const now = new Date();
-  const pending: ParticipantRecord = {
-    callSid: call.sid,
-    conferenceSid: target.sid,
-    accountSid: target.accountSid,
-    label: opts.label ?? null,
-    muted: opts.muted ?? false,
-    hold: opts.hold ?? false,
-    coaching: opts.coaching ?? false,
-    endConferenceOnExit: opts.endConferenceOnExit ?? false,
-    startConferenceOnEnter: opts.startConferenceOnEnter ?? true,
-    status: 'connected',
-    dateCreated: now,
-    dateUpdated: now,
-  };
+  const pending = newParticipant(target, call.sid, opts);
   setImmediate(() => {
     if (target.status !== 'completed' && call.status === 'in-progress') engine.conferences.join(target, call, opts);
   });
