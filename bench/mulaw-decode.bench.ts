@@ -21,7 +21,9 @@ import g711 from 'g711';
 import mulawJs from 'mulaw-js';
 import { decodeMulaw } from '../src/twilio/mulaw.js';
 import { decodeScratch } from '../src/twilio/mulaw-simd.js';
-import { EVENT, ParsedMessage, decodeBase64Into } from '../src/twilio/protocol.js';
+import { decodeBase64Into } from '../src/twilio/base64.js';
+import { readMediaFast } from '../src/twilio/media-fast-path.js';
+import { EVENT, ParsedMessage } from '../src/twilio/protocol.js';
 import { fmt, mdTable } from './lib/stats.js';
 import { timeCases, type CaseResult, type TimedCase } from './lib/timing.js';
 import { mediaMessage, newStreamIds, speechLikeFrames } from './lib/twilio-frames.js';
@@ -129,23 +131,20 @@ function messageCases(frames: Uint8Array[]): TimedCase[] {
       },
     },
   ];
-  // The media fast path, when this tree has it (src/twilio/protocol.ts readMediaFast).
-  const fast = (parsed as unknown as { readMediaFast?: (b: Uint8Array, sid: string, dst: Uint8Array) => number }).readMediaFast;
-  if (typeof fast === 'function') {
-    cases.push({
-      name: `streamgate fast path: readMediaFast (bytes → fields + mu-law) + ${scratch.kind} decode`,
-      run(n) {
-        const raw = scratch.raw;
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          const len = fast.call(parsed, msgs[i & MASK]!, ids.streamSid, raw);
-          if (len < 0) throw new Error('fast path declined a canonical message');
-          acc += scratch.decode(len) + parsed.sequenceNumber;
-        }
-        return acc;
-      },
-    });
-  }
+  // The media fast path (src/twilio/media-fast-path.ts).
+  cases.push({
+    name: `streamgate fast path: readMediaFast (bytes → fields + mu-law) + ${scratch.kind} decode`,
+    run(n) {
+      const raw = scratch.raw;
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const len = readMediaFast(parsed, msgs[i & MASK]!, ids.streamSid, raw);
+        if (len < 0) throw new Error('fast path declined a canonical message');
+        acc += scratch.decode(len) + parsed.sequenceNumber;
+      }
+      return acc;
+    },
+  });
   cases.push({
     name: 'naive: JSON.parse(toString) + Buffer.from(payload, base64) + alawmulaw decode',
     run(n) {

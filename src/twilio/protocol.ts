@@ -5,6 +5,8 @@
  * captures) and counters arrive as JSON strings ("sequenceNumber":"2"). The parser fills a
  * reusable {@link ParsedMessage} owned by the session, so a media message costs one parse and
  * no result object. Anything malformed yields a stable `reason` for protocol_errors_total.
+ * The byte-level media fast path is src/twilio/media-fast-path.ts; payload decoding is
+ * src/twilio/base64.ts.
  */
 import { isSid } from './sids.js';
 
@@ -67,70 +69,6 @@ export class ParsedMessage {
   // stop
   stopAccountSid = '';
   stopCallSid = '';
-
-  /**
-   * Fast path for the message Twilio sends 50 times a second per track. When `bytes` (the text
-   * frame as ws hands it over, UTF-8) is exactly
-   *
-   *   {"event":"media","sequenceNumber":"D","media":{"track":"T","chunk":"D","timestamp":"D","payload":"B"},"streamSid":"S"}
-   *
-   * (the key order of every real capture, docs/twilio-protocol.md §2.2; D 1..15 decimal digits, T
-   * inbound|outbound, B non-empty standard base64, S equal to `streamSid`, no whitespace or
-   * escapes), it sets the fields `read()` would set for it, decodes the payload straight into
-   * `dst` and returns the byte count; `payload` is left empty, as no string is made. For
-   * anything else it returns -1 and leaves the fields alone (`dst` may have been written), and
-   * the caller falls back to `read()`, which decides exactly as before.
-   *
-   * `streamSid` must be a valid stream SID (the session's, checked at `start`): matching it
-   * byte for byte is what lets this path skip the SID pattern. For every input this path either
-   * declines or agrees with `read()` + {@link decodeBase64Into} (property test:
-   * test/twilio/protocol-fast-path.test.ts). It saves the string copy, JSON.parse and its
-   * garbage (bench/mulaw-decode.bench.ts, "per media message").
-   */
-  readMediaFast(bytes: Uint8Array, streamSid: string, dst: Uint8Array): number {
-    const len = bytes.length;
-    let p = matchAt(bytes, 0, MEDIA_HEAD);
-    if (p < 0) return -1;
-    const seq = digitsAt(bytes, p);
-    if (seq < 0) return -1;
-    p = matchAt(bytes, digitsEnd, MEDIA_TRACK);
-    if (p < 0) return -1;
-    let track: 'inbound' | 'outbound';
-    let q = matchAt(bytes, p, LIT_INBOUND);
-    if (q >= 0) track = 'inbound';
-    else if ((q = matchAt(bytes, p, LIT_OUTBOUND)) >= 0) track = 'outbound';
-    else return -1;
-    p = matchAt(bytes, q, MEDIA_CHUNK);
-    if (p < 0) return -1;
-    const chunk = digitsAt(bytes, p);
-    if (chunk < 0) return -1;
-    p = matchAt(bytes, digitsEnd, MEDIA_TIMESTAMP);
-    if (p < 0) return -1;
-    const ts = digitsAt(bytes, p);
-    if (ts < 0) return -1;
-    const payloadStart = matchAt(bytes, digitsEnd, MEDIA_PAYLOAD);
-    if (payloadStart < 0) return -1;
-    // The tail must be exactly "},"streamSid":"S"}; the payload is everything before it, and the
-    // base64 check below refuses any quote or other stray byte inside it.
-    const sidLen = streamSid.length;
-    const payloadEnd = len - MEDIA_SID.length - sidLen - 2;
-    if (payloadEnd <= payloadStart || matchAt(bytes, payloadEnd, MEDIA_SID) < 0) return -1;
-    for (let i = 0; i < sidLen; i++) if (bytes[payloadEnd + MEDIA_SID.length + i] !== streamSid.charCodeAt(i)) return -1;
-    if (bytes[len - 2] !== 34 /* " */ || bytes[len - 1] !== 125 /* } */) return -1;
-    const n = decodeBase64Bytes(bytes, payloadStart, payloadEnd, dst);
-    if (n < 0) return -1;
-    this.reason = null;
-    this.field = null;
-    this.eventName = 'media';
-    this.sequenceNumber = seq;
-    this.streamSid = streamSid;
-    this.track = track;
-    this.chunk = chunk;
-    this.timestamp = ts;
-    this.payload = '';
-    this.kind = EVENT.MEDIA;
-    return n;
-  }
 
   #fail(reason: ProtocolErrorReason, field: string | null): EventKind {
     this.kind = EVENT.INVALID;
@@ -308,93 +246,6 @@ export class ParsedMessage {
   }
 }
 
-// Literal pieces of the fast-path media message (ASCII bytes).
-const ascii = (t: string) => Uint8Array.from(t, (c) => c.charCodeAt(0));
-const MEDIA_HEAD = ascii('{"event":"media","sequenceNumber":"');
-const MEDIA_TRACK = ascii('","media":{"track":"');
-const LIT_INBOUND = ascii('inbound');
-const LIT_OUTBOUND = ascii('outbound');
-const MEDIA_CHUNK = ascii('","chunk":"');
-const MEDIA_TIMESTAMP = ascii('","timestamp":"');
-const MEDIA_PAYLOAD = ascii('","payload":"');
-const MEDIA_SID = ascii('"},"streamSid":"');
-
-/** Position after `lit` if `bytes` holds it at `at`, else -1. */
-function matchAt(bytes: Uint8Array, at: number, lit: Uint8Array): number {
-  const n = lit.length;
-  if (at + n > bytes.length) return -1;
-  for (let i = 0; i < n; i++) if (bytes[at + i] !== lit[i]) return -1;
-  return at + n;
-}
-
-/** Where the last {@link digitsAt} stopped (module state, so the fast path allocates nothing). */
-let digitsEnd = 0;
-
-/** 1..15 ASCII digits at `at` as {@link counter} reads them, or -1; sets `digitsEnd`. */
-function digitsAt(bytes: Uint8Array, at: number): number {
-  let x = 0;
-  let i = at;
-  const limit = Math.min(bytes.length, at + 16);
-  for (; i < limit; i++) {
-    const c = bytes[i]! - 48;
-    if (c < 0 || c > 9) break;
-    x = x * 10 + c;
-  }
-  const n = i - at;
-  if (n === 0 || n > 15) return -1;
-  digitsEnd = i;
-  return x;
-}
-
-/** Standard base64 alphabet → 6-bit value; -1 for every other byte (including '=', '-', '_'). */
-const B64_DECODE = (() => {
-  const t = new Int8Array(256).fill(-1);
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
-  return t;
-})();
-
-/**
- * Decodes bytes[start, end) as standard base64 (1 or 2 '=' of padding allowed only at the end)
- * into `dst`, the bytes Node's decoder writes for the same text; -1 for anything else, or when
- * it does not fit (the caller then takes the strict path).
- */
-function decodeBase64Bytes(bytes: Uint8Array, start: number, end: number, dst: Uint8Array): number {
-  const n = end - start;
-  if (n === 0 || (n & 3) !== 0) return -1;
-  let pad = 0;
-  if (bytes[end - 1] === 61 /* = */) pad = bytes[end - 2] === 61 ? 2 : 1;
-  const out = (n >> 2) * 3 - pad;
-  if (out > dst.length) return -1;
-  const t = B64_DECODE;
-  const full = pad === 0 ? end : end - 4;
-  let o = 0;
-  for (let i = start; i < full; i += 4) {
-    const a = t[bytes[i]!]!;
-    const b = t[bytes[i + 1]!]!;
-    const c = t[bytes[i + 2]!]!;
-    const d = t[bytes[i + 3]!]!;
-    if ((a | b | c | d) < 0) return -1;
-    const v = (a << 18) | (b << 12) | (c << 6) | d;
-    dst[o++] = v >> 16;
-    dst[o++] = (v >> 8) & 255;
-    dst[o++] = v & 255;
-  }
-  if (pad > 0) {
-    const a = t[bytes[full]!]!;
-    const b = t[bytes[full + 1]!]!;
-    if ((a | b) < 0) return -1;
-    if (pad === 1) {
-      const c = t[bytes[full + 2]!]!;
-      if (c < 0) return -1;
-      const v = (a << 18) | (b << 12) | (c << 6);
-      dst[o++] = v >> 16;
-      dst[o++] = (v >> 8) & 255;
-    } else dst[o++] = ((a << 18) | (b << 12)) >> 16;
-  }
-  return o;
-}
-
 /**
  * A Twilio counter: a decimal string (what Twilio sends) or a non-negative integer (what some
  * SDKs and simulators send). Returns -1 when it is neither.
@@ -413,21 +264,4 @@ export function counter(v: unknown): number {
   }
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   return -1;
-}
-
-/**
- * Decodes standard base64 into `dst` and returns the byte count, or -1 when `text` is not
- * canonical base64 or does not fit. Node's decoder skips characters it does not know, so we
- * compare the bytes written with the length the text must decode to.
- */
-export function decodeBase64Into(text: string, dst: Buffer): number {
-  const n = text.length;
-  if (n === 0) return 0;
-  if ((n & 3) !== 0) return -1;
-  let pad = 0;
-  if (text.charCodeAt(n - 1) === 61 /* = */) pad = text.charCodeAt(n - 2) === 61 ? 2 : 1;
-  const expected = (n >> 2) * 3 - pad;
-  if (expected > dst.length) return -1;
-  const written = dst.write(text, 0, 'base64');
-  return written === expected ? written : -1;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT, ParsedMessage, counter, decodeBase64Into } from '../../src/twilio/protocol.js';
+import { decodeBase64Into } from '../../src/twilio/base64.js';
+import { EVENT, ParsedMessage, counter } from '../../src/twilio/protocol.js';
 import { captureLines } from '../helpers/capture.js';
 import { ids, media, start, tone } from '../helpers/messages.js';
 

@@ -13,7 +13,9 @@
  */
 import type { Logger } from 'pino';
 import { decodeScratch } from '../../twilio/mulaw-simd.js';
-import { EVENT, ParsedMessage, decodeBase64Into, type StartFields } from '../../twilio/protocol.js';
+import { decodeBase64Into } from '../../twilio/base64.js';
+import { readMediaFast } from '../../twilio/media-fast-path.js';
+import { EVENT, ParsedMessage, type StartFields } from '../../twilio/protocol.js';
 import { isSid } from '../../twilio/sids.js';
 import { type MediaFrame, type SinkFactory } from '../../sinks/sink.js';
 import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../../core/stream.js';
@@ -165,7 +167,7 @@ export class StreamSession {
 
   /**
    * One text message as ws delivers it (UTF-8 bytes). On a started stream, a media message of
-   * Twilio's usual shape takes ParsedMessage.readMediaFast: no string copy, no JSON.parse.
+   * Twilio's usual shape takes readMediaFast (src/twilio/media-fast-path.ts): no string copy, no JSON.parse.
    * Anything else, and anything the fast path declines, goes through onText and the strict
    * parser exactly as before (test/twilio/protocol-fast-path.test.ts; the saving is measured in
    * bench/mulaw-decode.bench.ts and bench/ingest.bench.ts).
@@ -174,7 +176,7 @@ export class StreamSession {
     if (this.state === STATE.STARTED) {
       const msg = this.#msg;
       // A payload larger than #raw is declined here and decided by the strict path (#onMedia).
-      const n = msg.readMediaFast(bytes, this.info!.streamSid, this.#raw);
+      const n = readMediaFast(msg, bytes, this.info!.streamSid, this.#raw);
       if (n >= 0) {
         this.lastMessageAt = receivedAt;
         if (!this.#transition(EV.MEDIA)) return;
