@@ -32,6 +32,8 @@ export interface Cluster {
   stream(p: GatewayProcess, callSid: string, conferenceSid: string): Promise<string>;
   /** A signed conference callback to `p`; resolves to the HTTP status. */
   conferenceEvent(p: GatewayProcess, params: Record<string, string>): Promise<number>;
+  /** A signed Twilio callback to `path` on `p` (as a balancer may deliver it to any process); resolves to the HTTP status. */
+  callback(p: GatewayProcess, path: string, params: Record<string, string>): Promise<number>;
   /** GET /v1/streams on `p`. */
   streams(p: GatewayProcess): Promise<{ streamSid: string; callSid: string; owner?: string; frames: number }[]>;
   metric(p: GatewayProcess, name: string, labels?: Record<string, string>): Promise<number>;
@@ -88,8 +90,11 @@ export async function startCluster(opts: { rules: string; redisArgs?: string[] }
       if (res.status !== 201 || body.streamSid === undefined) throw new Error(`CreateStream on ${p.name}: ${res.status} ${JSON.stringify(body)}`);
       return body.streamSid;
     },
-    async conferenceEvent(p, params) {
-      const url = `${p.http}/twilio/conference-events`;
+    conferenceEvent(p, params) {
+      return cluster.callback(p, '/twilio/conference-events', params);
+    },
+    async callback(p, path, params) {
+      const url = `${p.http}${path}`;
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': computeSignature(authToken, url, params) },

@@ -289,10 +289,13 @@ function registerRoutes(scope: FastifyInstance, gateway: Gateway, opts: AdminRou
   scope.get('/streams', { schema: listStreamsSchema }, async () => {
     const streams = listStreams(gateway.registry, starter, statusOf, opts.levels);
     if (opts.peerStreams === undefined) return { streams };
-    // A stream this process still lists as pending may be live on another one.
+    // A stream this process still lists as pending may be live on another one. One Twilio
+    // reported started (its callback may reach any process) is listed by the process holding
+    // its socket, from the directory: here it would be a copy, or a ghost once it ended there.
     const peers = await opts.peerStreams();
     const elsewhere = new Set(peers.map((s) => s.streamSid));
-    const mine = streams.filter((s) => s.state === 'streaming' || !elsewhere.has(s.streamSid)).map((s) => ({ ...s, owner: opts.processId }));
+    const pendingHere = (s: LiveStream) => !elsewhere.has(s.streamSid) && starter.get(s.streamSid)?.status !== 'started';
+    const mine = streams.filter((s) => s.state === 'streaming' || pendingHere(s)).map((s) => ({ ...s, owner: opts.processId }));
     return { streams: [...mine, ...peers] };
   });
 }

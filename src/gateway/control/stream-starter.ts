@@ -223,6 +223,18 @@ export class StreamStarter {
     return resource;
   }
 
+  /**
+   * A stream's socket on this process closed: whatever callback is still to come (Twilio may
+   * post `stream-stopped` to another process behind the balancer, or not at all), it is no
+   * longer live here, so it is not listed as pending or counted as active.
+   */
+  streamEnded(streamSid: string): void {
+    const entry = this.#streams.get(streamSid);
+    if (entry === undefined || entry.status === 'stopped' || entry.status === 'error') return;
+    entry.status = 'stopped';
+    entry.updatedAt = Date.now();
+  }
+
   /** Files a stream status callback; creates an entry for a stream we did not start. */
   recordCallback(cb: StreamCallback): TrackedStream {
     let entry = this.#streams.get(cb.streamSid);

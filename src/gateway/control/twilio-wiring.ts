@@ -54,6 +54,7 @@ export function twilioControl(opts: TwilioControlOptions): TwilioControl {
   const starter = new StreamStarter({ client, publicUrl: config.publicUrl, tokenSecret, log, ledger });
   const shared = opts.shared ?? null;
   if (shared !== null) starter.joinGate = shared.joinGate;
+  opts.bus.on('stream-end', (info) => starter.streamEnded(info.streamSid));
   const endConference = opts.endConference ?? restEndConference(client, log);
   const membership = new ConferenceMembership();
   return {
