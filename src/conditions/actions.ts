@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { TwilioApiError, TwilioResponseError, TwilioTransportError } from '../twilio/errors.js';
-import type { ConferenceResource, StreamResource, UpdateConferenceParams } from '../twilio/rest-client.js';
+import type { UpdateConferenceParams } from '../twilio/rest-client.js';
+import type { ConferenceResource, StreamResource } from '../twilio/rest-responses.js';
 import type { EndResult } from './types.js';
 
 /** The two REST operations the engine needs; {@link TwilioRestClient} provides them. */

@@ -12,7 +12,8 @@
  */
 import type { Logger } from 'pino';
 import { InvalidInputError, TwilioNotConfiguredError } from '../../errors.js';
-import type { StreamResource, StreamTrack, TwilioRestClient } from '../../twilio/rest-client.js';
+import type { StreamTrack, TwilioRestClient } from '../../twilio/rest-client.js';
+import type { StreamResource } from '../../twilio/rest-responses.js';
 import { isSid } from '../../twilio/sids.js';
 import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../../twilio/stream-token.js';
 import { MEDIA_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
