@@ -57,6 +57,12 @@ const fromSource = import.meta.url.endsWith('.ts');
 export const childScript = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), fromSource ? `${name}.ts` : `${name}.js`);
 export const childArgs = fromSource ? ['--import', 'tsx'] : [];
 
+/** The generator's node flags; BENCH_GENERATOR_PROF_DIR=<dir> profiles it (`--cpu-prof`) to see what a send costs. */
+export const generatorArgs = (): string[] => {
+  const dir = process.env.BENCH_GENERATOR_PROF_DIR;
+  return dir ? [...childArgs, '--cpu-prof', `--cpu-prof-dir=${dir}`] : childArgs;
+};
+
 /** Pass criteria (the brief's): p99 ingest lag under this, and no frame lost. */
 export const P99_LIMIT_MS = 10;
 /** A generator later than this at p99 cannot offer the load; the level is not the server's fault. */
@@ -216,7 +222,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
       logFile,
     });
     const ready = await srv.next<ReadyReport>('ready', 30_000);
-    gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: childArgs, logFile });
+    gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: generatorArgs(), logFile });
     let cores0: CoreTimes[] = [];
     let cores1: CoreTimes[] = [];
     let wait0 = NaN;

@@ -3,21 +3,24 @@
  * (pinned to its own core by bench/ingest.bench.ts), driven over IPC.
  *
  * Each stream does the WebSocket handshake by hand, sends `connected` and `start`, then one
- * `media` message every 20 ms per track, as its own masked text frame and its own
- * `socket.write` (no batching of frames into one write; Nagle off, as a real sender's frames
- * leave separately). Streams are staggered evenly across the 20 ms period:
+ * `media` message every 20 ms per track, each its own masked text frame (Nagle off). A stream's
+ * tracks leave together, in one write per stream per period; streams are staggered evenly across
+ * the 20 ms period:
  *
- *   unit u = (stream, track), phase(u) = u / units * 20 ms
- *   period p:  ──u0──u1──u2── … ──u(units-1)──│──u0──u1── …      each unit once per period
+ *   stream s, phase(s) = s / streams * 20 ms
+ *   period p:  ──s0──s1──s2── … ──s(n-1)──│──s0──s1── …      each stream once per period
  *
- * The send time is taken right before each write, on the shared monotonic clock, and written
- * into the payload's first bytes (bench/lib/stamp.ts); the server measures lag against it. How
- * late a send is against its schedule ("slip") is measured too, so a saturated generator is
- * reported as such instead of being blamed on the server.
- *
- * Frames are built per send from a per-stream template (string concat, latin1 write, mask):
- * the server receives exactly what it would from pre-built frames; building them costs only
- * the generator's own core.
+ * Built to drive 1,000+ streams from one core on schedule (the server, not the generator, must
+ * be the limit): every stream keeps its frames pre-built and pre-masked in one Buffer, and a
+ * send only patches the bytes that change in place (the sequence number, chunk and timestamp
+ * digits and the 12-character send stamp, each XORed with the mask at its offset). A frame is
+ * rebuilt only when a counter gains a digit (its length changes), a handful of times per run,
+ * and copied only when the previous write of it is still queued in the socket (counted as a
+ * blocked write). One timer tick sends every stream that has come due, with one clock read for
+ * the schedule; the send stamp is still taken right before each write, on the shared monotonic
+ * clock (bench/lib/stamp.ts), so lag never includes the generator's own loop. How late a send
+ * is against its schedule ("slip") is measured too, so a saturated generator is reported as
+ * such instead of being blamed on the server.
  */
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -55,6 +58,10 @@ export interface GeneratorReport {
   cpuSystemUs: number;
   /** Writes that found the socket's kernel buffer full (the server was not reading). */
   blockedWrites: number;
+  /** Sends that found their previous write still queued, so patched a fresh copy. */
+  copiedFrames: number;
+  /** Frame rebuilds (a counter gained a digit). */
+  rebuilds: number;
   /** Streams the server closed or reset before we finished. */
   closedEarly: number;
   errors: number;
@@ -67,17 +74,36 @@ class Stream {
   readonly ids = newStreamIds();
   socket: Socket | null = null;
   seq = 1;
-  readonly chunk = [0, 0];
+  /** Chunks sent per track (the next media message carries chunk + 1). */
+  chunk = 0;
   readonly mask = randomBytes(4);
   /** Base64 payload: 12 placeholder characters for the stamp, then 204 of constant audio. */
   payload = '';
-  /** Where the stamp starts, counted back from the end of the message text. */
-  stampFromEnd = 0;
+  /** The stream's media frames for one period (one per track), masked, patched per send. */
+  wire: Buffer = Buffer.alloc(0);
+  /** Per track, offsets in `wire` of the patched fields and their current digit counts. */
+  readonly at: FrameOffsets[] = [];
   closedEarly = false;
   finished = false;
 }
 
-function frame(text: string, mask: Buffer, stampAt: number, sentMs: number): Buffer {
+interface FrameOffsets {
+  seq: number;
+  seqDigits: number;
+  chunk: number;
+  chunkDigits: number;
+  ts: number;
+  tsDigits: number;
+  stamp: number;
+  /** Where the frame's masked payload starts in `wire` (the mask index counts from here). */
+  data: number;
+}
+
+const digitCount = (v: number): number => (v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10_000 ? 4 : v < 100_000 ? 5 : v < 1_000_000 ? 6 : v < 10_000_000 ? 7 : String(v).length);
+const tsOf = (chunk: number): number => 100 + (chunk - 1) * PERIOD_MS;
+
+/** One masked text frame (the handshake's `connected`/`start`/`stop`, and templates). */
+function frame(text: string, mask: Buffer): Buffer {
   const len = text.length; // ASCII only
   const header = len < 126 ? 2 : 4;
   const buf = Buffer.allocUnsafe(header + 4 + len);
@@ -94,20 +120,60 @@ function frame(text: string, mask: Buffer, stampAt: number, sentMs: number): Buf
   buf[header + 2] = mask[2]!;
   buf[header + 3] = mask[3]!;
   buf.write(text, p, 'latin1');
-  if (stampAt >= 0) writeStampBase64(sentMs, buf, p + stampAt);
-  const m0 = mask[0]!;
-  const m1 = mask[1]!;
-  const m2 = mask[2]!;
-  const m3 = mask[3]!;
-  let i = 0;
-  for (; i + 3 < len; i += 4) {
-    buf[p + i] = buf[p + i]! ^ m0;
-    buf[p + i + 1] = buf[p + i + 1]! ^ m1;
-    buf[p + i + 2] = buf[p + i + 2]! ^ m2;
-    buf[p + i + 3] = buf[p + i + 3]! ^ m3;
-  }
-  for (; i < len; i++) buf[p + i] = buf[p + i]! ^ mask[i & 3]!;
+  for (let i = 0; i < len; i++) buf[p + i] = buf[p + i]! ^ mask[i & 3]!;
   return buf;
+}
+
+/**
+ * Rebuilds `s.wire` for the next period's messages (sequence numbers s.seq + 1 …, chunk
+ * s.chunk + 1) and records where their changing fields sit. Run at the start and whenever a
+ * counter gains a digit.
+ */
+function rebuild(s: Stream, tracks: readonly ('inbound' | 'outbound')[]): void {
+  const parts: Buffer[] = [];
+  let off = 0;
+  s.at.length = 0;
+  const chunk = s.chunk + 1;
+  for (let t = 0; t < tracks.length; t++) {
+    const seq = s.seq + 1 + t;
+    const text = mediaMessage(s.ids.streamSid, seq, tracks[t]!, chunk, tsOf(chunk), s.payload);
+    const f = frame(text, s.mask);
+    const data = f.length - text.length;
+    const seqAt = text.indexOf('"sequenceNumber":"') + '"sequenceNumber":"'.length;
+    const chunkAt = text.indexOf('"chunk":"') + '"chunk":"'.length;
+    const tsAt = text.indexOf('"timestamp":"') + '"timestamp":"'.length;
+    const stampAt = text.indexOf('"payload":"') + '"payload":"'.length;
+    s.at.push({
+      seq: off + data + seqAt,
+      seqDigits: digitCount(seq),
+      chunk: off + data + chunkAt,
+      chunkDigits: digitCount(chunk),
+      ts: off + data + tsAt,
+      tsDigits: digitCount(tsOf(chunk)),
+      stamp: off + data + stampAt,
+      data: off + data,
+    });
+    parts.push(f);
+    off += f.length;
+  }
+  s.wire = Buffer.concat(parts, off);
+}
+
+/** Writes `v` (exactly `width` decimal digits) masked into `buf` at `at`. */
+function patchDigits(buf: Buffer, at: number, data: number, mask: Buffer, v: number, width: number): void {
+  for (let i = width - 1; i >= 0; i--) {
+    const d = v % 10;
+    v = (v - d) / 10;
+    buf[at + i] = (48 + d) ^ mask[(at + i - data) & 3]!;
+  }
+}
+
+const stampScratch = Buffer.alloc(STAMP_B64_CHARS);
+
+/** Writes the send stamp's 12 base64 characters masked into `buf` at `at`. */
+function patchStamp(buf: Buffer, at: number, data: number, mask: Buffer, sentMs: number): void {
+  writeStampBase64(sentMs, stampScratch, 0);
+  for (let i = 0; i < STAMP_B64_CHARS; i++) buf[at + i] = stampScratch[i]! ^ mask[(at + i - data) & 3]!;
 }
 
 function handshake(port: number, s: Stream): Promise<string | null> {
@@ -153,7 +219,7 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
     const s = new Stream();
     // Bytes 9..159 of one of the audio frames: base64 of a 3-byte-aligned slice is the tail of the whole.
     s.payload = 'A'.repeat(STAMP_B64_CHARS) + Buffer.from(audio[i % audio.length]!.subarray(9)).toString('base64');
-    s.stampFromEnd = s.payload.length + '"},"streamSid":"'.length + s.ids.streamSid.length + '"}'.length;
+    rebuild(s, tracks);
     streams.push(s);
   }
 
@@ -171,8 +237,8 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
       }
       if (status !== null) rejected[status] = (rejected[status] ?? 0) + 1;
       else {
-        s.socket!.write(frame(connectedMessage(), s.mask, -1, 0));
-        s.socket!.write(frame(startMessage(s.ids, tracks), s.mask, -1, 0));
+        s.socket!.write(frame(connectedMessage(), s.mask));
+        s.socket!.write(frame(startMessage(s.ids, tracks), s.mask));
       }
     }
   };
@@ -182,7 +248,8 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
   // Let every session reach STARTED before media flows.
   await new Promise((r) => setTimeout(r, 300));
 
-  const units = live.length * tracks.length;
+  const units = live.length;
+  const nTracks = tracks.length;
   const warmupPeriods = Math.round(cfg.warmupMs / PERIOD_MS);
   const measurePeriods = Math.round(cfg.measureMs / PERIOD_MS);
   const totalPeriods = warmupPeriods + measurePeriods;
@@ -193,32 +260,60 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
   let sent = 0;
   let sentAtWindowStart = 0;
   let blockedWrites = 0;
+  let copiedFrames = 0;
+  let rebuilds = 0;
   let errors = 0;
   let cpuAtStart = process.cpuUsage();
   let windowStartMs = 0;
   let windowMs = 0;
+
+  /** Patches stream `st`'s frames for this period (or rebuilds them) and writes them at once. */
+  const send = (st: Stream, due: number): void => {
+    const socket = st.socket;
+    if (socket === null || socket.destroyed) {
+      errors += nTracks;
+      return;
+    }
+    const chunk = st.chunk + 1;
+    const ts = tsOf(chunk);
+    const at = st.at;
+    if (digitCount(st.seq + nTracks) !== at[nTracks - 1]!.seqDigits || digitCount(st.seq + 1) !== at[0]!.seqDigits || digitCount(chunk) !== at[0]!.chunkDigits || digitCount(ts) !== at[0]!.tsDigits) {
+      rebuild(st, tracks);
+      rebuilds++;
+    } else if (socket.writableLength > 0) {
+      // The last write of this buffer may still be queued: patch a copy, never bytes in flight.
+      st.wire = Buffer.from(st.wire);
+      copiedFrames++;
+    }
+    const wire = st.wire;
+    const mask = st.mask;
+    for (let t = 0; t < nTracks; t++) {
+      const o = at[t]!;
+      patchDigits(wire, o.seq, o.data, mask, st.seq + 1 + t, o.seqDigits);
+      patchDigits(wire, o.chunk, o.data, mask, chunk, o.chunkDigits);
+      patchDigits(wire, o.ts, o.data, mask, ts, o.tsDigits);
+    }
+    // Stamped last, right before the write: lag starts here.
+    const sentMs = monoNowMs();
+    for (let t = 0; t < nTracks; t++) patchStamp(wire, at[t]!.stamp, at[t]!.data, mask, sentMs);
+    if (!socket.write(wire)) blockedWrites++;
+    st.seq += nTracks;
+    st.chunk = chunk;
+    sent += nTracks;
+    slip.record(sentMs - due);
+  };
 
   const base = monoNowMs() + 5;
   let period = 0;
   let cursor = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
+      // One clock read decides what is due in this tick; every due stream is sent now.
+      const now = monoNowMs();
       for (;;) {
         const due = base + period * PERIOD_MS + phase[cursor]!;
-        const now = monoNowMs();
         if (due > now) break;
-        // Units are (stream, track) pairs; with both tracks a stream's two units are adjacent.
-        const t = tracks.length === 1 ? 0 : cursor & 1;
-        const st = live[tracks.length === 1 ? cursor : cursor >> 1]!;
-        const chunk = ++st.chunk[t]!;
-        const text = mediaMessage(st.ids.streamSid, ++st.seq, tracks[t]!, chunk, 100 + (chunk - 1) * PERIOD_MS, st.payload);
-        const stampAt = text.length - st.stampFromEnd;
-        const sentMs = monoNowMs();
-        if (st.socket !== null && !st.socket.destroyed) {
-          if (!st.socket.write(frame(text, st.mask, stampAt, sentMs))) blockedWrites++;
-          sent++;
-          slip.record(sentMs - due);
-        } else errors++;
+        send(live[cursor]!, due);
         if (++cursor === units) {
           cursor = 0;
           period++;
@@ -252,7 +347,7 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
   for (const s of live) {
     s.finished = true;
     if (s.socket === null || s.socket.destroyed) continue;
-    s.socket.write(frame(stopMessage(s.ids, ++s.seq), s.mask, -1, 0));
+    s.socket.write(frame(stopMessage(s.ids, ++s.seq), s.mask));
     s.socket.end();
   }
   await new Promise((r) => setTimeout(r, 200));
@@ -263,12 +358,14 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
     report: {
       sent,
       sentInWindow,
-      scheduledInWindow: measurePeriods * units,
+      scheduledInWindow: measurePeriods * units * nTracks,
       windowMs,
       slip: slipSnap,
       cpuUs: cpuUs.user + cpuUs.system,
       cpuSystemUs: cpuUs.system,
       blockedWrites,
+      copiedFrames,
+      rebuilds,
       closedEarly: live.filter((s) => s.closedEarly).length,
       errors,
     },

@@ -223,7 +223,7 @@ export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: Inges
   out.push('### Ingest (`bench/ingest.bench.ts`)');
   out.push('');
   out.push(
-    `Each level: fresh server child, N streams from the generator (raw sockets, one masked frame per write, 20 ms per track, staggered), ` +
+    `Each level: fresh server child, N streams from the generator (raw sockets, pre-built masked frames patched in place, one write per stream per 20 ms carrying its tracks' frames, staggered), ` +
       `${fmt(opts.ingest.options.warmupMs / 1000, 1)} s warm-up, ${fmt(opts.ingest.options.measureMs / 1000, 1)} s measured. Pass = p99 ingest lag < ${P99_LIMIT_MS} ms, 0 lost, ` +
       'every stream connected and kept, generator on schedule. Stepping stops at the first failure per server. "CPU µs/msg" = server process user+system CPU (getrusage, all threads) over the window / frames it handed to its sink. ' +
       '"RSS/stream" = (RSS at the end of the window − RSS of the idle server) / N. Lag = generator send time (stamped in the payload) → server sink, both on CLOCK_MONOTONIC.',
