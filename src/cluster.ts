@@ -8,13 +8,16 @@
  *   a second signal is forwarded too (workers then close their streams at once);
  * - the primary exits when every worker has exited: 0 when all exited 0, else 1.
  *
- * Workers share state through REDIS_URL (config.ts refuses WORKERS > 1 without it).
+ * Workers share state through REDIS_URL (config.ts refuses WORKERS > 1 without it). It also
+ * answers the workers' `/metrics` scrapes with every worker's metrics merged
+ * (gateway/http/cluster-metrics.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { repairPartialRecordings } from './gateway/app.js';
 import type { GatewayConfig } from './gateway/config.js';
 import { FINALISE_GRACE_MS } from './gateway/lifecycle.js';
+import { servePrimaryMetrics } from './gateway/http/cluster-metrics.js';
 
 const RESTART_MS = 1000;
 const MAX_RESTART_MS = 10_000;
@@ -24,6 +27,8 @@ const EARLY_DEATH_MS = 5000;
 export async function runPrimary(config: GatewayConfig, log: Logger, exit: (code: number) => void = (c) => process.exit(c)): Promise<void> {
   // Once, before any worker records: workers skip it (a sibling's live recording is .partial too).
   await repairPartialRecordings(config.dataDir, log);
+  // A scrape of /metrics reaches one worker, which asks here for every worker's numbers.
+  servePrimaryMetrics();
   const born = new Map<Worker, number>();
   let stopping = false;
   let failed = false;

@@ -65,6 +65,8 @@ export class GatewayMetrics {
     const metrics = this;
     new Gauge({
       name: `${P}streams_active`,
+      // WORKERS > 1: one scrape adds up every worker's (http/cluster-metrics.ts).
+      aggregator: 'sum',
       help: 'Media streams currently open',
       registers,
       collect() {
@@ -92,6 +94,8 @@ export class GatewayMetrics {
     const sinkStats = this.#sinkStats;
     new Gauge({
       name: `${P}sink_queue_depth`,
+      // WORKERS > 1: one scrape adds up every worker's (http/cluster-metrics.ts).
+      aggregator: 'sum',
       help: 'Frames waiting in sink buffers, by sink',
       labelNames: ['sink'],
       registers,
@@ -113,6 +117,8 @@ export class GatewayMetrics {
     );
     new Gauge({
       name: `${P}transcription_waiting_tracks`,
+      // WORKERS > 1: one scrape adds up every worker's (http/cluster-metrics.ts).
+      aggregator: 'sum',
       help: 'Live tracks waiting for a transcription slot (not transcribed yet; phrases still spotted)',
       registers,
       collect() {

@@ -61,6 +61,8 @@ export class RedisConnection {
     this.#upGauge = new Gauge({
       name: 'streamgate_state_store_up',
       help: 'Whether this process reaches the shared state store (REDIS_URL): 1 yes, 0 no',
+      // WORKERS > 1, one scrape for every worker: 0 when any of them cannot reach Redis.
+      aggregator: 'min',
       registers: [],
       collect() {
         this.set(self.#up ? 1 : 0);

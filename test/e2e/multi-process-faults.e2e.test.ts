@@ -75,6 +75,12 @@ describe('Redis stopped for 10 s mid-call', () => {
   }, 180_000);
 });
 
+/** The value of one exposition line (`name{labels}`), or NaN when absent. */
+function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? NaN : Number(line.slice(series.length + 1));
+}
+
 describe('WORKERS', () => {
   it('refuses more than one worker without REDIS_URL, with one clear line', async () => {
     const cli = runCli(['start'], { WORKERS: '2', PORT: '0' });
@@ -130,10 +136,27 @@ describe('WORKERS', () => {
     const listed = ((await (await fetch(`${http}/v1/streams`)).json()) as { streams: { owner?: string }[] }).streams;
     expect(new Set(listed.map((s) => s.owner)).size).toBe(2);
 
+    // Once every call has hung up, any scrape (each on a fresh connection, so the kernel hands
+    // them to either worker) gives both workers' numbers added up: frames, streams, histogram counts.
+    const endedLines = () => cli.lines.filter((l) => l.msg === 'stream ended');
+    await until(() => endedLines().length === 200, 60_000, '200 streams ended');
+    const frames = endedLines().reduce((n, l) => n + (l.frames as number), 0);
+    const framesOf = new Map<unknown, number>();
+    for (const l of endedLines()) framesOf.set(l.pid, (framesOf.get(l.pid) ?? 0) + (l.frames as number));
+    expect([...framesOf.values()].every((n) => n > 0 && n < frames)).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      const text = await (await fetch(`${http}/metrics`, { headers: { connection: 'close' } })).text();
+      expect(metricValue(text, 'streamgate_media_frames_total{track="inbound"}')).toBe(frames);
+      expect(metricValue(text, 'streamgate_frame_ingest_lag_seconds_count')).toBe(frames);
+      expect(metricValue(text, 'streamgate_streams_total{outcome="stopped"}')).toBe(200);
+      expect(metricValue(text, 'streamgate_streams_active')).toBe(0);
+      expect(metricValue(text, 'streamgate_state_store_up')).toBe(1);
+    }
+
     cli.child.kill('SIGTERM');
     const { code } = await cli.exited;
     expect(code).toBe(0);
-    const ended = cli.lines.filter((l) => l.msg === 'stream ended');
+    const ended = endedLines();
     expect(ended).toHaveLength(200);
     expect(ended.every((l) => l.lost === 0)).toBe(true);
     expect(cli.lines.some((l) => l.msg === 'all workers exited')).toBe(true);

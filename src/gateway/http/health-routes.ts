@@ -1,6 +1,7 @@
 /** Liveness, readiness and the Prometheus scrape endpoint. */
 import type { FastifyInstance } from 'fastify';
 import type { GatewayMetrics } from '../metrics.js';
+import { workerMetricsScrape } from './cluster-metrics.js';
 
 /** Says why the process should not get new calls (e.g. the shared state store is unreachable), or null. */
 export type ReadinessCheck = () => string | null;
@@ -15,8 +16,17 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { metrics: Gate
     }
     return { status: 'ready' };
   });
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.metrics.registry.metrics();
-    return reply.type(deps.metrics.registry.contentType).send(body);
+  // A cluster worker answers for every worker (cluster-metrics.ts); a single process for itself.
+  const registry = deps.metrics.registry;
+  const scrape = workerMetricsScrape(registry) ?? (() => registry.metrics());
+  app.get('/metrics', async (req, reply) => {
+    let body: string;
+    try {
+      body = await scrape();
+    } catch (err) {
+      req.log.warn({ err }, 'metrics scrape failed');
+      return reply.code(503).type('text/plain').send(err instanceof Error ? err.message : 'metrics unavailable');
+    }
+    return reply.type(registry.contentType).send(body);
   });
 }
