@@ -7,11 +7,11 @@ import { ConfigError } from '../errors.js';
 import { DEEPGRAM_DEFAULT_URL, DEEPGRAM_FIXED_PARAMS } from '../sinks/transcription/engines/remote/deepgram.js';
 import { VOSK_DEFAULT_URL } from '../sinks/transcription/engines/remote/vosk.js';
 import { defaultTranscriptionSlots } from '../sinks/transcription/capacity.js';
+import type { StreamTrack } from '../twilio/rest-client.js';
 import { isSid } from '../twilio/sids.js';
 
 export type RecordingFormat = 'pcm16' | 'mulaw';
 export type TranscriptionChoice = 'pocketsphinx' | 'deepgram' | 'vosk' | 'none';
-export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
 
 export interface GatewayConfig {
   port: number;

@@ -19,7 +19,7 @@ import { STREAM_TOKEN_PARAMETER, createStreamToken } from '../../twilio/stream-t
 import { MEDIA_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
 import { CONFERENCE_PARAMETER } from '../../core/stream.js';
 import type { JoinClaim, JoinGate } from '../../state/join-claims.js';
-import type { TokenLedger } from '../token-ledger.js';
+import type { TokenLedger } from './token-ledger.js';
 
 /** Parameter names the gateway sets itself; a caller may not supply them. */
 export const RESERVED_PARAMETERS: readonly string[] = [STREAM_TOKEN_PARAMETER, CONFERENCE_PARAMETER];

@@ -20,7 +20,7 @@ import type { GatewayConfig } from '../config.js';
 import type { Gateway } from '../server.js';
 import { createStartGuard } from '../media/start-guard.js';
 import { StreamStarter, publicUrlAs } from './stream-starter.js';
-import { TokenLedger } from '../token-ledger.js';
+import { TokenLedger } from './token-ledger.js';
 import { webhookRoutes } from './webhook-routes.js';
 
 export interface TwilioControlOptions {
