@@ -1,23 +1,29 @@
 /**
  * Phrase-spotting bench: detection rate and false alarms per hour on the phrase evaluation set
- * (bench/lib/phrase-set.ts), by phrase length and voice, on the held-out half, with the shipped
- * per-phrase thresholds (src/sinks/transcription/engines/phrases.ts); and the threshold
- * constants the tuning half alone would pick (calibration).
+ * (bench/lib/phrase-set.ts), by phrase length and voice, on the held-out half, for what ships
+ * (the per-phrase spotting threshold of src/sinks/transcription/engines/phrases.ts, and the
+ * second stage of phrase-verifier.ts); and the constants the tuning half alone would pick.
  *
  *   1. synthesise the set into bench/out/phrase-set/ (cached; checksums compared)
- *   2. one permissive spotter decode per half (bench/lib/phrase-scores.ts), plus the
- *      language-model transcript for the transcript check unless --spotter-only
- *   3. tables: held-out detection / false alarms per hour per phrase, stage 1 (spotter) and,
- *      with the transcript, stage 2 (spot confirmed by phrase-verifier.ts, or phrase in transcript)
+ *   2. decode it in chunks (bench/lib/phrase-scores.ts): one permissive spotter decode and one
+ *      language-model transcript per chunk, cached in bench/out/phrase-runs/
+ *   3. tables from the cached output: stage 1 (spotter alone) and stage 2 (what the gateway
+ *      reports: a spot the verifier accepts, or the phrase word for word in the transcript)
  *
- * Usage: npx tsx bench/phrases.bench.ts [--spotter-only] [--parallel 2] [--scores saved.json]
- * The CPU is shared: --parallel is the number of recogniser processes (default 2).
+ * Usage: npx tsx bench/phrases.bench.ts [--spotter-only] [--parallel 2] [--chunks 8]
+ *          [--first-chunks k] [--halves heldout] [--no-decode]
+ * --first-chunks k reports on a stratified subset (k of the --chunks parts of each half and kind,
+ * clips dealt round-robin so every part holds every voice and length). --no-decode reports on the
+ * chunks already cached (e.g. decoded by several runs, a few chunks each). The CPU is shared:
+ * --parallel is the number of chunks decoded at once (default 2), each one recogniser at a time.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { checkPhrases, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE } from '../src/sinks/transcription/engines/phrases.js';
+import { contradictingWord } from '../src/sinks/transcription/engines/phrase-verifier.js';
+import { checkPhrases, findPhrase, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE } from '../src/sinks/transcription/engines/phrases.js';
+import type { MappedWord } from '../src/sinks/transcription/engines/pocketsphinx-process.js';
 import { DEFAULT_MODEL_DIR } from '../src/sinks/transcription/engines/pocketsphinx.js';
+import { wordErrorRate } from '../src/sinks/transcription/wer.js';
+import { decodeSet, loadRuns, type Detection } from './lib/phrase-scores.js';
 import { committedChecksums, ensurePhraseSet, phraseSet, VOICES, voiceChecksums, type Half } from './lib/phrase-set.js';
-import { collectScores, type PhraseScores } from './lib/phrase-scores.js';
 import { machineLine, mdTable } from './lib/stats.js';
 
 const args = process.argv.slice(2);
@@ -26,28 +32,44 @@ const arg = (name: string): string | undefined => {
   return i === -1 ? undefined : args[i + 1];
 };
 const parallel = Number(arg('--parallel') ?? 2);
-const spotterOnly = args.includes('--spotter-only');
+const chunks = Number(arg('--chunks') ?? 8);
+const firstChunks = arg('--first-chunks') === undefined ? undefined : Number(arg('--first-chunks'));
+const halves = arg('--halves')?.split(',') as Half[] | undefined;
+const lm = !args.includes('--spotter-only');
+const started = Date.now();
 
 const set = phraseSet();
-let scores: PhraseScores;
-const saved = arg('--scores');
-if (saved !== undefined) {
-  scores = JSON.parse(readFileSync(saved, 'utf8'), (_k, v: unknown) => (v === null ? -Infinity : v === 'inf' ? Infinity : v)) as PhraseScores;
-} else {
+if (!args.includes('--no-decode')) {
   const dir = await ensurePhraseSet(set, { parallel });
   const sums = voiceChecksums(set, dir);
   const committed = committedChecksums();
   for (const v of VOICES) {
     if (committed[v.id] !== undefined && committed[v.id] !== sums[v.id]) console.log(`note: ${v.id} audio differs from the committed checksum (another flite/espeak-ng/sox build)`);
   }
-  scores = await collectScores(set, dir, 1e-10, parallel, !spotterOnly);
-  writeFileSync(new URL('./out/phrase-scores.json', import.meta.url), JSON.stringify(scores, (_k, v: unknown) => (v === -Infinity ? null : v === Infinity ? 'inf' : v)));
+  await decodeSet(set, {
+    audioDir: dir,
+    chunks,
+    parallel,
+    lm,
+    firstChunks,
+    halves,
+    onChunk: (job, done, total) => console.error(`decoded ${job.key} (${done}/${total}, ${((Date.now() - started) / 60_000).toFixed(1)} min)`),
+  });
 }
+const runs = loadRuns(set, { chunks, firstChunks, halves });
+const withLm = runs.positives.length > 0 && runs.positives.every((p) => p.words !== null) && runs.nonMatch.every((n) => n.words !== null);
 
 const dict = `${DEFAULT_MODEL_DIR}/cmudict-en-us.dict`;
 const phones = new Map(checkPhrases(set.phrases.map((p) => p.phrase), dict).usable.map((u) => [u.phrase, u.phones]));
 const words = new Map(set.phrases.map((p) => [p.phrase, p.words]));
-const thresholdOf = (a: number, b: number) => (p: string) => a * phones.get(p)! + b;
+
+/** Whether a spot is reported: the spot, its clip's transcript (null without one), the phrase's phones. */
+type Decider = (spot: Detection, transcript: readonly MappedWord[] | null, phones: number) => boolean;
+interface Stage {
+  decide: Decider;
+  /** Also report the phrase when the transcript has it word for word (stage 2). */
+  transcript: boolean;
+}
 
 interface Outcome {
   cases: number;
@@ -57,53 +79,92 @@ interface Outcome {
   hours: number;
 }
 
-/** Stage 1: spotter alone. Stage 2: spot passing the transcript check, or the phrase in the transcript. */
-function evaluate(half: Half, t: (p: string) => number, stage: 1 | 2, keep: (phrase: string, voice: string) => boolean = () => true): Outcome {
-  const pos = scores.positives.filter((p) => p.half === half && keep(p.phrase, p.voice));
-  const detected = pos.filter((p) => (stage === 1 ? p.score >= t(p.phrase) : p.verifiedScore >= t(p.phrase) || p.inTranscript)).length;
-  const nm = scores.nonMatch[half];
+/** Outcome on a half, restricted to the (phrase, voice) pairs `keep` accepts. */
+function evaluate(half: Half, stage: Stage, keep: (phrase: string, voice: string) => boolean = () => true): Outcome {
+  const pos = runs.positives.filter((p) => p.half === half && keep(p.phrase, p.voice));
+  let detected = 0;
+  for (const p of pos) {
+    const ph = phones.get(p.phrase)!;
+    if (p.spots.some((s) => s.phrase === p.phrase && stage.decide(s, p.words, ph)) || (stage.transcript && findPhrase(p.words ?? [], p.phrase).length > 0)) detected++;
+  }
   const phrases = new Set(pos.map((p) => p.phrase));
-  const fa = nm.hits.filter((h) => phrases.has(h.phrase) && keep(h.phrase, h.voice) && (stage === 1 ? !h.fromTranscript && h.score >= t(h.phrase) : h.verified && h.score >= t(h.phrase))).length;
-  const hours = keep('', '') ? nm.hours : nm.hours / VOICES.length;
-  return { cases: pos.length, detected, fa, phrases: phrases.size, hours };
+  let fa = 0;
+  let ms = 0;
+  for (const n of runs.nonMatch) {
+    if (n.half !== half || !set.phrases.some((p) => phrases.has(p.phrase) && keep(p.phrase, n.voice))) continue;
+    ms += n.ms;
+    for (const s of n.spots) if (phrases.has(s.phrase) && stage.decide(s, n.words, phones.get(s.phrase)!)) fa++;
+    if (stage.transcript) for (const phrase of phrases) fa += findPhrase(n.words ?? [], phrase).length;
+  }
+  return { cases: pos.length, detected, fa, phrases: phrases.size, hours: ms / 3_600_000 };
 }
 
 const pct = (o: Outcome) => `${((100 * o.detected) / Math.max(1, o.cases)).toFixed(1)} % (${o.detected}/${o.cases})`;
-const faH = (o: Outcome) => (o.fa / o.phrases / o.hours).toFixed(2);
-const shipped = thresholdOf(KWS_LOG10_PER_PHONE, KWS_LOG10_OFFSET);
-const stages: (1 | 2)[] = spotterOnly || saved !== undefined && !scores.positives.some((p) => p.inTranscript) ? [1] : [1, 2];
+const faH = (o: Outcome) => (o.fa / Math.max(1, o.phrases) / Math.max(1e-9, o.hours)).toFixed(2);
+const rate = (o: Outcome) => o.fa / Math.max(1, o.phrases) / Math.max(1e-9, o.hours);
+const above = (a: number, b: number) => (s: Detection, ph: number) => s.score >= a * ph + b;
+const notF3 = (_p: string, voice: string) => voice !== 'espeak-f3';
 
-console.log(`### Phrase spotting (held-out half: ${set.phrases.filter((p) => p.half === 'heldout').length} phrases, ${scores.nonMatch.heldout.hours.toFixed(2)} h of non-matching speech)\n`);
-console.log(`Shipped threshold: 1e(${KWS_LOG10_OFFSET} ${KWS_LOG10_PER_PHONE < 0 ? '-' : '+'} ${Math.abs(KWS_LOG10_PER_PHONE)} × phones). ${machineLine()}\n`);
-for (const stage of stages) {
+/** What the gateway does at this commit. */
+const shippedThreshold = above(KWS_LOG10_PER_PHONE, KWS_LOG10_OFFSET);
+const shipped1: Stage = { decide: (s, _w, ph) => shippedThreshold(s, ph), transcript: false };
+const shipped2: Stage = { decide: (s, w, ph) => shippedThreshold(s, ph) && (w === null || contradictingWord(s, w) === null), transcript: true };
+
+function table(stage: Stage, half: Half = 'heldout'): string {
   const rows: (string | number)[][] = [];
   for (const n of [1, 2, 3, 4, 5, 6]) {
-    const o = evaluate('heldout', shipped, stage, (p) => p === '' || words.get(p) === n);
+    const o = evaluate(half, stage, (p) => words.get(p) === n);
     if (o.cases > 0) rows.push([`${n} word${n > 1 ? 's' : ''}`, pct(o), faH(o)]);
   }
   for (const v of VOICES) {
-    const o = evaluate('heldout', shipped, stage, (p, voice) => (p === '' && voice === '' ? false : voice === v.id));
-    rows.push([v.id, pct(o), (o.fa / o.phrases / o.hours).toFixed(2)]);
+    const o = evaluate(half, stage, (_p, voice) => voice === v.id);
+    if (o.cases > 0) rows.push([v.id, pct(o), faH(o)]);
   }
-  const all = evaluate('heldout', shipped, stage);
-  rows.push(['**all**', pct(all), faH(all)]);
-  console.log(`Stage ${stage} (${stage === 1 ? 'spotter alone' : 'spot confirmed by the transcript, or phrase in the transcript'}):\n`);
-  console.log(mdTable(['held-out', 'detected', 'false alarms / h / phrase'], rows, ['l', 'r', 'r']) + '\n');
+  rows.push(['all but espeak-f3', pct(evaluate(half, stage, notF3)), faH(evaluate(half, stage, notF3))]);
+  rows.push(['**all**', pct(evaluate(half, stage)), faH(evaluate(half, stage))]);
+  return mdTable([half, 'detected', 'false alarms / h / phrase'], rows, ['l', 'r', 'r']);
 }
 
-// Calibration: the constants the tuning half picks for a false-alarm budget (mean per phrase per hour).
-const rows: (string | number)[][] = [];
+const heldout = set.phrases.filter((p) => p.half === 'heldout').length;
+const hours = (h: Half) => runs.nonMatch.filter((n) => n.half === h).reduce((s, n) => s + n.ms, 0) / 3_600_000;
+console.log(`### Phrase spotting (held-out half: ${heldout} phrases, ${hours('heldout').toFixed(2)} h of non-matching speech)\n`);
+console.log(`${machineLine()}. Chunks decoded: ${runs.chunksUsed}/${runs.chunksPlanned}${firstChunks === undefined ? '' : ` (stratified subset: the first ${firstChunks} of ${chunks} per half and kind)`}; ${runs.positives.length} phrase clips, ${(hours('tuning') + hours('heldout')).toFixed(2)} h non-matching. Wall ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
+console.log(`Shipped: spotting threshold 1e(${KWS_LOG10_OFFSET} ${KWS_LOG10_PER_PHONE < 0 ? '-' : '+'} ${Math.abs(KWS_LOG10_PER_PHONE)} × phones).\n`);
+console.log(`Stage 1 (spotter alone):\n\n${table(shipped1)}\n`);
+if (withLm) {
+  console.log(`Stage 2 (what the gateway reports: a spot the transcript does not contradict, or the phrase word for word in the transcript):\n\n${table(shipped2)}\n`);
+
+  // How well the language model hears each voice: a voice it cannot transcribe leaves the spotter alone.
+  const rows: (string | number)[][] = [];
+  for (const v of VOICES) {
+    let errors = 0;
+    let n = 0;
+    for (const c of [...runs.positives, ...runs.nonMatch]) {
+      if (c.voice !== v.id) continue;
+      const r = wordErrorRate(c.text, (c.words ?? []).map((w) => w.word).join(' '));
+      errors += r.errors;
+      n += r.words;
+    }
+    rows.push([v.id, `${((100 * errors) / Math.max(1, n)).toFixed(1)} %`, n]);
+  }
+  console.log(`Transcript word error rate by voice (language model, whole set):\n\n${mdTable(['voice', 'WER', 'words'], rows, ['l', 'r', 'r'])}\n`);
+}
+
+// Calibration: the stage-1 constants the tuning half picks for a false-alarm budget (mean per phrase per hour).
+const calRows: (string | number)[][] = [];
 for (const budget of [0.5, 1, 5, 15]) {
   let best: { a: number; b: number; o: Outcome } | null = null;
   for (let a = -4; a <= 2; a += 0.5) {
     for (let b = -20; b <= 80; b += 2) {
-      const o = evaluate('tuning', thresholdOf(a, b), 1);
-      if (o.fa / o.phrases / o.hours <= budget && (best === null || o.detected > best.o.detected)) best = { a, b, o };
+      const t = above(a, b);
+      const o = evaluate('tuning', { decide: (s, _w, ph) => t(s, ph), transcript: false });
+      if (rate(o) <= budget && (best === null || o.detected > best.o.detected)) best = { a, b, o };
     }
   }
   if (best === null) continue;
-  const held = evaluate('heldout', thresholdOf(best.a, best.b), 1);
-  rows.push([budget, `1e(${best.b} ${best.a < 0 ? '-' : '+'} ${Math.abs(best.a)} × phones)`, pct(best.o), faH(best.o), pct(held), faH(held)]);
+  const t = above(best.a, best.b);
+  const held = evaluate('heldout', { decide: (s, _w, ph) => t(s, ph), transcript: false });
+  calRows.push([budget, `1e(${best.b} ${best.a < 0 ? '-' : '+'} ${Math.abs(best.a)} × phones)`, pct(best.o), faH(best.o), pct(held), faH(held)]);
 }
 console.log('Calibration (stage 1, tuning half only; held-out shown for the same constants):\n');
-console.log(mdTable(['FA budget / h / phrase', 'threshold', 'tuning detected', 'tuning FA/h', 'held-out detected', 'held-out FA/h'], rows, ['r', 'l', 'r', 'r', 'r', 'r']));
+console.log(mdTable(['FA budget / h / phrase', 'threshold', 'tuning detected', 'tuning FA/h', 'held-out detected', 'held-out FA/h'], calRows, ['r', 'l', 'r', 'r', 'r', 'r']));
