@@ -1,41 +1,37 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { RequestLogEntry, StreamFaults } from '../../src/emulator/index.js';
 import { isLoopback } from '../../src/gateway/control/admin-routes.js';
 import { FieldError } from '../../src/gateway/control/route-errors.js';
+import { publicUrlAs } from '../../src/gateway/control/stream-starter.js';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
-import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
-import { metricValue, startTwilioGateway, waitFor, type TwilioTestGateway, type TwilioTestOptions } from '../helpers/gateway.js';
+import { metricValue, startTwilioGateway, startTwilioStack, waitFor, type TwilioStack, type TwilioTestGateway, type TwilioTestOptions } from '../helpers/gateway.js';
 import { connected, ids, media, start, stop, tone } from '../helpers/messages.js';
 
 const ADMIN = 'admin-token-for-tests-0123456789';
-const PUBLIC = 'https://gw.example.com';
+/** Holds an emulator stream between `connected` and `start`: the gateway lists it as pending. */
+const HELD: StreamFaults = { startDelayMs: 60_000 };
 
 let gw: TwilioTestGateway | undefined;
-let tw: FakeTwilio | undefined;
 afterEach(async () => {
   await gw?.close();
-  await tw?.close();
-  gw = tw = undefined;
+  gw = undefined;
 });
 
-async function setup(env: Record<string, string> = {}, opts: TwilioTestOptions = {}): Promise<{ gw: TwilioTestGateway; tw: FakeTwilio }> {
-  tw = await startFakeTwilio();
-  gw = await startTwilioGateway(
-    {
-      PUBLIC_URL: PUBLIC,
-      ADMIN_TOKEN: ADMIN,
-      TWILIO_ACCOUNT_SID: tw.accountSid,
-      TWILIO_AUTH_TOKEN: tw.authToken,
-      TWILIO_API_URL: tw.baseUrl,
-      ...env,
-    },
-    [],
-    opts,
-  );
-  return { gw, tw };
+/** The gateway with the emulator as its Twilio; `sim.requests()` is what Twilio was asked. */
+async function setup(env: Record<string, string> = {}, opts: TwilioTestOptions = {}): Promise<TwilioStack> {
+  const stack = await startTwilioStack({ ADMIN_TOKEN: ADMIN, ...env }, [], opts);
+  gw = stack;
+  return stack;
+}
+
+/** A request's form parameter (the first, when repeated). */
+function form(req: RequestLogEntry, name: string): string | undefined {
+  const v = req.params[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 interface Answer {
@@ -58,46 +54,57 @@ async function call(method: string, path: string, opts: { body?: unknown; raw?: 
 }
 
 describe('POST /v1/calls/{CallSid}/streams', () => {
-  it('calls CreateStream with the wss media URL, the status callback, the per-call token and the conference', async () => {
-    const { tw } = await setup();
-    const callSid = newSid('call');
+  it('calls CreateStream with the media URL, the status callback, the per-call token and the conference; the stream it asked for is admitted', async () => {
+    const { sim, publicUrl } = await setup();
+    const callSid = (await sim.createCall()).sid;
     const conferenceSid = newSid('conference');
     const res = await call('POST', `/v1/calls/${callSid}/streams`, {
       body: { track: 'both_tracks', name: 'rec-1', conferenceSid, parameters: { tenant: 'acme' } },
     });
     expect(res.status).toBe(201);
-    expect(tw.requests).toHaveLength(1);
-    const req = tw.requests[0]!;
-    expect(req.method).toBe('POST');
-    expect(req.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Calls/${callSid}/Streams.json`);
-    const f = req.form;
-    expect(f.get('Url')).toBe('wss://gw.example.com/media');
-    expect(f.get('StatusCallback')).toBe('https://gw.example.com/twilio/stream-status');
-    expect(f.get('StatusCallbackMethod')).toBe('POST');
-    expect(f.get('Track')).toBe('both_tracks');
-    expect(f.get('Name')).toBe('rec-1');
-    const expectedToken = createStreamToken(deriveStreamTokenSecret(tw.authToken), callSid, conferenceSid);
-    expect([f.get('Parameter1.Name'), f.get('Parameter1.Value')]).toEqual(['sgToken', expectedToken]);
-    expect([f.get('Parameter2.Name'), f.get('Parameter2.Value')]).toEqual(['conferenceSid', conferenceSid]);
-    expect([f.get('Parameter3.Name'), f.get('Parameter3.Value')]).toEqual(['tenant', 'acme']);
-    expect(f.has('Parameter4.Name')).toBe(false);
-    expect(res.body).toMatchObject({ streamSid: tw.streams[0]!.sid, callSid, name: 'rec-1', conferenceSid, track: 'both_tracks', status: 'requested' });
+    const requests = sim.requests();
+    expect(requests).toHaveLength(1);
+    const req = requests[0]!;
+    expect(req).toMatchObject({ method: 'POST', operation: 'CreateStream', status: 200, authUser: sim.accountSid });
+    expect(req.path).toBe(`/2010-04-01/Accounts/${sim.accountSid}/Calls/${callSid}/Streams.json`);
+    expect(form(req, 'Url')).toBe(`${publicUrl.replace(/^http:/, 'ws:')}/media`);
+    expect(form(req, 'StatusCallback')).toBe(`${publicUrl}/twilio/stream-status`);
+    expect(form(req, 'StatusCallbackMethod')).toBe('POST');
+    expect(form(req, 'Track')).toBe('both_tracks');
+    expect(form(req, 'Name')).toBe('rec-1');
+    const expectedToken = createStreamToken(deriveStreamTokenSecret(sim.authToken), callSid, conferenceSid);
+    expect([form(req, 'Parameter1.Name'), form(req, 'Parameter1.Value')]).toEqual(['sgToken', expectedToken]);
+    expect([form(req, 'Parameter2.Name'), form(req, 'Parameter2.Value')]).toEqual(['conferenceSid', conferenceSid]);
+    expect([form(req, 'Parameter3.Name'), form(req, 'Parameter3.Value')]).toEqual(['tenant', 'acme']);
+    expect(req.params).not.toHaveProperty('Parameter4.Name');
+    const streamSid = sim.streams()[0]!.sid;
+    expect(res.body).toMatchObject({ streamSid, callSid, name: 'rec-1', conferenceSid, track: 'both_tracks', status: 'requested' });
     expect(JSON.stringify(res.body)).not.toContain(expectedToken);
     expect(await metricValue(gw!.http, 'streamgate_twilio_requests_total', { operation: 'CreateStream', status: '200' })).toBe(1);
+    // Twilio dials back with those parameters, and the gateway admits the stream with its conference.
+    await waitFor(async () => ((await call('GET', '/v1/streams')).body.streams as { state: string }[])[0]?.state === 'streaming', 10_000, 'the stream admitted');
+    expect((await call('GET', '/v1/streams')).body.streams).toMatchObject([{ streamSid, callSid, conferenceSid, tracks: ['inbound', 'outbound'], name: 'rec-1', origin: 'admin' }]);
     // The token is a secret: it never reaches a log line.
     expect(gw!.logs.join('')).not.toContain(expectedToken);
   });
 
+  it('gives Twilio the wss:// form of an https:// PUBLIC_URL (Twilio dials wss only)', () => {
+    expect(publicUrlAs('https://gw.example.com/', 'ws')).toBe('wss://gw.example.com');
+    expect(publicUrlAs('wss://gw.example.com/base/', 'http')).toBe('https://gw.example.com/base');
+    expect(publicUrlAs('http://127.0.0.1:8080', 'ws')).toBe('ws://127.0.0.1:8080');
+  });
+
   it('treats an empty POST as all defaults: token bound to the call alone, no conference parameter', async () => {
-    const { tw } = await setup();
-    const callSid = newSid('call');
+    const { sim } = await setup();
+    const callSid = (await sim.createCall({ streamFaults: HELD })).sid;
     const res = await fetch(`${gw!.http}/v1/calls/${callSid}/streams`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
     expect(res.status).toBe(201);
-    const f = tw.requests[0]!.form;
-    expect(f.has('Track')).toBe(false);
-    expect(f.has('Name')).toBe(false);
-    expect(f.get('Parameter1.Value')).toBe(createStreamToken(deriveStreamTokenSecret(tw.authToken), callSid));
-    expect(f.has('Parameter2.Name')).toBe(false);
+    const req = sim.requests()[0]!;
+    expect(req.params).not.toHaveProperty('Track');
+    expect(req.params).not.toHaveProperty('Name');
+    expect(form(req, 'Parameter1.Value')).toBe(createStreamToken(deriveStreamTokenSecret(sim.authToken), callSid));
+    expect(req.params).not.toHaveProperty('Parameter2.Name');
+    expect(sim.streams()[0]).toMatchObject({ callSid, track: 'inbound_track', name: null });
   });
 
   it.each([
@@ -109,33 +116,56 @@ describe('POST /v1/calls/{CallSid}/streams', () => {
     ['a reserved parameter', null, { parameters: { sgToken: 'forged' } }, 'parameters.sgToken'],
     ['an empty name', null, { name: '' }, 'name'],
   ])('answers 400 naming the field for %s, and never calls Twilio', async (_what, path, body, field) => {
-    const { tw } = await setup();
+    // The admin API answers only after Twilio did: a request made would be in the log by then.
+    const { sim } = await setup();
     const res = await call('POST', path ?? `/v1/calls/${newSid('call')}/streams`, { body });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_request', field });
     expect(typeof res.body.message).toBe('string');
-    expect(tw.requests).toHaveLength(0);
+    expect(sim.requests()).toHaveLength(0);
   });
 
   it('answers 400 for a body that is not JSON', async () => {
-    const { tw } = await setup();
+    const { sim } = await setup();
     const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { raw: '{"track":' });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_request', field: 'body' });
-    expect(tw.requests).toHaveLength(0);
+    expect(sim.requests()).toHaveLength(0);
   });
 
-  it('answers 502 with Twilio code and message when Twilio refuses', async () => {
-    const { tw } = await setup();
-    tw.failNext(400, { code: 21220, message: 'Invalid call state', more_info: 'https://www.twilio.com/docs/errors/21220', status: 400 });
-    const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { body: {} });
+  it('answers 502 with Twilio code and message when Twilio refuses (a call not yet answered: 21220)', async () => {
+    const { sim } = await setup();
+    const ringing = await sim.createCall({ status: 'ringing' });
+    const res = await call('POST', `/v1/calls/${ringing.sid}/streams`, { body: {} });
     expect(res.status).toBe(502);
-    expect(res.body).toEqual({ error: 'twilio_error', twilioCode: 21220, message: 'Invalid call state', status: 400 });
+    expect(res.body).toEqual({ error: 'twilio_error', twilioCode: 21220, message: expect.stringMatching(/not in-progress/), status: 400 });
+    expect(sim.requests()).toMatchObject([{ operation: 'CreateStream', status: 400, twilioCode: 21220 }]);
+  });
+
+  it.each([500, 503] as const)('answers 502 with Twilio\'s code when Twilio answers %i, without retrying a CreateStream', async (status) => {
+    const { sim } = await setup();
+    const callSid = (await sim.createCall()).sid;
+    sim.faults.addRestFault({ operation: 'CreateStream', status, next: 1 });
+    const res = await call('POST', `/v1/calls/${callSid}/streams`, { body: {} });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ error: 'twilio_error', twilioCode: 20000 + status, status });
+    expect(sim.requests()).toMatchObject([{ operation: 'CreateStream', status, injected: true }]);
+    expect(sim.streams()).toEqual([]);
+  });
+
+  it('retries a CreateStream Twilio answered 429 (Twilio did not process it) and answers 201', async () => {
+    const { sim } = await setup();
+    const callSid = (await sim.createCall({ streamFaults: HELD })).sid;
+    sim.faults.addRestFault({ operation: 'CreateStream', status: 429, next: 1 });
+    const res = await call('POST', `/v1/calls/${callSid}/streams`, { body: {} });
+    expect(res.status).toBe(201);
+    expect(sim.requests().map((r) => r.status)).toEqual([429, 200]);
+    expect(sim.streams()).toHaveLength(1);
   });
 
   it('answers 502 when Twilio cannot be reached', async () => {
-    const { tw } = await setup();
-    await tw.close();
+    const { sim } = await setup();
+    await sim.close();
     const res = await call('POST', `/v1/calls/${newSid('call')}/streams`, { body: {} });
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ error: 'twilio_unreachable', twilioCode: null });
@@ -158,56 +188,61 @@ describe('POST /v1/calls/{CallSid}/streams', () => {
 
 describe('DELETE /v1/calls/{CallSid}/streams/{nameOrSid}', () => {
   it('stops a stream by name with UpdateStream Status=stopped', async () => {
-    const { tw } = await setup();
-    const callSid = newSid('call');
+    const { sim } = await setup();
+    const callSid = (await sim.createCall({ streamFaults: HELD })).sid;
     await call('POST', `/v1/calls/${callSid}/streams`, { body: { name: 'rec 1/a' } });
+    expect((await call('GET', '/v1/streams')).body.streams).toMatchObject([{ name: 'rec 1/a', state: 'pending' }]);
     const res = await call('DELETE', `/v1/calls/${callSid}/streams/${encodeURIComponent('rec 1/a')}`);
     expect(res.status).toBe(200);
-    expect(tw.requests[1]!.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Calls/${callSid}/Streams/rec%201%2Fa.json`);
-    expect(tw.requests[1]!.form.get('Status')).toBe('stopped');
-    expect(tw.streams[0]!.status).toBe('stopped');
-    expect(res.body).toEqual({ streamSid: tw.streams[0]!.sid, callSid, name: 'rec 1/a', status: 'stopped' });
+    const stop = sim.requests()[1]!;
+    expect(stop).toMatchObject({ operation: 'UpdateStream', status: 200, params: { Status: 'stopped' } });
+    expect(stop.path).toBe(`/2010-04-01/Accounts/${sim.accountSid}/Calls/${callSid}/Streams/rec%201%2Fa.json`);
+    const stream = sim.streams()[0]!;
+    expect(stream).toMatchObject({ status: 'stopped', endReason: 'api' });
+    expect(res.body).toEqual({ streamSid: stream.sid, callSid, name: 'rec 1/a', status: 'stopped' });
     // A stopped stream is no longer listed.
     expect((await call('GET', '/v1/streams')).body.streams).toEqual([]);
   });
 
   it('stops a stream by SID, and answers 502 with 20404 for one Twilio does not know', async () => {
-    const { tw } = await setup();
-    const callSid = newSid('call');
+    const { sim } = await setup();
+    const callSid = (await sim.createCall({ streamFaults: HELD })).sid;
     const created = await call('POST', `/v1/calls/${callSid}/streams`, { body: {} });
     const sid = created.body.streamSid as string;
     expect((await call('DELETE', `/v1/calls/${callSid}/streams/${sid}`)).status).toBe(200);
-    expect(tw.streams[0]!.status).toBe('stopped');
+    expect(sim.stream(sid)!.status).toBe('stopped');
     const missing = await call('DELETE', `/v1/calls/${callSid}/streams/nope`);
     expect(missing.status).toBe(502);
     expect(missing.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404 });
   });
 
   it('validates the CallSid', async () => {
-    const { tw } = await setup();
+    const { sim } = await setup();
     const res = await call('DELETE', `/v1/calls/${newSid('conference')}/streams/x`);
     expect(res.status).toBe(400);
     expect(res.body.field).toBe('CallSid');
-    expect(tw.requests).toHaveLength(0);
+    expect(sim.requests()).toHaveLength(0);
   });
 });
 
 describe('POST /v1/conferences/{ConferenceSid}/end', () => {
   it('ends the conference with UpdateConference Status=completed', async () => {
-    const { tw } = await setup();
-    const conferenceSid = newSid('conference');
+    const { sim } = await setup();
+    const conferenceSid = (await sim.createConference({ participants: [{}, {}] })).sid;
     const res = await call('POST', `/v1/conferences/${conferenceSid}/end`);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ conferenceSid, result: 'ended', status: 'completed' });
-    expect(tw.requests[0]!.path).toBe(`/2010-04-01/Accounts/${tw.accountSid}/Conferences/${conferenceSid}.json`);
-    expect(tw.requests[0]!.form.toString()).toBe('Status=completed');
+    const [req] = sim.requests();
+    expect(req!.path).toBe(`/2010-04-01/Accounts/${sim.accountSid}/Conferences/${conferenceSid}.json`);
+    expect(req!.params).toEqual({ Status: 'completed' });
+    expect(sim.conference(conferenceSid)).toMatchObject({ status: 'completed', reasonConferenceEnded: 'conference-ended-via-api' });
     expect(await metricValue(gw!.http, 'streamgate_twilio_requests_total', { operation: 'UpdateConference', status: '200' })).toBe(1);
   });
 
   it('uses an injected endConference (the conditions engine ends a conference once)', async () => {
     const done = new Map<string, Promise<unknown>>();
     const sources: string[] = [];
-    const { tw } = await setup({}, {
+    const { sim } = await setup({}, {
       endConference: (rest) => async (sid, source) => {
         sources.push(source);
         if (done.has(sid)) return { conferenceSid: sid, result: 'already-ended', status: 'completed' };
@@ -217,45 +252,47 @@ describe('POST /v1/conferences/{ConferenceSid}/end', () => {
         return { conferenceSid: sid, result: 'ended', status: 'completed' };
       },
     });
-    const conferenceSid = newSid('conference');
+    const conferenceSid = (await sim.createConference({ participants: [{}] })).sid;
     expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('ended');
     expect((await call('POST', `/v1/conferences/${conferenceSid}/end`)).body.result).toBe('already-ended');
-    expect(tw.requests).toHaveLength(1);
+    expect(sim.requests()).toMatchObject([{ operation: 'UpdateConference', status: 200 }]);
     expect(sources).toEqual(['admin', 'admin']);
   });
 
   it('answers 502 with 20404 for an unknown conference and 400 for a bad SID', async () => {
-    const { tw } = await setup();
-    tw.failNext(404, { code: 20404, message: 'The requested resource was not found', status: 404 });
-    const res = await call('POST', `/v1/conferences/${newSid('conference')}/end`);
+    const { sim } = await setup();
+    const unknown = newSid('conference');
+    const res = await call('POST', `/v1/conferences/${unknown}/end`);
     expect(res.status).toBe(502);
-    expect(res.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404, message: 'The requested resource was not found' });
+    expect(res.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404, message: `The requested resource /2010-04-01/Accounts/${sim.accountSid}/Conferences/${unknown}.json was not found` });
     const bad = await call('POST', '/v1/conferences/CFxyz/end');
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'ConferenceSid' });
-    expect(tw.requests).toHaveLength(1);
+    expect(sim.requests()).toHaveLength(1);
   });
 });
 
 describe('GET /v1/streams', () => {
   it('lists live streams with SIDs, conference, tracks, start time and frames so far, and pending ones', async () => {
     const sink = collectingSinkFactory();
-    tw = await startFakeTwilio();
-    // The test dials ws://127.0.0.1, as a TLS-terminating proxy would; the signature is over the public wss:// URL.
-    gw = await startTwilioGateway({ PUBLIC_URL: PUBLIC, TWILIO_ACCOUNT_SID: tw.accountSid, TWILIO_AUTH_TOKEN: tw.authToken, TWILIO_API_URL: tw.baseUrl, ADMIN_TOKEN: ADMIN }, [sink]);
+    const stack = await startTwilioStack({ ADMIN_TOKEN: ADMIN }, [sink]);
+    gw = stack;
+    const { sim } = stack;
+    // The test plays Twilio for this one, to send exactly these frames; the signature is over the public URL.
     // Our account: a start for another one is refused (stream-binding.e2e.test.ts).
-    const s = { ...ids(), accountSid: tw.accountSid };
+    const s = { ...ids(), accountSid: sim.accountSid };
     const conferenceSid = newSid('conference');
-    const token = createStreamToken(deriveStreamTokenSecret(tw.authToken), s.callSid, conferenceSid);
-    const ws = new WebSocket(gw.ws, { headers: { 'x-twilio-signature': computeSignature(tw.authToken, 'wss://gw.example.com/media') } });
+    const token = createStreamToken(deriveStreamTokenSecret(sim.authToken), s.callSid, conferenceSid);
+    const ws = new WebSocket(gw.ws, { headers: { 'x-twilio-signature': computeSignature(sim.authToken, `${stack.publicUrl.replace(/^http:/, 'ws:')}/media`) } });
     await new Promise((r) => ws.on('open', r));
     ws.send(connected());
     ws.send(start(s, { tracks: ['inbound', 'outbound'], customParameters: { sgToken: token, conferenceSid } }));
     for (let i = 0; i < 7; i++) ws.send(media(s, i + 2, i + 1, 100 + 20 * i, tone(i)));
     await waitFor(() => sink.streams[0]?.frames.length === 7);
 
-    const pendingCall = newSid('call');
+    const pendingCall = (await sim.createCall({ streamFaults: HELD })).sid;
     await call('POST', `/v1/calls/${pendingCall}/streams`, { body: { name: 'later', track: 'outbound_track' } });
+    const pendingSid = sim.streams()[0]!.sid;
 
     const before = Date.now();
     const res = await call('GET', '/v1/streams');
@@ -274,13 +311,13 @@ describe('GET /v1/streams', () => {
     const startedAt = Date.parse(streams[0]!.startedAt as string);
     expect(startedAt).toBeGreaterThan(before - 10_000);
     expect(startedAt).toBeLessThanOrEqual(before);
-    expect(streams[1]).toMatchObject({ streamSid: tw.streams[0]!.sid, callSid: pendingCall, accountSid: tw.accountSid, name: 'later', tracks: ['outbound'], frames: 0, state: 'pending', startedAt: null });
+    expect(streams[1]).toMatchObject({ streamSid: pendingSid, callSid: pendingCall, accountSid: sim.accountSid, name: 'later', tracks: ['outbound'], frames: 0, state: 'pending', startedAt: null });
     expect(JSON.stringify(res.body)).not.toContain(token);
 
     ws.send(stop(s, 9));
     await waitFor(() => sink.streams[0]?.closed === 'stopped');
     const after = (await call('GET', '/v1/streams')).body.streams as Record<string, unknown>[];
-    expect(after.map((x) => x.streamSid)).toEqual([tw.streams[0]!.sid]);
+    expect(after.map((x) => x.streamSid)).toEqual([pendingSid]);
     ws.close();
   });
 });
@@ -300,10 +337,12 @@ describe('/v1 auth', () => {
   });
 
   it('checks the token before validating or calling Twilio', async () => {
-    const { tw } = await setup();
+    const { sim } = await setup();
+    const conferenceSid = (await sim.createConference({ participants: [{}] })).sid;
     expect((await call('POST', '/v1/calls/bad/streams', { token: 'wrong', body: { track: 'x' } })).status).toBe(401);
-    expect((await call('POST', `/v1/conferences/${newSid('conference')}/end`, { token: null })).status).toBe(401);
-    expect(tw.requests).toHaveLength(0);
+    expect((await call('POST', `/v1/conferences/${conferenceSid}/end`, { token: null })).status).toBe(401);
+    expect(sim.requests()).toHaveLength(0);
+    expect(sim.conference(conferenceSid)!.status).not.toBe('completed');
   });
 
   it('without ADMIN_TOKEN answers loopback clients only, and not through a proxy', async () => {

@@ -3,35 +3,20 @@ import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
-import { startFakeTwilio, type FakeTwilio } from '../helpers/fake-twilio.js';
-import { metricValue, replay, waitFor, startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
+import { metricValue, replay, waitFor, startTwilioStack, type TwilioStack } from '../helpers/gateway.js';
 import { connected, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
 
-const PUBLIC = 'https://gw.example.com';
 const ADMIN = 'admin-token-stream-token';
 
-let gw: TwilioTestGateway | undefined;
-let tw: FakeTwilio | undefined;
+let gw: TwilioStack | undefined;
 afterEach(async () => {
   await gw?.close();
-  await tw?.close();
-  gw = tw = undefined;
+  gw = undefined;
 });
 
 async function setup(required: boolean, sink = collectingSinkFactory()) {
-  tw = await startFakeTwilio();
-  gw = await startTwilioGateway(
-    {
-      PUBLIC_URL: PUBLIC,
-      ADMIN_TOKEN: ADMIN,
-      TWILIO_ACCOUNT_SID: tw.accountSid,
-      TWILIO_AUTH_TOKEN: tw.authToken,
-      TWILIO_API_URL: tw.baseUrl,
-      STREAM_TOKEN_REQUIRED: String(required),
-    },
-    [sink],
-  );
-  return { gw, tw, sink };
+  gw = await startTwilioStack({ ADMIN_TOKEN: ADMIN, STREAM_TOKEN_REQUIRED: String(required) }, [sink]);
+  return { gw, sim: gw.sim, sink };
 }
 
 /**
@@ -43,18 +28,19 @@ async function dial(s: StreamIds, customParameters: Record<string, string>, expe
   const msgs = [connected(), start(s, { customParameters })];
   for (let i = 0; i < frames; i++) msgs.push(media(s, i + 2, i + 1, 100 + 20 * i, tone(i)));
   msgs.push(stop(s, frames + 2));
-  const signature = computeSignature(tw!.authToken, 'wss://gw.example.com/media');
+  const signature = computeSignature(gw!.sim.authToken, `${gw!.publicUrl.replace(/^http:/, 'ws:')}/media`);
   return replay(gw!.ws, msgs, { headers: { 'x-twilio-signature': signature }, lingerMs: 3000, closeAfter: expectAccepted });
 }
 
 function streamIds(callSid = newSid('call')): StreamIds {
-  return { accountSid: tw!.accountSid, callSid, streamSid: newSid('stream') };
+  return { accountSid: gw!.sim.accountSid, callSid, streamSid: newSid('stream') };
 }
 
 describe('per-call stream token', () => {
   it('admits the stream the gateway asked for: the parameters sent on CreateStream pass the start check', async () => {
-    const { tw, sink } = await setup(true);
-    const callSid = newSid('call');
+    const { sim, sink } = await setup(true);
+    // 100 ms of speech, then the caller hangs up: 5 frames, then `stop`.
+    const callSid = (await sim.createCall({ audio: { type: 'tone', hz: 440, ms: 100 } })).sid;
     const conferenceSid = newSid('conference');
     const res = await fetch(`${gw!.http}/v1/calls/${callSid}/streams`, {
       method: 'POST',
@@ -62,15 +48,15 @@ describe('per-call stream token', () => {
       body: JSON.stringify({ conferenceSid, parameters: { tenant: 'acme' } }),
     });
     expect(res.status).toBe(201);
-    // Twilio echoes ParameterN.Name/Value as start.customParameters (docs/twilio-protocol.md §1).
-    const form = tw.requests[0]!.form;
+    // Twilio echoes ParameterN.Name/Value as start.customParameters (docs/twilio-protocol.md §1):
+    // the emulator dials back with them.
+    const form = sim.requests({ operation: 'CreateStream' })[0]!.params as Record<string, string>;
     const customParameters: Record<string, string> = {};
-    for (let n = 1; form.has(`Parameter${n}.Name`); n++) customParameters[form.get(`Parameter${n}.Name`)!] = form.get(`Parameter${n}.Value`)!;
+    for (let n = 1; form[`Parameter${n}.Name`] !== undefined; n++) customParameters[form[`Parameter${n}.Name`]!] = form[`Parameter${n}.Value`]!;
     expect(Object.keys(customParameters)).toEqual(['sgToken', 'conferenceSid', 'tenant']);
 
-    const s = { ...streamIds(callSid), streamSid: tw.streams[0]!.sid };
-    await dial(s, customParameters, true);
-    await waitFor(() => sink.streams[0]?.closed === 'stopped');
+    await waitFor(() => sink.streams[0]?.closed === 'stopped', 10_000, 'the stream to stop');
+    expect(sink.streams[0]!.info.streamSid).toBe(sim.streams()[0]!.sid);
     expect(sink.streams[0]!.frames).toHaveLength(5);
     expect(sink.streams[0]!.info.conferenceSid).toBe(conferenceSid);
     expect(await metricValue(gw!.http, 'streamgate_streams_total', { outcome: 'stopped' })).toBe(1);
@@ -100,7 +86,7 @@ describe('per-call stream token', () => {
   ])('refuses a token made for %s', async (_what, make) => {
     const { sink } = await setup(false);
     const s = streamIds();
-    const res = await dial(s, make(s, deriveStreamTokenSecret(tw!.authToken), newSid('conference')));
+    const res = await dial(s, make(s, deriveStreamTokenSecret(gw!.sim.authToken), newSid('conference')));
     expect(res).toEqual({ closeCode: 1008, closeReason: 'token_invalid' });
     expect(sink.streams).toHaveLength(0);
   });
@@ -126,7 +112,7 @@ describe('per-call stream token', () => {
 
   it('admits a correct token computed from the auth token, with and without a conference', async () => {
     const { sink } = await setup(true);
-    const secret = deriveStreamTokenSecret(tw!.authToken);
+    const secret = deriveStreamTokenSecret(gw!.sim.authToken);
     const a = streamIds();
     const conferenceSid = newSid('conference');
     await dial(a, { sgToken: createStreamToken(secret, a.callSid, conferenceSid), conferenceSid }, true);

@@ -2,10 +2,12 @@
  * Real gateways for tests, on 127.0.0.1 with a captured log:
  * - {@link startTestGateway}: the media path only (sessions, the sinks a test gives it);
  * - {@link startTwilioGateway}: plus the control plane as the app builds it (REST client, start
- *   guard, /v1 admin API, /twilio webhooks), for tests against the emulator;
+ *   guard, /v1 admin API, /twilio webhooks);
+ * - {@link startTwilioStack}: that gateway with the Twilio emulator (src/emulator) as its Twilio;
  * the whole app with the emulator is test/helpers/stack.ts.
  */
 import WebSocket from 'ws';
+import { startSim, type Sim, type SimOptions } from '../../src/emulator/index.js';
 import type { EndConference } from '../../src/core/conference.js';
 import { EventBus } from '../../src/core/events.js';
 import type { AdminExtension } from '../../src/gateway/control/admin-routes.js';
@@ -15,7 +17,9 @@ import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { Gateway, type GatewayParts } from '../../src/gateway/server.js';
 import { restClientFromConfig, twilioControl, type TwilioControl } from '../../src/gateway/control/twilio-wiring.js';
 import type { SinkFactory } from '../../src/sinks/sink.js';
+import { newSid } from '../../src/twilio/sids.js';
 import { captureLog, type CapturedLog } from './log.js';
+import { freePort } from './ports.js';
 
 export { waitFor } from './wait.js';
 
@@ -79,6 +83,49 @@ export async function startTwilioGateway(env: Record<string, string> = {}, sinkF
   const twilio = twilioControl({ config, log, bus, client, endConference, adminExtensions: opts.adminExtensions });
   const tg = await startTestGateway(env, { metrics, bus, sinkFactories, checkStart: twilio.checkStart, trustConference: twilio.trustConference, routes: twilio.routes }, captured);
   return { ...tg, twilio };
+}
+
+export interface TwilioStack extends TwilioTestGateway {
+  /** The emulator: TWILIO_API_URL, with the gateway's credentials. */
+  sim: Sim;
+  /** PUBLIC_URL: the gateway's own loopback address, so the streams it asks for dial it back. */
+  publicUrl: string;
+  /** Stops the emulator (its streams get `stop`), then the gateway. */
+  close(): Promise<void>;
+}
+
+/**
+ * {@link startTwilioGateway} with the Twilio emulator as its Twilio: shared credentials (a random
+ * auth token unless `sim.authToken`), PUBLIC_URL on a port reserved first. `sim.speed` defaults to
+ * real time, so a call's endless silence costs little.
+ */
+export async function startTwilioStack(
+  env: Record<string, string> = {},
+  sinkFactories: SinkFactory[] = [],
+  opts: TwilioTestOptions & { sim?: Partial<SimOptions> } = {},
+): Promise<TwilioStack> {
+  const sim = await startSim({ accountSid: newSid('account'), authToken: newSid('account').slice(2), speed: 1, ...opts.sim });
+  try {
+    const port = await freePort();
+    const publicUrl = `http://127.0.0.1:${port}`;
+    const gw = await startTwilioGateway(
+      { PORT: String(port), PUBLIC_URL: publicUrl, TWILIO_ACCOUNT_SID: sim.accountSid, TWILIO_AUTH_TOKEN: sim.authToken, TWILIO_API_URL: sim.url, ...env },
+      sinkFactories,
+      opts,
+    );
+    return {
+      ...gw,
+      sim,
+      publicUrl,
+      async close() {
+        await sim.close();
+        await gw.close();
+      },
+    };
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
 }
 
 export interface ReplayResult {
