@@ -28,8 +28,8 @@ export interface Cluster {
   dir: string;
   procs: GatewayProcess[];
   start(name: string, env?: Record<string, string>): Promise<GatewayProcess>;
-  /** POST /v1/calls/{callSid}/streams on `p`; returns the StreamSid. */
-  stream(p: GatewayProcess, callSid: string, conferenceSid: string): Promise<string>;
+  /** POST /v1/calls/{callSid}/streams on `p` (in a conference, or alone without one); returns the StreamSid. */
+  stream(p: GatewayProcess, callSid: string, conferenceSid?: string): Promise<string>;
   /** A signed conference callback to `p`; resolves to the HTTP status. */
   conferenceEvent(p: GatewayProcess, params: Record<string, string>): Promise<number>;
   /** A signed Twilio callback to `path` on `p` (as a balancer may deliver it to any process); resolves to the HTTP status. */
