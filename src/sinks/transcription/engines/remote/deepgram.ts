@@ -16,7 +16,7 @@
  * - Errors arrive as a close frame: 1011 NET-0000/NET-0001 (timeouts), 1008/1002 DATA-0000
  *   (undecodable audio).
  */
-import { confidence, MAX_TEXT_CHARS, MAX_WORD_CHARS, MAX_WORDS, seconds, type ParsedMessage, type RemoteProtocol, type WireWord } from './protocol.js';
+import { jsonObject, MAX_TEXT_CHARS, seconds, wireWords, type ParsedMessage, type RemoteProtocol } from './protocol.js';
 
 export const DEEPGRAM_DEFAULT_URL = 'wss://api.deepgram.com/v1/listen';
 
@@ -60,14 +60,8 @@ export function deepgramProtocol(opts: DeepgramOptions): RemoteProtocol {
 }
 
 export function parseDeepgram(text: string, maxSec: number): ParsedMessage {
-  let m: unknown;
-  try {
-    m = JSON.parse(text);
-  } catch {
-    return { kind: 'malformed', reason: 'not JSON' };
-  }
-  if (typeof m !== 'object' || m === null) return { kind: 'malformed', reason: 'not an object' };
-  const o = m as Record<string, unknown>;
+  const o = jsonObject(text);
+  if (typeof o === 'string') return { kind: 'malformed', reason: o };
   const type = o.type;
   if (type === 'Metadata' || type === 'SpeechStarted' || type === 'UtteranceEnd') return { kind: 'info', type };
   if (type !== 'Results') return { kind: 'malformed', reason: `unknown type ${JSON.stringify(String(type).slice(0, 40))}` };
@@ -80,19 +74,8 @@ export function parseDeepgram(text: string, maxSec: number): ParsedMessage {
   const alt = (alts[0] ?? { transcript: '', words: [] }) as Record<string, unknown>;
   const transcript = alt.transcript;
   if (typeof transcript !== 'string' || transcript.length > MAX_TEXT_CHARS) return { kind: 'malformed', reason: 'bad transcript' };
-  const rawWords = alt.words ?? [];
-  if (!Array.isArray(rawWords) || rawWords.length > MAX_WORDS) return { kind: 'malformed', reason: 'bad words' };
-  const words: WireWord[] = [];
-  for (const w of rawWords as unknown[]) {
-    const ww = w as Record<string, unknown> | null;
-    const word = ww?.word;
-    const ws = seconds(ww?.start, maxSec);
-    const we = seconds(ww?.end, maxSec);
-    if (typeof word !== 'string' || word.length === 0 || word.length > MAX_WORD_CHARS || Number.isNaN(ws) || Number.isNaN(we) || we < ws) {
-      return { kind: 'malformed', reason: 'bad word' };
-    }
-    words.push({ word, startSec: ws, endSec: we, confidence: confidence(ww!.confidence) });
-  }
+  const words = wireWords(alt.words, maxSec, 'confidence');
+  if (typeof words === 'string') return { kind: 'malformed', reason: words };
   const isFinal = o.is_final === true;
   return { kind: 'result', isFinal, text: transcript.trim(), words, settledSec: isFinal ? start + duration : null };
 }

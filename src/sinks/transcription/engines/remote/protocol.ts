@@ -67,3 +67,36 @@ export function seconds(v: unknown, maxSec: number): number {
 export function confidence(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 1;
 }
+
+/** The JSON object a service sent; a string says why the text is not one. */
+export function jsonObject(text: string): Record<string, unknown> | string {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'not an object';
+  return m as Record<string, unknown>;
+}
+
+/**
+ * A reply's word list (absent = none), each word bounded and timed within [0, maxSec];
+ * `confidenceKey` is the service's name for the confidence field. A string says what is wrong.
+ */
+export function wireWords(raw: unknown, maxSec: number, confidenceKey: string): WireWord[] | string {
+  const list = raw ?? [];
+  if (!Array.isArray(list) || list.length > MAX_WORDS) return 'bad word list';
+  const words: WireWord[] = [];
+  for (const w of list as unknown[]) {
+    const ww = w as Record<string, unknown> | null;
+    const word = ww?.word;
+    const start = seconds(ww?.start, maxSec);
+    const end = seconds(ww?.end, maxSec);
+    if (typeof word !== 'string' || word.length === 0 || word.length > MAX_WORD_CHARS || Number.isNaN(start) || Number.isNaN(end) || end < start) {
+      return 'bad word';
+    }
+    words.push({ word, startSec: start, endSec: end, confidence: confidence(ww![confidenceKey]) });
+  }
+  return words;
+}

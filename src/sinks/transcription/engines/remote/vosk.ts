@@ -13,7 +13,7 @@
  * audio it answers (nothing pending in the recogniser).
  */
 import { MULAW_TO_PCM } from '../../../../twilio/mulaw.js';
-import { confidence, MAX_TEXT_CHARS, MAX_WORD_CHARS, MAX_WORDS, seconds, type ParsedMessage, type RemoteProtocol, type WireWord } from './protocol.js';
+import { jsonObject, MAX_TEXT_CHARS, wireWords, type ParsedMessage, type RemoteProtocol } from './protocol.js';
 
 export const VOSK_DEFAULT_URL = 'ws://localhost:2700';
 export const VOSK_EOF = '{"eof" : 1}';
@@ -38,33 +38,16 @@ export function voskProtocol(opts: { url?: string }): RemoteProtocol {
 }
 
 export function parseVosk(message: string, maxSec: number): ParsedMessage {
-  let m: unknown;
-  try {
-    m = JSON.parse(message);
-  } catch {
-    return { kind: 'malformed', reason: 'not JSON' };
-  }
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) return { kind: 'malformed', reason: 'not an object' };
-  const o = m as Record<string, unknown>;
+  const o = jsonObject(message);
+  if (typeof o === 'string') return { kind: 'malformed', reason: o };
   if ('partial' in o) {
     if (typeof o.partial !== 'string' || o.partial.length > MAX_TEXT_CHARS) return { kind: 'malformed', reason: 'bad partial' };
     const text = o.partial.trim();
     return { kind: 'result', isFinal: false, text, words: [], settledSec: text === '' ? 'answered' : null };
   }
   if (typeof o.text !== 'string' || o.text.length > MAX_TEXT_CHARS) return { kind: 'malformed', reason: 'neither partial nor text' };
-  const raw = o.result ?? [];
-  if (!Array.isArray(raw) || raw.length > MAX_WORDS) return { kind: 'malformed', reason: 'bad result' };
-  const words: WireWord[] = [];
-  for (const w of raw as unknown[]) {
-    const ww = w as Record<string, unknown> | null;
-    const word = ww?.word;
-    const s = seconds(ww?.start, maxSec);
-    const e = seconds(ww?.end, maxSec);
-    if (typeof word !== 'string' || word.length === 0 || word.length > MAX_WORD_CHARS || Number.isNaN(s) || Number.isNaN(e) || e < s) {
-      return { kind: 'malformed', reason: 'bad word' };
-    }
-    words.push({ word, startSec: s, endSec: e, confidence: confidence(ww!.conf) });
-  }
+  const words = wireWords(o.result, maxSec, 'conf');
+  if (typeof words === 'string') return { kind: 'malformed', reason: words };
   const text = o.text.trim();
   return { kind: 'result', isFinal: true, text, words, settledSec: words.length > 0 ? words[words.length - 1]!.endSec : 'answered' };
 }
