@@ -22,8 +22,14 @@ import { RedisPeerLink } from '../state/peer-link.js';
 import { RedisConferenceStore } from '../state/redis-conference-store.js';
 import { RedisConnection } from '../state/redis-connection.js';
 import { RedisStreamDirectory } from '../state/stream-directory.js';
+import { RedisStreamRecords, type HandoverRecord } from '../state/stream-records.js';
+import { keys as conferenceKeys } from '../state/redis-conference-store.js';
+import { joinKey } from '../state/join-claims.js';
+import { recordingPaths } from '../sinks/recording/paths.js';
 import { listStreams, type LiveStream } from './control/admin-routes.js';
 import type { ConferenceEndEvent } from '../core/conference.js';
+import type { StreamInfo } from '../core/stream.js';
+import { STATE } from './media/stream-state.js';
 import type { Gateway } from './server.js';
 
 export interface SharedStateOptions {
@@ -44,6 +50,8 @@ export class SharedState {
   readonly peers: RedisPeerLink;
   readonly joinGate: RedisJoinGate;
   readonly events: RedisEventsStream;
+  /** Handover-ready records of this process's streams (refreshed at the directory heartbeat). */
+  readonly records: RedisStreamRecords;
   readonly #log: Logger;
   readonly #heartbeatMs: number;
   #directory: RedisStreamDirectory<LiveStream> | null = null;
@@ -58,6 +66,7 @@ export class SharedState {
     this.peers = new RedisPeerLink({ redis: this.redis, processId, log: this.#log, aliveMs: this.#heartbeatMs });
     this.joinGate = new RedisJoinGate({ redis: this.redis, processId });
     this.events = new RedisEventsStream({ redis: this.redis, processId, log: this.#log });
+    this.records = new RedisStreamRecords({ redis: this.redis, processId });
   }
 
   /** Other processes' live streams, for `GET /v1/streams` (empty, and logged, while Redis is unreachable). */
@@ -78,7 +87,8 @@ export class SharedState {
   async attach(gateway: Gateway, waitMs = 3000): Promise<void> {
     const { bus, registry } = gateway;
     gateway.readinessChecks.push(() => (this.redis.up ? null : 'state store (REDIS_URL) unreachable'));
-    const directory = new RedisStreamDirectory<LiveStream>({ redis: this.redis, processId: this.processId, log: this.#log, local: () => listStreams(registry, null), heartbeatMs: this.#heartbeatMs });
+    const handover = { records: this.records, local: () => handoverRecords(gateway) };
+    const directory = new RedisStreamDirectory<LiveStream>({ redis: this.redis, processId: this.processId, log: this.#log, local: () => listStreams(registry, null), heartbeatMs: this.#heartbeatMs, handover });
     this.#directory = directory;
     const offs = [
       bus.on('stream-start', (info) => {
@@ -132,4 +142,41 @@ export class SharedState {
 
 function streamFields(info: { streamSid: string; callSid: string; accountSid: string; conferenceSid: string | null }) {
   return { streamSid: info.streamSid, callSid: info.callSid, accountSid: info.accountSid, conferenceSid: info.conferenceSid };
+}
+
+/**
+ * What another process would need to take over each live stream here (state/stream-records.ts):
+ * read at the directory heartbeat, never per frame.
+ */
+function handoverRecords(gateway: Gateway): HandoverRecord[] {
+  const out: HandoverRecord[] = [];
+  for (const s of gateway.registry.sessions) {
+    const info = s.info;
+    if (s.state !== STATE.STARTED || info === null) continue;
+    out.push({
+      ...streamFields(info),
+      tracks: [...info.tracks],
+      startedAt: new Date(info.startedAtMs).toISOString(),
+      mediaMs: s.mediaPosition(),
+      recording: recordingOf(gateway.config.dataDir, info),
+      ruleKeys: ruleKeys(info),
+    });
+  }
+  return out;
+}
+
+function recordingOf(dataDir: string, info: StreamInfo): string | null {
+  try {
+    return recordingPaths(dataDir, info.accountSid, info.callSid, info.streamSid).partial;
+  } catch {
+    return null;
+  }
+}
+
+/** The conditions engine's scope is the conference, or the stream itself when it has none. */
+function ruleKeys(info: StreamInfo): string[] {
+  const k = conferenceKeys(info.conferenceSid ?? info.streamSid);
+  const out = [k.hash, k.end, k.streams, k.audit];
+  if (info.conferenceSid !== null) out.push(joinKey(info.conferenceSid, info.callSid));
+  return out;
 }

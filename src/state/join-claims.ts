@@ -45,6 +45,6 @@ export class RedisJoinGate implements JoinGate {
   }
 }
 
-function joinKey(conferenceSid: string, callSid: string): string {
+export function joinKey(conferenceSid: string, callSid: string): string {
   return `${keys(conferenceSid).hash}:join:${callSid}`;
 }

@@ -10,11 +10,13 @@
  * a process killed without a goodbye drops out once `ttlMs` has passed (its hash expires, its
  * zset score is in the past). A clean close removes its entry at once.
  *
- * The record is what a later handover needs to move a stream between processes: owner,
- * conference, tracks, start and media position (see README "Running several instances").
+ * At the same beat the handover records (stream-records.ts: owner, media position, recording
+ * segment, rule-state keys, one key per stream, compare-owner writes) are refreshed, when the
+ * process gives them.
  */
 import type { Logger } from 'pino';
 import type { RedisConnection } from './redis-connection.js';
+import type { HandoverRecord, RedisStreamRecords } from './stream-records.js';
 
 export const PROCS_KEY = 'sg:procs';
 
@@ -32,6 +34,8 @@ export interface RedisStreamDirectoryOptions<T extends DirectoryRecord> {
   heartbeatMs?: number;
   /** Default 3 × heartbeatMs. */
   ttlMs?: number;
+  /** Handover records refreshed at each beat: where they go and this process's now. */
+  handover?: { records: RedisStreamRecords; local: () => HandoverRecord[] };
 }
 
 export class RedisStreamDirectory<T extends DirectoryRecord> {
@@ -41,6 +45,7 @@ export class RedisStreamDirectory<T extends DirectoryRecord> {
   readonly #local: () => T[];
   readonly #heartbeatMs: number;
   readonly #ttlMs: number;
+  readonly #handover: RedisStreamDirectoryOptions<T>['handover'];
   #timer: NodeJS.Timeout | null = null;
   #soon: NodeJS.Timeout | null = null;
   #beating: Promise<void> | null = null;
@@ -52,6 +57,7 @@ export class RedisStreamDirectory<T extends DirectoryRecord> {
     this.#local = opts.local;
     this.#heartbeatMs = opts.heartbeatMs ?? 2000;
     this.#ttlMs = opts.ttlMs ?? 3 * this.#heartbeatMs;
+    this.#handover = opts.handover;
   }
 
   get ttlMs(): number {
@@ -106,6 +112,7 @@ export class RedisStreamDirectory<T extends DirectoryRecord> {
     this.#timer = this.#soon = null;
     await this.#beating;
     if (!this.#redis.up) return;
+    await this.#handover?.records.close();
     await this.#redis.transaction('directory_leave', [['DEL', procKey(this.#self)], ['ZREM', PROCS_KEY, this.#self]]).catch(() => undefined);
   }
 
@@ -125,6 +132,13 @@ export class RedisStreamDirectory<T extends DirectoryRecord> {
       await this.#redis.transaction('directory_heartbeat', commands);
     } catch (err) {
       this.#log.debug({ err }, 'stream directory heartbeat failed');
+    }
+    if (this.#handover === undefined) return;
+    try {
+      const movedAway = await this.#handover.records.sync(this.#handover.local());
+      if (movedAway.length > 0) this.#log.warn({ streams: movedAway }, 'stream records owned by another process now; not refreshed');
+    } catch (err) {
+      this.#log.debug({ err }, 'stream records refresh failed');
     }
   }
 }

@@ -3,12 +3,19 @@
  * sharing one real redis-server, the Twilio emulator as Twilio. Every stream lives on A; every
  * command is sent to B, which holds none of them.
  */
+import { stat } from 'node:fs/promises';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RedisConnection } from '../../src/state/redis-connection.js';
+import { RedisStreamRecords } from '../../src/state/stream-records.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { startCluster, until, type Cluster, type GatewayProcess } from './multi-process-helpers.js';
 
 let cluster: Cluster | null = null;
+let reader: RedisConnection | null = null;
 afterEach(async () => {
+  await reader?.close();
+  reader = null;
   await cluster?.close();
   cluster = null;
 });
@@ -32,6 +39,19 @@ describe('admin commands on a process that does not hold the stream', () => {
     const ownerA = (await c.streams(b)).find((s) => s.streamSid === s1)!.owner;
     expect((await c.streams(a)).find((s) => s.streamSid === s1)!.owner).toBe(ownerA);
 
+    // The handover record of s1 (refreshed at A's heartbeat): owner, media position moving on,
+    // the recording segment A is writing, the conference's rule-state keys.
+    reader = new RedisConnection({ url: c.redis.url, log: pino({ level: 'silent' }) });
+    await reader.connect();
+    const records = new RedisStreamRecords({ redis: reader, processId: 'test' });
+    const first = await records.get(s1);
+    expect(first).toMatchObject({ owner: ownerA, record: { streamSid: s1, callSid: p1, conferenceSid: x.sid, tracks: ['inbound'] } });
+    expect(first!.record.recording).toMatch(new RegExp(`^${a.dataDir}/.*${s1}\\.wav\\.partial$`));
+    expect((await stat(first!.record.recording!)).isFile()).toBe(true);
+    expect(first!.record.ruleKeys).toContain(`sg:conf:{${x.sid}}:end`);
+    const startMs = first!.record.mediaMs.inbound ?? 0;
+    await until(async () => ((await records.get(s1))?.record.mediaMs.inbound ?? 0) > startMs + 1000, 15_000, "s1's media position advancing at A's heartbeat");
+
     // By name, on B: Twilio stops the stream on the process that holds its socket.
     const byName = await admin(b, 'DELETE', `/v1/calls/${p1}/streams/rec-one`);
     expect(byName).toMatchObject({ status: 200, body: { streamSid: s1, callSid: p1, name: 'rec-one', status: 'stopped' } });
@@ -45,6 +65,8 @@ describe('admin commands on a process that does not hold the stream', () => {
     const bySid = await admin(b, 'DELETE', `/v1/calls/${p2}/streams/${s2}`);
     expect(bySid).toMatchObject({ status: 200, body: { streamSid: s2, status: 'stopped' } });
     await a.cli.waitForLine((l) => l.msg === 'stream ended' && l.streamSid === s2, 20_000);
+    // Ended streams' records are deleted by their owner at its next beat.
+    await until(async () => (await records.get(s1)) === null && (await records.get(s2)) === null, 10_000, 'the ended streams\' records deleted');
     expect(c.sim.requests({ operation: 'UpdateStream' })).toHaveLength(2);
 
     // Unknown on B: the answer a single process gives (Twilio's 404, 20404, passed on as 502).

@@ -165,6 +165,15 @@ export class StreamSession {
     };
   }
 
+  /** Per track, the media-clock end (ms) of its furthest frame so far; absent before its first frame. Read off the hot path (directory heartbeat). */
+  mediaPosition(): Partial<Record<'inbound' | 'outbound', number>> {
+    const [a, b] = this.#tracks as [TrackState, TrackState];
+    const out: Partial<Record<'inbound' | 'outbound', number>> = {};
+    if (a.endMs >= 0) out.inbound = a.endMs;
+    if (b.endMs >= 0) out.outbound = b.endMs;
+    return out;
+  }
+
   /**
    * One text message as ws delivers it (UTF-8 bytes). On a started stream, a media message of
    * Twilio's usual shape takes readMediaFast (src/twilio/media-fast-path.ts): no string copy, no JSON.parse.
