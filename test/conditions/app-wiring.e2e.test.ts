@@ -14,7 +14,6 @@ import { createLogger } from '../../src/gateway/logger.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { startSim, type Sim } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
-import { waitFor } from '../helpers/gateway.js';
 
 let dir: string | undefined;
 let gateway: Gateway | undefined;
@@ -56,7 +55,7 @@ describe('createAppGateway with RULES_FILE', () => {
     const cf = (await sim.createConference({ participants: [{}, {}] })).sid;
 
     // No ADMIN_TOKEN: a state-changing call must say JSON (admin-access.ts).
-    const end = () => fetch(`${http}/v1/conferences/${cf}/end`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    const end = (sid = cf) => fetch(`${http}/v1/conferences/${sid}/end`, { method: 'POST', headers: { 'content-type': 'application/json' } });
     const first = await end();
     expect(first.status).toBe(200);
     expect(await first.json()).toMatchObject({ conferenceSid: cf, result: 'ended', status: 'completed' });
@@ -65,9 +64,15 @@ describe('createAppGateway with RULES_FILE', () => {
 
     // A rule that fires afterwards is suppressed too: still one UpdateConference in all.
     gateway.bus.emit('transcript', { accountSid, callSid: newSid('call'), streamSid: newSid('stream'), conferenceSid: cf, track: 'inbound', text: 'goodbye', isFinal: true, words: [], startMs: 0, endMs: 500 });
-    await new Promise((r) => setTimeout(r, 200));
-    await waitFor(() => sim!.requests({ operation: 'UpdateConference' }).length >= 1);
-    expect(sim.requests({ operation: 'UpdateConference' }).map((r) => r.status)).toEqual([200]);
+    // The positive signal: another conference ended through the same engine afterwards. A wrong
+    // second UpdateConference for the first would have been sent before this one.
+    const other = (await sim.createConference({ participants: [{}] })).sid;
+    expect((await end(other)).status).toBe(200);
+    const updates = sim.requests({ operation: 'UpdateConference' }).map((r) => [r.path.includes(cf) ? 'first' : 'other', r.status]);
+    expect(updates).toEqual([
+      ['first', 200],
+      ['other', 200],
+    ]);
     expect(sim.conference(cf)?.status).toBe('completed');
   });
 });

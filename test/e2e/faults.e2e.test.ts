@@ -182,7 +182,9 @@ describe('conference end under REST faults', () => {
       await waitFor(async () => (await metricValue(stack.http, 'streamgate_conferences_ended_total', { result: 'completed' })) === 1, 5000, 'conferences_ended_total');
       // Streams of both participants ran and ended with the conference.
       await waitFor(() => stack.ends.size === 2, 5000, 'both streams ended');
-      await new Promise((r) => setTimeout(r, 300)); // room for a wrong second end to show up
+      // Twilio's conference-end callback handled: the conference's rules stop here, so a wrong
+      // second end (a rule firing again, a retry after the 200) would have been sent before it.
+      await waitFor(() => stack.lines.some((l) => l.msg === 'conference ended (Twilio callback); its rules stop' && l.conferenceSid === conf.sid), 10_000, 'the conference-end callback handled');
       const updates = sim.requests({ operation: 'UpdateConference' });
       expect(updates.map((u) => u.status)).toEqual([429, 500, 200]);
       expect(updates.filter((u) => u.status === 200)).toHaveLength(1);

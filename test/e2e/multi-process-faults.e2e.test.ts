@@ -33,7 +33,7 @@ describe('Redis stopped for 10 s mid-call', () => {
     await until(async () => (await c.streams(a)).filter((s) => s.streamSid === s1 || s.streamSid === s2).length === 2, 30_000, 'both streams live');
 
     await c.redis.pause();
-    const stoppedAt = Date.now();
+    const sentAtPause = c.sim.stream(s1)!.mediaSent.inbound;
     for (const p of [a, b]) {
       await until(async () => (await fetch(`${p.http}/readyz`)).status === 503, 10_000, `${p.name} not ready`);
       const body = (await (await fetch(`${p.http}/readyz`)).json()) as { reason?: string };
@@ -43,7 +43,11 @@ describe('Redis stopped for 10 s mid-call', () => {
     // The phrase is heard during the outage: the decision waits, nothing is sent.
     await a.cli.waitForLine((l) => l.msg === 'conditions decision waits for the conference store', 20_000);
     expect(c.sim.requests({ operation: 'UpdateConference' })).toHaveLength(0);
-    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - stoppedAt))));
+    // Signals, not a wall-clock wait: the outage lasts ten seconds of the call's audio, and the
+    // decision is tried again meanwhile (each end claim fails on the paused store, counted).
+    const failedClaims = await c.metric(a, 'streamgate_state_store_errors_total', { op: 'end_claim' });
+    await until(() => c.sim.stream(s1)!.mediaSent.inbound >= sentAtPause + 10 * 50, 30_000, 'ten seconds of audio sent during the outage');
+    await until(async () => (await c.metric(a, 'streamgate_state_store_errors_total', { op: 'end_claim' })) >= failedClaims + 2, 30_000, 'two more end claims tried while Redis is away');
     expect(c.sim.requests({ operation: 'UpdateConference' })).toHaveLength(0);
     await c.redis.resume();
 

@@ -202,7 +202,10 @@ describe('callbacks', () => {
     await createStream(sim, call.sid, { Url: `${rx.origin}/media`, StatusCallback: `${cb.origin}/status` });
     const [entry] = await sim.waitForCallbacks({ event: 'stream-started' });
     expect(entry!.status).toBe(500);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(cb.received).toHaveLength(1);
+    // The positive signal: the stream's next callback arrives; a retry would have come before it.
+    sim.hangup(call.sid);
+    await sim.waitForCallbacks({ event: 'stream-stopped' });
+    expect(cb.received.map((r) => r.params.StreamEvent)).toEqual(['stream-started', 'stream-stopped']);
+    expect(sim.callbacks({ event: 'stream-started' })).toHaveLength(1);
   });
 });
