@@ -10,17 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { computeSignature } from '../twilio/signature.js';
-import type { CallbackLogEntry, HttpMethod, SimLogger } from './types.js';
+import type { CallbackLogEntry, SimLogger } from './types.js';
 
-export interface CallbackRequest {
-  kind: 'stream' | 'conference' | 'call';
-  /** Stream, conference or call SID: callbacks with the same subject are delivered in order. */
-  subject: string;
-  event: string;
-  url: string;
-  method: HttpMethod;
-  params: Record<string, string>;
-}
+/** A callback to send; callbacks with the same subject (stream, conference or call SID) are delivered in order. */
+export type CallbackRequest = Pick<CallbackLogEntry, 'kind' | 'subject' | 'event' | 'url' | 'method' | 'params'>;
 
 export interface CallbackSenderOptions {
   authToken: string;

@@ -64,17 +64,11 @@ export interface StreamRequest {
   bidirectional?: boolean;
 }
 
-export interface StreamRecord {
+/** A stream as created: its request (two-way or not, decided), then what became of it. */
+export interface StreamRecord extends Required<StreamRequest> {
   sid: string;
   accountSid: string;
   callSid: string;
-  name: string | null;
-  track: StreamTrack;
-  url: string;
-  statusCallback: string | null;
-  statusCallbackMethod: HttpMethod;
-  parameters: Record<string, string>;
-  bidirectional: boolean;
   status: 'in-progress' | 'stopped';
   dateCreated: Date;
   dateUpdated: Date;

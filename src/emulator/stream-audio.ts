@@ -4,7 +4,7 @@
  * what the call says; the outbound track is what it hears: inside a running conference, the
  * mix of the other participants at the same media time; outside, the call's `hears` source.
  */
-import { FRAME_MS, SILENCE_FRAME, SILENCE_PAYLOAD } from './audio-source.js';
+import { FRAME_MS, SILENCE_FRAME, SILENCE_PAYLOAD, type AudioSource } from './audio-source.js';
 import type { CallMedia } from './call-media.js';
 import { MixScratch, mixFrames } from './mixer.js';
 import type { MediaTrack } from './types.js';
@@ -73,17 +73,7 @@ export class StreamAudio {
   /** Writes tick k of `track` into `out`. */
   frame(track: MediaTrack, k: number, out: FrameOut): void {
     const n = this.#n0 + k;
-    if (track === 'inbound') {
-      const src = this.#call.speaks;
-      if (n < src.frameCount) {
-        out.bytes = src.bytes(n);
-        out.payload = src.payload(n);
-      } else {
-        out.bytes = SILENCE_FRAME;
-        out.payload = SILENCE_PAYLOAD;
-      }
-      return;
-    }
+    if (track === 'inbound') return sourceFrame(this.#call.speaks, n, out);
     const heard = this.#ctx.heardBy(this.#call.callSid);
     if (heard === null) {
       // What a two-way stream's server or a <Play> plays into the call is what the call hears.
@@ -93,15 +83,7 @@ export class StreamAudio {
         out.payload = Buffer.from(played.buffer, played.byteOffset, played.length).toString('base64');
         return;
       }
-      const src = this.#call.hears;
-      if (n < src.frameCount) {
-        out.bytes = src.bytes(n);
-        out.payload = src.payload(n);
-      } else {
-        out.bytes = SILENCE_FRAME;
-        out.payload = SILENCE_PAYLOAD;
-      }
-      return;
+      return sourceFrame(this.#call.hears, n, out);
     }
     if (heard === 'silence' || heard.length === 0) {
       out.bytes = SILENCE_FRAME;
@@ -143,5 +125,16 @@ export class StreamAudio {
     // Past the end (the call stays on): keep the 20 ms grid after the last frame.
     const last = src.frameCount - 1;
     return last < 0 ? n * FRAME_MS : src.offsetMs(last) + (n - last) * FRAME_MS;
+  }
+}
+
+/** Frame n of `src` (with its cached base64), or silence once the source has run out. */
+function sourceFrame(src: AudioSource, n: number, out: FrameOut): void {
+  if (n < src.frameCount) {
+    out.bytes = src.bytes(n);
+    out.payload = src.payload(n);
+  } else {
+    out.bytes = SILENCE_FRAME;
+    out.payload = SILENCE_PAYLOAD;
   }
 }
