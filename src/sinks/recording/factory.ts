@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { LocalDirectoryArchiver, type Archiver } from './archiver.js';
 import { DiskGuard } from './disk-guard.js';
 import type { RecordingStopReason } from './manifest.js';
+import { startIoThread } from './io-thread.js';
 import { recordingPaths } from './paths.js';
 import { RecordingSink } from './recording-sink.js';
 import { wavLayout, type RecordingFormat } from './wav-header.js';
@@ -114,6 +115,8 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   const minFreeBytes = checkRange('minFreeBytes', opts.minFreeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER);
   const stats: RecordingStats = opts.stats ?? { stopped: { disk_low: 0, size_limit: 0 } };
 
+  // Booting the I/O thread takes tens of ms: not on the first stream's path.
+  startIoThread();
   const buckets: Set<RecordingSink>[] = [];
   for (let i = 0; i < FLUSH_PHASES; i++) buckets.push(new Set());
   /** Live sinks and the bucket each is flushed from. */

@@ -1,37 +1,34 @@
 /**
  * One stream's recording: the hot path copies frames into a TimelineBuffer; a writer loop, one
- * outstanding write at a time, moves them into `{StreamSid}.wav.partial` and patches the header
- * at most every headerIntervalMs (1 s), so the file on disk is always a valid WAV of everything
- * flushed up to a second ago, and of all of it once closed:
+ * batch of requests at a time, hands the recording I/O thread (io-thread.ts) the ranges to move
+ * into `{StreamSid}.wav.partial` and, at most every headerIntervalMs (1 s), the header sizes to
+ * patch with them, so the file on disk is always a valid WAV of everything flushed up to a second
+ * ago, and of all of it once closed. The event loop never calls fs for a recording:
  *
- *   accept(frame) ──copy──► TimelineBuffer ──plan/submit──► FileHandle.write(ring bytes, at pos)
- *        sync, no I/O          bounded ring      ▲                 then header sizes patched
+ *   accept(frame) ──copy──► TimelineBuffer ──plan/submit──► I/O thread: pwrite(shared ring
+ *        sync, no I/O          bounded ring      ▲             bytes, at pos) + header patch
  *                                                └── kicked by the factory's staggered ticker
  *                                                    (every flushIntervalMs) or when the buffer
  *                                                    passes flushThresholdFrames
  *
- * close(): last flush (everything, plus trailing dropped stretches as silence), final header,
- * fsync, rename .partial → .wav (first copied back from the open handle if its directory was
- * removed meanwhile), manifest (atomic), sidecar removed; close() resolves, and the
- * archiver runs in the background (the factory's shutdown() waits for it).
+ * close(): last flush (everything, plus trailing dropped stretches as silence), then one finish
+ * request: final header, fsync, rename .partial → .wav (first copied back from the open handle
+ * if its directory was removed meanwhile), hash, manifest (atomic), sidecar removed; close()
+ * resolves, and the archiver runs in the background (the factory's shutdown() waits for it).
  * A write error degrades the stream: counted and logged once; frames are then refused (and
  * counted as dropped) and close() still finishes the file with what reached the disk.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
-import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
+import { ioRequest, newIoFile, type IoReply, type IoWrite } from './io-thread.js';
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
 import { MAX_HEADER_BYTES, SAMPLE_RATE, writeWavHeader, type WavLayout } from './wav-header.js';
 
-/** Shared read-only silence for skipped stretches: 16-bit zero and mu-law 0xFF (§2.3). */
+/** The I/O thread's silence block (16-bit zero or mu-law 0xFF, §2.3): a silence write's largest size. */
 const SILENCE_BYTES = 64 * 1024;
-const SILENCE_PCM16 = Buffer.alloc(SILENCE_BYTES, 0);
-const SILENCE_MULAW = Buffer.alloc(SILENCE_BYTES, 0xff);
 
 const FRAME_SAMPLES = 160;
 
@@ -72,7 +69,6 @@ export class RecordingSink implements Sink {
   readonly #setup: RecordingSinkSetup;
   readonly #buf: TimelineBuffer;
   readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
-  readonly #silence: Buffer;
   readonly #threshold: number;
   readonly #openDone: Promise<void>;
   /** Bound once so a kick allocates nothing. */
@@ -81,7 +77,8 @@ export class RecordingSink implements Sink {
     this.#schedule();
   };
 
-  #fh: FileHandle | null = null;
+  /** The I/O thread's number for our .partial, once it exists (null before, and after finish). */
+  #file: number | null = null;
   #failed = false;
   #closing = false;
   #pumping = false;
@@ -118,7 +115,6 @@ export class RecordingSink implements Sink {
     });
     // Data frames that fit under maxBytes with the header and a possible pad byte.
     this.#limitFrames = Math.floor((setup.maxBytes - setup.layout.headerBytes - 1) / setup.layout.blockAlign);
-    this.#silence = setup.layout.format === 'pcm16' ? SILENCE_PCM16 : SILENCE_MULAW;
     this.#threshold = setup.flushThresholdFrames;
     this.#openDone = this.#open();
   }
@@ -190,42 +186,51 @@ export class RecordingSink implements Sink {
   }
 
   #schedule(): void {
-    if (this.#pumping || this.#closing || this.#fh === null || this.#failed) return;
+    if (this.#pumping || this.#closing || this.#file === null || this.#failed) return;
     this.#pumping = true;
     this.#pumpDone = this.#drain(false);
   }
 
   async #open(): Promise<void> {
     const { paths, layout } = this.#setup;
+    const file = newIoFile();
+    writeWavHeader(this.#header, layout, 0);
     try {
-      await mkdir(paths.dir, { recursive: true });
-      if (await exists(paths.wav)) throw new Error(`${paths.wav} already exists; refusing to overwrite it`);
-      // Read-write: should its directory be removed mid-stream, close() reads the file back.
-      const fh = await open(paths.partial, 'wx+');
-      try {
-        // Only once the exclusive open made the files ours: a stream that reuses a live SID must
-        // fail above, not overwrite the live stream's sidecar (recovery believes it).
-        await writeJsonAtomic(paths.sidecar, this.#sidecar());
-        writeWavHeader(this.#header, layout, 0);
-        await writeFully(fh, this.#header, 0, layout.headerBytes, 0);
-        this.#headerFrames = 0;
-      } finally {
-        // Only now may the writer start (it rewrites the sidecar too); on error close() still
-        // finishes the file it opened.
-        this.#fh = fh;
-      }
+      // The I/O thread makes the directory, refuses an existing .wav, opens the .partial
+      // exclusively and only then writes the sidecar (a stream that reuses a live SID must fail
+      // there, not overwrite the live stream's sidecar: recovery believes it), then the header.
+      await ioRequest({ op: 'open', file, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: sidecarText(this.#sidecar()), header: this.#headerCopy() });
+      this.#headerFrames = 0;
+      this.#file = file;
+      // Frames that arrived while the file was being made may already pass the threshold.
+      if (this.#buf.unsubmitted >= this.#threshold) this.#schedule();
     } catch (err) {
+      // On error close() still finishes a file the thread created.
+      if ((err as { opened?: boolean }).opened === true) this.#file = file;
       this.#fail(err);
     }
   }
 
-  /** The writer loop: one write at a time until nothing is left below the horizon. */
+  /** The header's bytes as a request carries them (a copy: the next patch reuses #header). */
+  #headerCopy(): Uint8Array {
+    return new Uint8Array(this.#header.subarray(0, this.#setup.layout.headerBytes));
+  }
+
+  /**
+   * The writer: plans everything up to the horizon (or, at close, the end), sends it as one
+   * batch of writes, the header patch riding on the last, and releases the slots when they are
+   * on disk. The thread runs requests in order, so the batch lands as one sequence of pwrites.
+   */
   async #drain(final: boolean): Promise<void> {
     const buf = this.#buf;
-    const { headerBytes, blockAlign } = this.#setup.layout;
+    const { headerBytes, blockAlign, format } = this.#setup.layout;
     const maxSilence = Math.floor(SILENCE_BYTES / blockAlign);
+    const file = this.#file!;
+    const reqs: IoWrite[] = [];
+    /** File position (sample frames) each request completes. */
+    const ends: number[] = [];
+    let submitted = 0;
     try {
-      const fh = this.#fh!;
       while (true) {
         const plan = final ? buf.plan(buf.frontier, buf.finalEnd, maxSilence) : buf.plan(buf.horizon(), 0, maxSilence);
         if (plan === Plan.none) break;
@@ -236,44 +241,57 @@ export class RecordingSink implements Sink {
           if (room <= 0) break;
           n = room;
         }
-        const at = headerBytes + buf.planPos * blockAlign;
+        const pos = headerBytes + buf.planPos * blockAlign;
         if (plan === Plan.data) {
           const off = buf.planSlot * blockAlign;
           buf.submitData(n);
-          try {
-            await writeFully(fh, buf.bytes, off, n * blockAlign, at);
-          } finally {
-            buf.release(n); // on error the slots are abandoned: the stream is degraded anyway
-          }
+          submitted += n;
+          reqs.push({ op: 'write', file, ring: buf.shared, off, len: n * blockAlign, pos });
         } else {
           buf.submitSilence(n);
-          await writeFully(fh, this.#silence, 0, n * blockAlign, at);
+          reqs.push({ op: 'write', file, silence: format, off: 0, len: n * blockAlign, pos });
         }
-        this.#dataFrames = buf.filePos;
-        this.#showQueued();
+        ends.push(buf.filePos);
       }
-      if (this.#dataFrames !== this.#headerFrames && (this.#headerDue || performance.now() - this.#headerAt >= this.#setup.headerIntervalMs)) {
-        await this.#patchHeader(false);
+      const patch = buf.filePos !== this.#headerFrames && (this.#headerDue || performance.now() - this.#headerAt >= this.#setup.headerIntervalMs);
+      if (patch) {
+        writeWavHeader(this.#header, this.#setup.layout, buf.filePos * blockAlign);
+        const header = this.#headerCopy();
+        if (reqs.length > 0) reqs[reqs.length - 1]!.header = header;
+        else reqs.push({ op: 'write', file, len: 0, off: 0, pos: 0, header });
+        ends.push(buf.filePos);
       }
       this.#headerDue = false;
+      if (reqs.length > 0) {
+        const done = await Promise.allSettled(reqs.map((r) => ioRequest(r)));
+        // What reached the disk: every write up to the first that failed.
+        let err: unknown = null;
+        for (let i = 0; i < done.length; i++) {
+          const d = done[i]! as PromiseSettledResult<IoReply>;
+          if (d.status === 'rejected') {
+            err = d.reason;
+            break;
+          }
+          this.#dataFrames = ends[i]!;
+        }
+        if (err === null && patch) {
+          this.#headerFrames = this.#dataFrames;
+          this.#headerAt = performance.now();
+        }
+        this.#showQueued();
+        if (err !== null) throw err;
+      }
       if (!this.#sidecarHasStart && buf.firstTimestampMs !== null) {
         this.#sidecarHasStart = true;
-        await writeJsonAtomic(this.#setup.paths.sidecar, this.#sidecar());
+        await ioRequest({ op: 'sidecar', path: this.#setup.paths.sidecar, json: sidecarText(this.#sidecar()) });
       }
     } catch (err) {
       this.#fail(err);
     } finally {
+      // Written or abandoned (the stream is degraded then): the slots are free again.
+      if (submitted > 0) buf.release(submitted);
       this.#pumping = false;
     }
-  }
-
-  async #patchHeader(final: boolean): Promise<void> {
-    const { layout } = this.#setup;
-    const dataBytes = this.#dataFrames * layout.blockAlign;
-    writeWavHeader(this.#header, layout, dataBytes, final);
-    await writeFully(this.#fh!, this.#header, 0, layout.headerBytes, 0);
-    this.#headerFrames = this.#dataFrames;
-    this.#headerAt = performance.now();
   }
 
   async #finish(reason: CloseReason): Promise<void> {
@@ -284,8 +302,8 @@ export class RecordingSink implements Sink {
     await this.#openDone;
     await this.#pumpDone;
     try {
-      const fh = this.#fh;
-      if (fh !== null) {
+      const file = this.#file;
+      if (file !== null) {
         if (!this.#failed) {
           this.#pumping = true;
           this.#pumpDone = this.#drain(true);
@@ -293,27 +311,30 @@ export class RecordingSink implements Sink {
         }
         // Even after a write error, leave a consistent file holding what reached the disk.
         const dataBytes = this.#dataFrames * layout.blockAlign;
-        await fh.truncate(layout.headerBytes + dataBytes);
-        if ((dataBytes & 1) === 1) await writeFully(fh, SILENCE_PCM16, 0, 1, layout.headerBytes + dataBytes);
-        await this.#patchHeader(true);
-        await fh.sync();
-        if (!(await exists(paths.partial))) await this.#restorePartial(fh);
-        this.#fh = null;
-        await fh.close();
-        await rename(paths.partial, paths.wav);
-        await fsyncDir(paths.dir);
-        manifest = await this.#manifest(reason, wallEnd);
-        await writeJsonAtomic(paths.manifest, manifest);
-        await unlink(paths.sidecar).catch(() => undefined);
-        await fsyncDir(paths.dir);
+        writeWavHeader(this.#header, layout, dataBytes, true);
+        manifest = this.#manifest(reason, wallEnd);
+        this.#file = null;
+        const done = await ioRequest({
+          op: 'finish',
+          file,
+          size: layout.headerBytes + dataBytes,
+          pad: (dataBytes & 1) === 1,
+          header: this.#headerCopy(),
+          dir: paths.dir,
+          partial: paths.partial,
+          wav: paths.wav,
+          sidecar: paths.sidecar,
+          manifest: paths.manifest,
+          manifestJson: JSON.stringify(manifest),
+        });
+        manifest = { ...manifest, bytes: done.bytes!, sha256: done.sha256! };
+        if (done.restored === true) ctx.log.warn({ path: paths.partial }, 'recording directory was removed during the stream; recreated it and restored the recording');
       }
     } catch (err) {
+      // The I/O thread closed the file; a .partial still there is repaired by
+      // recoverPartialRecordings at the next start.
       this.#fail(err);
       manifest = null;
-      const fh = this.#fh;
-      this.#fh = null;
-      // The .partial (if still there) is repaired by recoverPartialRecordings at the next start.
-      await fh?.close().catch(() => undefined);
     } finally {
       ctx.stats.queued -= this.#queuedShown;
       this.#queuedShown = 0;
@@ -323,31 +344,6 @@ export class RecordingSink implements Sink {
       // the stream's end. The factory's shutdown() waits for it.
       this.#setup.background(this.#archive(manifest));
     }
-  }
-
-  /**
-   * The .partial's directory was removed during the stream (its data lives on through our open
-   * handle, unlinked): recreate the directory and copy the file back to its path, so the
-   * recording still finishes. Rare, so a plain chunked copy.
-   */
-  async #restorePartial(fh: FileHandle): Promise<void> {
-    const { paths, ctx } = this.#setup;
-    await mkdir(paths.dir, { recursive: true });
-    const out = await open(paths.partial, 'wx');
-    try {
-      const size = (await fh.stat()).size;
-      const chunk = Buffer.allocUnsafe(1 << 20);
-      for (let pos = 0; pos < size; ) {
-        const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - pos), pos);
-        if (bytesRead === 0) throw new Error(`${paths.partial}: could not read back byte ${pos} of ${size}`);
-        await writeFully(out, chunk, 0, bytesRead, pos);
-        pos += bytesRead;
-      }
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    ctx.log.warn({ path: paths.partial }, 'recording directory was removed during the stream; recreated it and restored the recording');
   }
 
   async #archive(manifest: RecordingManifest): Promise<void> {
@@ -360,13 +356,13 @@ export class RecordingSink implements Sink {
     }
   }
 
-  async #manifest(reason: CloseReason, wallEnd: number): Promise<RecordingManifest> {
-    const { info, paths, layout, trackOfChannel } = this.#setup;
+  /** The manifest but for `bytes` and `sha256`, which the I/O thread fills in after the rename. */
+  #manifest(reason: CloseReason, wallEnd: number): RecordingManifest {
+    const { info, layout, trackOfChannel } = this.#setup;
     const buf = this.#buf;
     const first = buf.firstTimestampMs;
     const durationMs = this.#dataFrames / (SAMPLE_RATE / 1000);
     const { gaps, framesLost } = reportGaps(buf.gaps, trackOfChannel, first ?? 0, buf.discontinuities);
-    const [st, sha256] = await Promise.all([stat(paths.wav), sha256File(paths.wav)]);
     return {
       version: 1,
       accountSid: info.accountSid,
@@ -393,8 +389,8 @@ export class RecordingSink implements Sink {
       gaps,
       discontinuities: reportDiscontinuities(buf.discontinuities, first ?? 0),
       stopped: this.#stopped,
-      bytes: st.size,
-      sha256,
+      bytes: 0,
+      sha256: '',
       recovered: false,
       closeReason: reason,
       error: this.#error,
@@ -439,6 +435,11 @@ export class RecordingSink implements Sink {
     ctx.stats.queued -= this.#queuedShown;
     this.#queuedShown = 0;
   }
+}
+
+/** A sidecar as writeJsonAtomic (file-ops.ts) would write it. */
+function sidecarText(sidecar: RecordingSidecar): string {
+  return `${JSON.stringify(sidecar, null, 2)}\n`;
 }
 
 /** ISO time of an epoch-ms value; null for a value no Date can hold (never throws). */

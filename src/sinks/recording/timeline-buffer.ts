@@ -1,7 +1,9 @@
 /**
- * The recording's bounded buffer: places frames on the media timeline and hands the writer
- * byte ranges laid out exactly as they go into the WAV data chunk. Pure memory, no I/O: the
- * sink's writer (recording-sink.ts) drives it with plan/submit/release.
+ * The recording's timeline: places frames on the media timeline and hands the writer byte
+ * ranges laid out exactly as they go into the WAV data chunk. Pure memory, no I/O: the sink's
+ * writer (recording-sink.ts) drives it with plan/submit/release. The bytes themselves live in a
+ * SampleRing (sample-ring.ts): this file decides which slot each sample goes to, when the ring
+ * grows or shrinks, and what the writer may take.
  *
  * Positions are sample frames on the stream's timeline: 0 is the first frame of the stream (any
  * track); a frame at media time T starts at (T - firstT) * 8. Slots are sample frames of the
@@ -51,6 +53,7 @@
 import type { MediaFrame } from '../sink.js';
 import { SAMPLES_PER_MS } from '../../core/stream.js';
 import { GAP_DROPPED, GAP_LEADING, GAP_TIMESTAMP, GapList } from './gap-list.js';
+import { SampleRing } from './sample-ring.js';
 import type { RecordingFormat } from './wav-header.js';
 
 /** What became of a frame, as `accept` reports it. */
@@ -77,9 +80,6 @@ export type Plan = (typeof Plan)[keyof typeof Plan];
 /** Segments a buffer can hold at once; each needs at least one slot, and most streams use one. */
 const MAX_SEGMENTS = 64;
 const SEG_MASK = MAX_SEGMENTS - 1;
-
-/** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface TimelineOptions {
   readonly format: RecordingFormat;
@@ -109,13 +109,10 @@ export class TimelineBuffer {
   readonly capacity: number;
   readonly channels: number;
 
-  /** Physical ring size in sample frames (≤ capacity); slot v lives at index v % #size. */
-  #size: number;
+  /** The ring (≤ capacity sample frames); slot v lives at index v % its size. */
+  readonly #ring: SampleRing;
   /** The size it starts at and shrinks back to. */
   readonly #initial: number;
-  #pcm: Int16Array | null;
-  #mu: Uint8Array | null;
-  #bytes: Buffer;
   readonly #chanOf: Int8Array;
   readonly #lag: number;
 
@@ -166,32 +163,23 @@ export class TimelineBuffer {
     this.#lag = Math.max(0, Math.floor(opts.lagFrames));
     this.#maxGap = opts.maxGapFrames ?? Number.POSITIVE_INFINITY;
     const initial = Math.floor(opts.initialFrames ?? this.capacity);
-    this.#size = initial >= 1 && initial < this.capacity ? initial : this.capacity;
-    this.#initial = this.#size;
-    this.#pcm = null;
-    this.#mu = null;
-    this.#bytes = this.#allocate(opts.format === 'pcm16', this.#size);
+    this.#initial = initial >= 1 && initial < this.capacity ? initial : this.capacity;
+    this.#ring = new SampleRing(opts.format, this.channels, this.#initial);
   }
 
   /** The ring as bytes in file layout; the writer passes ranges of it straight to write(). */
   get bytes(): Buffer {
-    return this.#bytes;
+    return this.#ring.bytes;
+  }
+
+  /** The shared memory behind {@link bytes} (what the I/O thread writes from). */
+  get shared(): SharedArrayBuffer {
+    return this.#ring.shared;
   }
 
   /** Sample frames the ring has allocated now (grows up to {@link capacity}). */
   get allocatedFrames(): number {
-    return this.#size;
-  }
-
-  /** A silent ring of `frames` sample frames; sets #pcm or #mu and returns its bytes. */
-  #allocate(pcm16: boolean, frames: number): Buffer {
-    const slots = frames * this.channels;
-    if (pcm16) {
-      this.#pcm = new Int16Array(slots);
-      return Buffer.from(this.#pcm.buffer, 0, this.#pcm.byteLength);
-    }
-    this.#mu = new Uint8Array(slots).fill(0xff); // mu-law silence (positive zero, §2.3)
-    return Buffer.from(this.#mu.buffer, 0, this.#mu.byteLength);
+    return this.#ring.size;
   }
 
   /**
@@ -201,36 +189,14 @@ export class TimelineBuffer {
    */
   #fit(): void {
     const occupied = this.#vEnd - this.#vBase;
-    if (occupied <= this.#size) return;
-    let size = this.#size * 2;
+    const old = this.#ring.size;
+    if (occupied <= old) return;
+    let size = old * 2;
     if (size < occupied) size = occupied;
     if (size > this.capacity) size = this.capacity;
     // Slots past vBase + the old size were just claimed and hold nothing yet (their old indices
     // alias older slots), so only the first old-size occupied slots carry audio.
-    this.#resize(size, this.#size);
-  }
-
-  /**
-   * Moves the ring to a new one of `size` sample frames, carrying slots [vBase, vBase + carried)
-   * to their indices in it; every other slot of the new ring is silence.
-   */
-  #resize(size: number, carried: number): void {
-    const oldSize = this.#size;
-    const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
-    this.#bytes = this.#allocate(this.#pcm !== null, size);
-    this.#size = size;
-    const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
-    const chs = this.channels;
-    const end = this.#vBase + carried;
-    for (let v = this.#vBase; v < end; ) {
-      const from = v % oldSize;
-      const to = v % size;
-      let run = end - v;
-      if (run > oldSize - from) run = oldSize - from;
-      if (run > size - to) run = size - to;
-      ring.set(old.subarray(from * chs, (from + run) * chs), to * chs);
-      v += run;
-    }
+    this.#ring.resize(size, this.#vBase, old);
   }
 
   /** Media time of the stream's first frame, or null before it. */
@@ -377,7 +343,7 @@ export class TimelineBuffer {
     } else {
       return this.#giveUp(ch, s, e, te, Outcome.dropped);
     }
-    if (this.#vEnd - this.#vBase > this.#size) this.#fit();
+    if (this.#vEnd - this.#vBase > this.#ring.size) this.#fit();
     this.#copyIn(ch, v, frame, srcOff, e - s);
     if (s > te) this.gaps[ch]!.append(te, s, this.#trackSeen[ch] === 1 ? GAP_TIMESTAMP : GAP_LEADING);
     this.#trackEnd[ch] = e;
@@ -459,37 +425,16 @@ export class TimelineBuffer {
   }
 
   #copyIn(ch: number, v: number, frame: MediaFrame, srcOff: number, n: number): void {
-    const cap = this.#size;
+    const ring = this.#ring;
+    const cap = ring.size;
     // `| 0` keeps the indices small integers: slot counters can come out of a Float64Array as
     // doubles, and double-indexed stores made the copy 2.5x slower. Splitting at the ring's end
     // instead of testing for the wrap per sample took it further. (Ad-hoc loop of 2M frames
-    // through accept + drain on Node 20: 750 → 300 → 200 ns per 160-sample frame; no bench
-    // file yet, bench/ belongs to the benchmark owners.)
+    // through accept + drain on Node 20: 750 → 300 → 200 ns per 160-sample frame.)
     const slot = v % cap | 0;
     const first = n < cap - slot ? n : cap - slot; // up to the ring's end, then wrap to slot 0
-    this.#copyRun(ch, slot, frame, srcOff | 0, first);
-    if (first < n) this.#copyRun(ch, 0, frame, (srcOff + first) | 0, n - first);
-  }
-
-  #copyRun(ch: number, slot: number, frame: MediaFrame, srcOff: number, n: number): void {
-    const chs = this.channels;
-    let o = (slot * chs + ch) | 0;
-    if (this.#pcm !== null) {
-      const ring = this.#pcm;
-      const src = frame.pcm;
-      if (HOST_LE) {
-        for (let i = 0; i < n; i++, o += chs) ring[o] = src[srcOff + i]!;
-      } else {
-        for (let i = 0; i < n; i++, o += chs) {
-          const x = src[srcOff + i]!;
-          ring[o] = ((x & 0xff) << 8) | ((x >> 8) & 0xff);
-        }
-      }
-    } else {
-      const ring = this.#mu!;
-      const src = frame.mulaw;
-      for (let i = 0; i < n; i++, o += chs) ring[o] = src[srcOff + i]!;
-    }
+    ring.copyRun(ch, slot, frame, srcOff | 0, first);
+    if (first < n) ring.copyRun(ch, 0, frame, (srcOff + first) | 0, n - first);
   }
 
   /**
@@ -529,9 +474,10 @@ export class TimelineBuffer {
     const segEnd = p0 + (endV - v0);
     const limit = segEnd < h ? segEnd : h;
     if (limit > posSub) {
-      const slot = this.#vSub % this.#size;
+      const size = this.#ring.size;
+      const slot = this.#vSub % size;
       let n = limit - posSub;
-      if (n > this.#size - slot) n = this.#size - slot; // up to the ring's end; the rest next
+      if (n > size - slot) n = size - slot; // up to the ring's end; the rest next
       this.planPos = posSub;
       this.planFrames = n;
       this.planSlot = slot;
@@ -558,24 +504,19 @@ export class TimelineBuffer {
 
   /** The oldest `frames` submitted slots are on disk (or abandoned): reset them to silence. */
   release(frames: number): void {
-    const cap = this.#size;
-    const chs = this.channels;
+    const ring = this.#ring;
+    const cap = ring.size;
     const from = this.#vBase % cap;
     const first = Math.min(frames, cap - from);
-    this.#clear(from * chs, (from + first) * chs);
-    if (first < frames) this.#clear(0, (frames - first) * chs);
+    ring.clear(from, from + first);
+    if (first < frames) ring.clear(0, frames - first);
     this.#vBase += frames;
     // Nothing is in flight here (one write at a time, released when done): shrink after a backlog.
     const occupied = this.#vEnd - this.#vBase;
-    if (this.#size > this.#initial && occupied <= this.#initial >> 2) this.#resize(this.#initial, occupied);
+    if (cap > this.#initial && occupied <= this.#initial >> 2) ring.resize(this.#initial, this.#vBase, occupied);
     while (this.#segCount > 1 && this.#vBase >= this.#segV[(this.#segHead + 1) & SEG_MASK]!) {
       this.#segHead = (this.#segHead + 1) & SEG_MASK;
       this.#segCount--;
     }
-  }
-
-  #clear(from: number, to: number): void {
-    if (this.#pcm !== null) this.#pcm.fill(0, from, to);
-    else this.#mu!.fill(0xff, from, to);
   }
 }

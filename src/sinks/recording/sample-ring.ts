@@ -1,0 +1,117 @@
+/**
+ * The recording's ring storage: sample frames in WAV file order (interleaved channels, 16-bit
+ * little-endian or mu-law bytes), silent where nothing was placed. It knows slots, not time: the
+ * timeline (timeline-buffer.ts) decides which slot a sample goes to; this stores, grows, shrinks
+ * and clears them.
+ *
+ * The memory is a SharedArrayBuffer, so the recording I/O thread (io-thread.ts) writes ranges of
+ * it to the file without a copy; the timeline keeps a range it handed to the writer unchanged
+ * until the write is done. Slot v of an ever-growing slot counter lives at index v % size.
+ */
+import type { MediaFrame } from '../sink.js';
+import type { RecordingFormat } from './wav-header.js';
+
+/** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export class SampleRing {
+  readonly channels: number;
+  readonly #pcm16: boolean;
+  /** Sample frames the ring holds; slot v lives at index v % size. */
+  #size: number;
+  #pcm: Int16Array | null = null;
+  #mu: Uint8Array | null = null;
+  #shared: SharedArrayBuffer;
+  #bytes: Buffer;
+
+  constructor(format: RecordingFormat, channels: number, frames: number) {
+    this.channels = channels;
+    this.#pcm16 = format === 'pcm16';
+    this.#size = frames;
+    this.#shared = this.#allocate(frames);
+    this.#bytes = Buffer.from(this.#shared, 0, this.#shared.byteLength);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The ring as bytes in file layout. */
+  get bytes(): Buffer {
+    return this.#bytes;
+  }
+
+  /** The memory behind {@link bytes}, for the I/O thread (a replaced ring keeps its own). */
+  get shared(): SharedArrayBuffer {
+    return this.#shared;
+  }
+
+  /** A silent ring of `frames` sample frames; sets #pcm or #mu. */
+  #allocate(frames: number): SharedArrayBuffer {
+    const slots = frames * this.channels;
+    if (this.#pcm16) {
+      const sab = new SharedArrayBuffer(slots * 2);
+      this.#pcm = new Int16Array(sab);
+      this.#mu = null;
+      return sab;
+    }
+    const sab = new SharedArrayBuffer(slots);
+    this.#mu = new Uint8Array(sab).fill(0xff); // mu-law silence (positive zero, §2.3)
+    this.#pcm = null;
+    return sab;
+  }
+
+  /**
+   * Moves to a new ring of `size` sample frames, carrying slots [from, from + carried) to their
+   * indices in it; every other slot of the new ring is silence. The old memory is left as it is
+   * (a write in flight may still be reading it).
+   */
+  resize(size: number, from: number, carried: number): void {
+    const oldSize = this.#size;
+    const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
+    this.#shared = this.#allocate(size);
+    this.#bytes = Buffer.from(this.#shared, 0, this.#shared.byteLength);
+    this.#size = size;
+    const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
+    const chs = this.channels;
+    const end = from + carried;
+    for (let v = from; v < end; ) {
+      const a = v % oldSize;
+      const b = v % size;
+      let run = end - v;
+      if (run > oldSize - a) run = oldSize - a;
+      if (run > size - b) run = size - b;
+      ring.set(old.subarray(a * chs, (a + run) * chs), b * chs);
+      v += run;
+    }
+  }
+
+  /** Copies `n` samples of the frame from `srcOff` into channel `ch` from slot index `slot` (no wrap). */
+  copyRun(ch: number, slot: number, frame: MediaFrame, srcOff: number, n: number): void {
+    const chs = this.channels;
+    let o = (slot * chs + ch) | 0;
+    if (this.#pcm !== null) {
+      const ring = this.#pcm;
+      const src = frame.pcm;
+      if (HOST_LE) {
+        for (let i = 0; i < n; i++, o += chs) ring[o] = src[srcOff + i]!;
+      } else {
+        for (let i = 0; i < n; i++, o += chs) {
+          const x = src[srcOff + i]!;
+          ring[o] = ((x & 0xff) << 8) | ((x >> 8) & 0xff);
+        }
+      }
+    } else {
+      const ring = this.#mu!;
+      const src = frame.mulaw;
+      for (let i = 0; i < n; i++, o += chs) ring[o] = src[srcOff + i]!;
+    }
+  }
+
+  /** Resets slot indices [from, to) (no wrap) to silence. */
+  clear(from: number, to: number): void {
+    const chs = this.channels;
+    if (this.#pcm !== null) this.#pcm.fill(0, from * chs, to * chs);
+    else this.#mu!.fill(0xff, from * chs, to * chs);
+  }
+}
