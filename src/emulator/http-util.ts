@@ -33,18 +33,6 @@ export function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-/** Form or query parameters; a name given more than once becomes a list (qs `arrayFormat: repeat`). */
-export function parseParams(search: URLSearchParams): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of search) {
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (typeof prev === 'string') out[name] = [prev, value];
-    else prev.push(value);
-  }
-  return out;
-}
-
 /** The single value of `name` (the first when repeated). */
 export function param(params: Record<string, string | string[]>, name: string): string | undefined {
   const v = params[name];

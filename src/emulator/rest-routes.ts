@@ -12,7 +12,8 @@ import { InvalidInputError } from '../errors.js';
 import type { Credentials } from './auth.js';
 import type { SimEngine } from './engine.js';
 import type { FaultController } from './faults.js';
-import { basicAuth, parseParams, readBody, sendJson } from './http-util.js';
+import { parseForm } from '../twilio/form.js';
+import { basicAuth, readBody, sendJson } from './http-util.js';
 import { createCall, createStream, fetchCall, listCalls, updateCall, updateStream, type RestAnswer } from './rest-calls.js';
 import {
   createParticipant,
@@ -87,7 +88,8 @@ export async function handleRest(ctx: RestContext, req: IncomingMessage, res: Se
   let headers: Record<string, string> = {};
   try {
     const body = method === 'POST' ? await readBody(req) : '';
-    entry.params = method === 'POST' ? parseParams(new URLSearchParams(body)) : parseParams(url.searchParams);
+    // Form body (POST) or query (GET); a repeated name becomes a list (qs `arrayFormat: repeat`).
+    entry.params = parseForm(method === 'POST' ? body : url.searchParams);
     const auth = basicAuth(req);
     entry.authUser = auth?.user ?? null;
     const m = ACCOUNT_PATH.exec(path);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConferenceEndEvent } from '../../src/core/conference.js';
 import type { StreamFaults } from '../../src/emulator/index.js';
-import { parseForm } from '../../src/gateway/control/webhook-routes.js';
+import { parseForm } from '../../src/twilio/form.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { verifyStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
@@ -308,13 +308,16 @@ describe('POST /twilio/conference-events', () => {
 });
 
 describe('parseForm', () => {
-  it('keeps repeated names as arrays in order, and treats __proto__ as a plain name', () => {
-    const f = parseForm('a=1&b=x+y&a=2&a=3&__proto__=p&c=%26');
+  it('keeps repeated names as arrays in order, and treats __proto__ and constructor as plain names', () => {
+    const f = parseForm('a=1&b=x+y&a=2&a=3&__proto__=p&c=%26&constructor=k&constructor=l');
     expect(f.a).toEqual(['1', '2', '3']);
     expect(f.b).toBe('x y');
     expect(f.c).toBe('&');
     expect(Object.getPrototypeOf(f)).toBeNull();
     expect(f['__proto__']).toBe('p');
+    expect(f['constructor']).toEqual(['k', 'l']);
+    // The emulator's REST API reads query strings with the same parser.
+    expect(parseForm(new URLSearchParams('a=1&a=2'))).toEqual(Object.assign(Object.create(null), { a: ['1', '2'] }));
   });
 
   it('signs repeated keys the way Twilio does, end to end', async () => {

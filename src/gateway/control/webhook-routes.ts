@@ -21,6 +21,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSid, SID_PATTERNS } from '../../twilio/sids.js';
+import { parseForm, type FormBody } from '../../twilio/form.js';
 import { validateSignature } from '../../twilio/signature.js';
 import { FieldError, sendRouteError } from './route-errors.js';
 import type { EventBus } from '../../core/events.js';
@@ -30,9 +31,6 @@ import type { ConferenceMembership } from './conference-membership.js';
 import { ReplayWindow } from './webhook-replay.js';
 import { publicUrlAs, type StreamStarter } from './stream-starter.js';
 import { CONFERENCE_EVENTS_PATH, STREAM_STATUS_PATH } from '../../core/routes.js';
-
-/** A parsed form body: repeated names keep every value, in order. */
-export type FormBody = Record<string, string | string[]>;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** Twilio's callbacks are a few hundred bytes. */
@@ -45,18 +43,6 @@ export interface WebhookRoutesOptions {
   membership?: ConferenceMembership;
   /** Where a verified `conference-end` is published (the conditions engine and live subscribers listen). */
   bus: EventBus;
-}
-
-/** Parses `a=1&b=2&a=3` into `{ a: ['1', '3'], b: '2' }` (no prototype, so `__proto__` is just a name). */
-export function parseForm(body: string): FormBody {
-  const out: FormBody = Object.create(null) as FormBody;
-  for (const [name, value] of new URLSearchParams(body)) {
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (typeof prev === 'string') out[name] = [prev, value];
-    else prev.push(value);
-  }
-  return out;
 }
 
 const streamStatusSchema = {
