@@ -13,7 +13,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +30,7 @@ import { RedisConferenceStore } from '../src/state/redis-conference-store.js';
 import { RedisConnection } from '../src/state/redis-connection.js';
 import { TwilioRestClient } from '../src/twilio/rest-client.js';
 import { newSid } from '../src/twilio/sids.js';
+import { freePort, startRedisServer } from './lib/redis.js';
 import { machineLine, percentile } from './lib/stats.js';
 import { connectedMessage, mediaMessage, newStreamIds, speechLikeFrames, startMessage, stopMessage } from './lib/twilio-frames.js';
 
@@ -39,25 +39,6 @@ const STREAMS = Number(args.streams);
 const FRAMES = Number(args.frames);
 const ROUNDS = Number(args.rounds);
 const log = pino({ level: 'silent' });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-async function startRedisServer(dir: string): Promise<{ url: string; stop: () => void }> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const url = `redis://127.0.0.1:${port}/0`;
-  const probe = new RedisConnection({ url, log });
-  if (!(await probe.connect(10_000))) throw new Error('redis-server did not start');
-  await probe.close();
-  return { url, stop: () => child.kill('SIGTERM') };
-}
 
 /** user+system CPU of a process, ms. */
 function cpuMs(pid: number): number {
