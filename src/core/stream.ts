@@ -28,4 +28,12 @@ export interface StreamInfo {
   readonly startedAtMs: number;
 }
 
+/** The ids that name a stream wherever it is reported (bus events, files, the events stream). */
+export type StreamIds = Pick<StreamInfo, 'accountSid' | 'callSid' | 'streamSid' | 'conferenceSid'>;
+
+/** `info`'s ids alone, in Twilio's order (account, call, stream), then the conference. */
+export function streamIds(info: StreamIds): StreamIds {
+  return { accountSid: info.accountSid, callSid: info.callSid, streamSid: info.streamSid, conferenceSid: info.conferenceSid };
+}
+
 export type CloseReason = 'stopped' | 'aborted' | 'protocol-error' | 'rejected' | 'shutdown' | 'stalled';

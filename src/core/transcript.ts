@@ -1,5 +1,5 @@
 /** Results of speech recognition, on the stream's media clock (ms since stream start). */
-import type { Track } from './stream.js';
+import type { StreamIds, Track } from './stream.js';
 
 export interface TranscriptWord {
   word: string;
@@ -18,20 +18,12 @@ export interface TranscriptResult {
 }
 
 /** A result attributed to its stream and track, as the gateway publishes it. */
-export interface TranscriptEvent extends TranscriptResult {
-  accountSid: string;
-  callSid: string;
-  streamSid: string;
-  conferenceSid: string | null;
+export interface TranscriptEvent extends TranscriptResult, StreamIds {
   track: Track;
 }
 
 /** A rule phrase spotted in the audio (keyword spotting), media-clock times. */
-export interface PhraseEvent {
-  accountSid: string;
-  callSid: string;
-  streamSid: string;
-  conferenceSid: string | null;
+export interface PhraseEvent extends StreamIds {
   track: Track;
   phrase: string;
   startMs: number;

@@ -21,7 +21,7 @@
 import type { Logger } from 'pino';
 import type { EventBus } from '../../core/events.js';
 import { type MediaFrame, type Sink, type SinkContext, type SinkFactory } from '../sink.js';
-import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../../core/stream.js';
+import { streamIds, TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../../core/stream.js';
 import type { EngineSession, SpeechEngine } from './engines/engine.js';
 import { defaultTranscriptionSlots } from './capacity.js';
 import { createTranscriptionStats, type TranscriptionStats } from './stats.js';
@@ -290,10 +290,7 @@ class TranscriptionSink implements Sink {
     }
     const event: TranscriptEvent = {
       ...result,
-      accountSid: info.accountSid,
-      callSid: info.callSid,
-      streamSid: info.streamSid,
-      conferenceSid: info.conferenceSid,
+      ...streamIds(info),
       track: state.track,
     };
     if (!result.isFinal) {
@@ -336,10 +333,7 @@ class TranscriptionSink implements Sink {
     const info = this.#info;
     this.#stats.phrases++;
     const event: PhraseEvent = {
-      accountSid: info.accountSid,
-      callSid: info.callSid,
-      streamSid: info.streamSid,
-      conferenceSid: info.conferenceSid,
+      ...streamIds(info),
       track,
       phrase,
       startMs,
