@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { DeepgramStandin } from './deepgram-standin.js';
-import { expectWordsOnMediaClock, manifest, sentJson, startAsrStack, stream, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { expectWordsOnMediaClock, manifest, sentJson, startAsrStack, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { startStream } from '../helpers/stack.js';
 import { audioOf } from './standin.js';
 import { toneSpeech } from './tone-speech.js';
 
@@ -42,7 +43,7 @@ async function start(env: Record<string, string> = {}, key = KEY): Promise<{ s: 
 /** One call of CALL, streamed, to its end. */
 async function call(s: AsrStack, track: 'inbound_track' | 'both_tracks' = 'inbound_track', hears?: Uint8Array) {
   const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw }, ...(hears === undefined ? {} : { hears: { type: 'mulaw', data: hears } }) });
-  const streamSid = await stream(s, c.sid, track);
+  const streamSid = await startStream(s, c.sid, track);
   await untilEnded(s, streamSid);
   return { callSid: c.sid, streamSid };
 }
@@ -160,7 +161,7 @@ describe('TRANSCRIPTION=deepgram (Deepgram stand-in, real gateway, Twilio emulat
   it('malformed messages from the service are counted and ignored; the call is transcribed all the same', async () => {
     const { s, d } = await start();
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await waitFor(() => d.connections.length === 1 && d.connections[0]!.audio.length > 10, 10_000, 'audio at the service');
     const bad = [
       'not json at all',
@@ -206,7 +207,7 @@ describe('TRANSCRIPTION=deepgram (Deepgram stand-in, real gateway, Twilio emulat
     const { s, d } = await start();
     // 100 frames in (2 s), the emulator's sending stalls 4 s of real time, then the backlog comes.
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw }, streamFaults: { delay: { frames: [100], ms: 4000 } } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await untilEnded(s, streamSid);
 
     expect(d.violations()).toEqual([]);
@@ -225,7 +226,7 @@ describe('TRANSCRIPTION=deepgram (Deepgram stand-in, real gateway, Twilio emulat
     // Frames 96-105 (1900-2100 ms, inside the pause after the first sentence) never arrive.
     const lost = Array.from({ length: 10 }, (_, i) => 96 + i);
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw }, streamFaults: { drop: { frames: lost } } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await untilEnded(s, streamSid);
 
     expect(d.violations()).toEqual([]);

@@ -1,13 +1,13 @@
 /**
  * The production gateway (createAppGateway) with a remote speech engine pointed at a stand-in,
- * and the Twilio emulator as the caller: streams start through the admin API, the emulator
+ * and the Twilio emulator as the caller: streams start through the admin API (startStream), the emulator
  * plays tone speech (tone-speech.ts) and hangs up at its end.
  */
 import { readFile } from 'node:fs/promises';
 import type { TranscriptEvent } from '../../src/core/transcript.js';
 import { transcriptPath, type TranscriptLine } from '../../src/sinks/transcription/index.js';
-import { waitFor } from '../helpers/gateway.js';
-import { readManifest, recordingBase, startStack, type Stack } from '../e2e/faults-helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { readManifest, recordingBase, startStack, type Stack } from '../helpers/stack.js';
 import type { StandinConnection } from './standin.js';
 import type { PlannedWord } from './tone-speech.js';
 
@@ -26,27 +26,13 @@ export async function startAsrStack(env: Record<string, string>, speed = 2): Pro
   return Object.assign(base, { events });
 }
 
-/** Starts a stream of `callSid` with `track` through the admin API; returns the StreamSid. */
-export async function stream(stack: Stack, callSid: string, track: 'inbound_track' | 'both_tracks' = 'inbound_track'): Promise<string> {
-  const res = await fetch(`${stack.http}/v1/calls/${callSid}/streams`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ track }),
-  });
-  const body = (await res.json()) as { streamSid?: string };
-  if (res.status !== 201 || body.streamSid === undefined) throw new Error(`CreateStream: ${res.status} ${JSON.stringify(body)}`);
-  return body.streamSid;
-}
-
 /** Waits for the stream's end and the transcription sink's close (its last JSONL line written). */
 export async function untilEnded(stack: Stack, streamSid: string, ms = 30_000): Promise<void> {
-  try {
-    await waitFor(() => stack.ends.has(streamSid), ms, `stream-end of ${streamSid}`);
-  } catch (err) {
-    // Say where the stream is, for a CI log.
+  // On a timeout, say where the stream is, for a CI log.
+  await waitFor(() => stack.ends.has(streamSid), ms, () => {
     const lines = stack.lines.filter((l) => l.streamSid === streamSid || (l.level as number) >= 40).slice(-8).map((l) => String(l.msg));
-    throw new Error(`${(err as Error).message}; emulator: ${stack.sim.stream(streamSid)?.status ?? '?'}; started: ${stack.started.has(streamSid)}; log: ${JSON.stringify(lines)}`);
-  }
+    return `stream-end of ${streamSid}; emulator: ${stack.sim.stream(streamSid)?.status ?? '?'}; started: ${stack.started.has(streamSid)}; log: ${JSON.stringify(lines)}`;
+  });
 }
 
 export async function transcriptLines(stack: Stack, callSid: string, streamSid: string): Promise<TranscriptLine[]> {

@@ -9,7 +9,8 @@ import { parseRules } from '../../src/conditions/rules.js';
 import { isPocketsphinxInstalled, readClipMulaw, speechClip, type PhraseEvent } from '../../src/sinks/transcription/index.js';
 import { metricValue } from '../helpers/gateway.js';
 import { DeepgramStandin } from './deepgram-standin.js';
-import { stream, untilEnded, type AsrStack } from './helpers.js';
+import { untilEnded, type AsrStack } from './helpers.js';
+import { startStream } from '../helpers/stack.js';
 
 const KEY = 'dg-spot-key-0123456789';
 let stack: AsrStack | undefined;
@@ -24,7 +25,7 @@ afterEach(async () => {
 async function callWithRule(spot: boolean): Promise<{ s: AsrStack; d: DeepgramStandin; phrases: PhraseEvent[]; streamSid: string }> {
   dg = await new DeepgramStandin(KEY).listen();
   const rules = `rules:\n  - name: spoken-end\n    when: { phrase: "end the conference", spot: ${spot} }\n    dryRun: true\n`;
-  const { startStack } = await import('../e2e/faults-helpers.js');
+  const { startStack } = await import('../helpers/stack.js');
   const base = await startStack({
     speed: 1,
     rules,
@@ -36,7 +37,7 @@ async function callWithRule(spot: boolean): Promise<{ s: AsrStack; d: DeepgramSt
   s.gateway.bus.on('phrase', (p) => phrases.push(p));
   const audio = Buffer.concat([readClipMulaw(speechClip('phrase-flite-2')), Buffer.alloc(8000, 0xff)]);
   const c = await s.sim.createCall({ audio: { type: 'mulaw', data: audio.subarray(0, audio.length - (audio.length % 160)) } });
-  const streamSid = await stream(s, c.sid);
+  const streamSid = await startStream(s, c.sid);
   await untilEnded(s, streamSid);
   return { s, d: dg, phrases, streamSid };
 }

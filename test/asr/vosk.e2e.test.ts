@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MULAW_TO_PCM } from '../../src/twilio/mulaw.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { expectWordsOnMediaClock, FIRST_TIMESTAMP_MS, startAsrStack, stream, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { expectWordsOnMediaClock, FIRST_TIMESTAMP_MS, startAsrStack, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { startStream } from '../helpers/stack.js';
 import { audioOf } from './standin.js';
 import { toneSpeech } from './tone-speech.js';
 import { VoskStandin } from './vosk-standin.js';
@@ -41,7 +42,7 @@ describe('TRANSCRIPTION=vosk (Vosk server stand-in, real gateway, Twilio emulato
   it('a whole call: config first, the call as 16-bit PCM in order, one reply per message, {"eof" : 1} last; finals word-timed on the media clock', async () => {
     const { s, v } = await start();
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await untilEnded(s, streamSid);
 
     expect(v.violations()).toEqual([]);
@@ -71,7 +72,7 @@ describe('TRANSCRIPTION=vosk (Vosk server stand-in, real gateway, Twilio emulato
     // Inside "echo foxtrot golf" (2.0-3.3 s).
     v.closePlan = { connection: 0, afterSeconds: 2.7, code: 1011, reason: '' };
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: CALL.mulaw } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await untilEnded(s, streamSid);
 
     expect(v.violations()).toEqual([]);
@@ -105,7 +106,7 @@ describe('TRANSCRIPTION=vosk (Vosk server stand-in, real gateway, Twilio emulato
     const call = toneSpeech([['charlie', 'delta'], Array<string>(16).fill('...'), ['hotel', 'alpha']]);
     v.closePlan = { connection: 0, afterSeconds: 1.9, code: 1011, reason: '' };
     const c = await s.sim.createCall({ audio: { type: 'mulaw', data: call.mulaw } });
-    const streamSid = await stream(s, c.sid);
+    const streamSid = await startStream(s, c.sid);
     await waitFor(() => v.connections.length === 1, 20_000, 'the first connection');
     v.refuseAll = { status: 503, body: '' };
     await waitFor(() => v.refused.length > 0, 20_000, 'a refused reconnection');

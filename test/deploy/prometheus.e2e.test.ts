@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { startStack, startStream, toneMulaw, type Stack } from '../e2e/faults-helpers.js';
+import { startStack, startStream, toneMulaw, type Stack } from '../helpers/stack.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/gateway.js';

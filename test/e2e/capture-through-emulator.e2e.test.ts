@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLines, decodePayloads, HELLO_WORLD } from '../helpers/capture.js';
 import { waitFor } from '../helpers/gateway.js';
 import { channel, readWav, soxInfo } from '../sinks/recording/helpers.js';
-import { readManifest, recordingBase, startStack, startStream, waitForEnd, type Stack } from './faults-helpers.js';
+import { readManifest, recordingBase, startStack, startStream, waitForEnd, type Stack } from '../helpers/stack.js';
 
 describe('hello-world capture: emulator → gateway', () => {
   let stack: Stack;

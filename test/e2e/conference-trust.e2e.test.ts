@@ -9,7 +9,7 @@ import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { metricValue, replay, waitFor } from '../helpers/gateway.js';
 import { connected, start, stop, type StreamIds } from '../helpers/messages.js';
-import { startStack, type Stack } from './faults-helpers.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 
 const RULES = 'rules:\n  - name: star-hash\n    when: { dtmf: "*#" }\n';
 const WAIT = { timeoutMs: 20_000 };

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, startStream, toneMulaw, type Stack } from './faults-helpers.js';
+import { startStack, startStream, toneMulaw, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/gateway.js';
 import { ROOT } from '../helpers/process.js';
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { channel, g711All, readWav, soxInfo } from '../sinks/recording/helpers.js';
 import type { StreamFaults } from '../../src/emulator/index.js';
-import { readManifest, recordingBase, startStack, startStream, toneMulaw, waitForEnd, type Stack } from './faults-helpers.js';
+import { readManifest, recordingBase, startStack, startStream, toneMulaw, waitForEnd, type Stack } from '../helpers/stack.js';
 
 const FRAME = 160;
 /** The emulator's first media.timestamp (its default timestampOffsetMs). */

@@ -4,11 +4,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSim } from '../../src/emulator/index.js';
-import { newSid } from '../../src/twilio/sids.js';
 import { ROOT, runCli } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
+import { startTestSim } from '../helpers/sim.js';
 import { startCluster, until, type Cluster } from './multi-process-helpers.js';
 
 let cluster: Cluster | null = null;
@@ -96,9 +95,8 @@ describe('WORKERS', () => {
   it('WORKERS=2: two processes share the port, 200 streams spread over both, SIGTERM drains both and exits 0', async () => {
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
-    const accountSid = newSid('account');
-    const authToken = newSid('account').slice(2);
-    const sim = await startSim({ accountSid, authToken, port: 0, speed: 1 });
+    const sim = await startTestSim({ speed: 1 });
+    const { accountSid, authToken } = sim;
     cleanups.push(() => sim.close());
     const port = await freePort();
     const http = `http://127.0.0.1:${port}`;

@@ -6,12 +6,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSim, type Sim } from '../../src/emulator/index.js';
+import type { Sim } from '../../src/emulator/index.js';
 import { computeSignature } from '../../src/twilio/signature.js';
-import { newSid } from '../../src/twilio/sids.js';
 import { runCli, type CliProcess } from '../helpers/process.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
+import { startTestSim } from '../helpers/sim.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface GatewayProcess {
   name: string;
@@ -45,9 +46,8 @@ export async function startCluster(opts: { rules: string; redisArgs?: string[] }
   const rulesFile = join(dir, 'rules.yaml');
   await writeFile(rulesFile, opts.rules);
   const redis = await startRedis({ args: opts.redisArgs });
-  const accountSid = newSid('account');
-  const authToken = newSid('account').slice(2);
-  const sim = await startSim({ accountSid, authToken, port: 0, speed: 1 });
+  const sim = await startTestSim({ speed: 1 });
+  const { accountSid, authToken } = sim;
   const procs: GatewayProcess[] = [];
   const cluster: Cluster = {
     redis,
@@ -129,11 +129,7 @@ export async function startCluster(opts: { rules: string; redisArgs?: string[] }
   return cluster;
 }
 
-/** Resolves once `pred` holds (polled every 100 ms), or rejects after `ms`. */
-export async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** waitFor polling every 100 ms: these conditions mostly ask a process over HTTP. */
+export function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  return waitFor(pred, ms, what, 100);
 }

@@ -8,7 +8,7 @@ import type { PhraseEvent } from '../../src/sinks/transcription/index.js';
 import { isPocketsphinxInstalled, readClipMulaw, speechClip, transcriptPath } from '../../src/sinks/transcription/index.js';
 import { readFile } from 'node:fs/promises';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { startStack, startStream, type Stack } from './faults-helpers.js';
+import { startStack, startStream, type Stack } from '../helpers/stack.js';
 
 /** A loaded CI machine must not turn the emulator's upgrades away as overload (not under test here). */
 const ROOMY = { MAX_EVENT_LOOP_DELAY_MS: '60000' };

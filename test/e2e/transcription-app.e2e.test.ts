@@ -25,7 +25,7 @@ import {
   type TranscriptLine,
 } from '../../src/sinks/transcription/index.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { readManifest, recordingBase, startStack as startBaseStack, startStream, type Stack as BaseStack } from './faults-helpers.js';
+import { readManifest, recordingBase, startStack as startBaseStack, startStream, type Stack as BaseStack } from '../helpers/stack.js';
 
 /** Silence after each sentence, so the recogniser's voice detector closes the utterance. */
 const TAIL_MS = 600;
@@ -48,15 +48,13 @@ async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   return Object.assign(base, { infos, finals });
 }
 
-/** Waits like waitFor; on timeout the error also says where the streams are (for CI logs). */
-async function waitUntil(stack: Stack, check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  try {
-    await waitFor(check, ms, what);
-  } catch (err) {
+/** `what`, and where the streams are, for a timeout's message in a CI log. */
+function whereAt(stack: Stack, what: string): () => string {
+  return () => {
     const streams = stack.infos.map((i) => `${i.streamSid}: ${stack.ends.get(i.streamSid) ?? 'live'}, emulator ${stack.sim.stream(i.streamSid)?.status ?? '?'}`);
     const warnings = stack.lines.filter((l) => (l.level as number) >= 40).slice(-5).map((l) => String(l.msg));
-    throw new Error(`${(err as Error).message}; streams [${streams.join('; ')}]; finals ${stack.finals.length}; last warnings ${JSON.stringify(warnings)}`);
-  }
+    return `${what}; streams [${streams.join('; ')}]; finals ${stack.finals.length}; last warnings ${JSON.stringify(warnings)}`;
+  };
 }
 
 /**
@@ -167,7 +165,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
     const { audio } = speech([clip]);
     const calls = await Promise.all([0, 1].map(() => s.sim.createCall({ audio: { type: 'mulaw', data: audio } })));
     const streams = await Promise.all(calls.map((c) => startStream(s, c.sid)));
-    await waitUntil(s, () => streams.every((sid) => s.ends.has(sid)), 45_000, 'both streams to end');
+    await waitFor(() => streams.every((sid) => s.ends.has(sid)), 45_000, whereAt(s, 'both streams to end'));
 
     // Both recorded, completely.
     for (const [i, streamSid] of streams.entries()) {
@@ -222,7 +220,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
       // One participant each; the gateway streams them on participant-join; they hang up after speaking.
       await live.sim.addParticipant(cfA, { audio: { type: 'mulaw', data: speech([clipA]).audio } });
       await live.sim.addParticipant(cfB, { audio: { type: 'mulaw', data: speech([clipB]).audio } });
-      await waitUntil(live, () => live.infos.length === 2 && live.infos.every((i) => live.ends.has(i.streamSid)), 45_000, 'both participant streams to end');
+      await waitFor(() => live.infos.length === 2 && live.infos.every((i) => live.ends.has(i.streamSid)), 45_000, whereAt(live, 'both participant streams to end'));
       streamA = live.infos.find((i) => i.conferenceSid === cfA)!;
       const streamB = live.infos.find((i) => i.conferenceSid === cfB)!;
       linesA = (await transcriptOf(live, streamA.callSid, streamA.streamSid)) ?? [];
@@ -307,7 +305,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
     expect(await readFile(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('-kws');
     // Kill it while the second sentence is being spoken: ~0.6 s into it (the first result comes
     // ~0.4 s after the first sentence ends, 1.2 s of silence follow it).
-    await waitUntil(s, () => s.finals.length > 0, 15_000, 'the first sentence transcribed');
+    await waitFor(() => s.finals.length > 0, 15_000, whereAt(s, 'the first sentence transcribed'));
     await new Promise((r) => setTimeout(r, 1400));
     expect(s.ends.has(streamSid)).toBe(false);
     process.kill(pid, 'SIGKILL');
@@ -316,7 +314,7 @@ describe.runIf(isPocketsphinxInstalled())('transcription in the production gatew
     expect(after).toHaveLength(1);
     expect(after[0]).not.toBe(pid);
 
-    await waitUntil(s, () => s.ends.has(streamSid), 45_000, 'the stream to end');
+    await waitFor(() => s.ends.has(streamSid), 45_000, whereAt(s, 'the stream to end'));
     expect(s.ends.get(streamSid)).toBe('stopped');
     const manifest = await manifestOf(s, call.sid, streamSid);
     expect(manifest).toMatchObject({ closeReason: 'stopped', framesReceived: audio.length / 160, framesLost: 0, durationMs: audio.length / 8 });

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createStreamToken, deriveStreamTokenSecret } from '../../src/twilio/stream-token.js';
 import { waitFor } from '../helpers/gateway.js';
 import { startTwimlApp, type TwimlApp } from '../emulator/helpers/twiml-app.js';
-import { startStack, type Stack } from './faults-helpers.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 
 const RULES = 'rules:\n  - name: star-hash\n    when: { dtmf: "*#" }\n';
 const WAIT = { timeoutMs: 20_000 };

@@ -5,6 +5,7 @@ import { credentials } from './helpers/fixture.js';
 import { startCallbackReceiver, startStreamReceiver, type CallbackReceiver, type ReceivedCallback, type StreamReceiver } from './helpers/receivers.js';
 import { restCaller } from './helpers/rest.js';
 import { createStream, waitForMessages } from './helpers/streams.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Conference callback Timestamp: RFC 2822, the day not padded. */
 const CALLBACK_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [1-9]\d? [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
@@ -12,11 +13,7 @@ const CALLBACK_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [1-9]\d? [A-Z][a-z]{2} \d
 const ISO_NANOS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/;
 
 async function received(cb: CallbackReceiver, n: number, timeoutMs = 5000): Promise<ReceivedCallback[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (cb.received.length < n) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} callbacks (have ${cb.received.length})`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(() => cb.received.length >= n, timeoutMs, () => `${n} callbacks (have ${cb.received.length})`);
   return cb.received;
 }
 

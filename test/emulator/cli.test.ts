@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runSimCli } from '../../src/emulator/index.js';
 import { newSid } from '../../src/twilio/sids.js';
+import { waitFor } from '../helpers/wait.js';
 
 function sink(): { write(s: string): boolean; text: () => string } {
   let text = '';
@@ -13,20 +14,12 @@ function sink(): { write(s: string): boolean; text: () => string } {
   };
 }
 
-async function waitFor(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('streamgate sim', () => {
   it('generates and prints credentials when none are set, serves, and stops when told', async () => {
     const out = sink();
     const ac = new AbortController();
     const done = runSimCli(['--port', '0', '--log-level', 'silent'], { env: {}, stdout: out, stderr: sink(), signal: ac.signal });
-    await waitFor(() => out.text().includes('control API'));
+    await waitFor(() => out.text().includes('control API'), 10_000, 'the start-up banner');
     const url = /TWILIO_API_URL=(\S+)/.exec(out.text())![1]!;
     const sid = /TWILIO_ACCOUNT_SID=(AC[0-9a-f]{32})/.exec(out.text())![1]!;
     const token = /TWILIO_AUTH_TOKEN=([0-9a-f]{32}) {3}\(generated\)/.exec(out.text())![1]!;
@@ -49,7 +42,7 @@ describe('streamgate sim', () => {
       stderr: sink(),
       signal: ac.signal,
     });
-    await waitFor(() => out.text().includes('control API'));
+    await waitFor(() => out.text().includes('control API'), 10_000, 'the start-up banner');
     expect(out.text()).toContain(`TWILIO_ACCOUNT_SID=${sid}`);
     expect(out.text()).not.toContain('env-secret-token');
     const url = /TWILIO_API_URL=(\S+)/.exec(out.text())![1]!;

@@ -8,6 +8,7 @@ import { startSim, type Sim } from '../../src/emulator/index.js';
 import { credentials } from './helpers/fixture.js';
 import { startStreamReceiver, type ReceivedMessage, type StreamConnection, type StreamReceiver } from './helpers/receivers.js';
 import { media, waitForMessages } from './helpers/streams.js';
+import { waitFor } from '../helpers/wait.js';
 
 let sim: Sim;
 let rx: StreamReceiver;
@@ -34,15 +35,6 @@ async function connectCall(): Promise<{ callSid: string; two: StreamConnection; 
   await waitForMessages(two, 1, (m) => m.json.event === 'start');
   const streamSid = two.messages.find((m) => m.json.event === 'start')!.json.start!.streamSid;
   return { callSid: call.sid, two, out, streamSid };
-}
-
-/** Polls `check` every 5 ms (stream counters change without a Sim event). */
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function send(conn: StreamConnection, msg: unknown): void {
@@ -79,7 +71,7 @@ describe('two-way streams', () => {
     await waitForMessages(two, 1, (m) => m.json.event === 'media' && seq(m) > seq(echo));
     expect(seq(media(two).find((m) => seq(m) > seq(echo))!)).toBe(seq(echo) + 1);
     // What the server played is what the call hears: the outbound_track stream carries it.
-    await until(() => sim.stream(streamSid)!.twoWay!.framesPlayed === 50, 'the audio to play');
+    await waitFor(() => sim.stream(streamSid)!.twoWay!.framesPlayed === 50, 15_000, 'the audio to play');
     await waitForMessages(out, 40, (m) => m.json.media?.payload === ZERO_PAYLOAD);
     const snap = sim.stream(streamSid)!;
     expect(snap.twoWay).toMatchObject({ mediaReceived: 1, marksReceived: 1, marksEchoed: 1, pendingMarks: [], framesPlayed: 50 });
@@ -94,7 +86,7 @@ describe('two-way streams', () => {
     send(two, { event: 'mark', streamSid, mark: { name: 'a' } });
     send(two, { event: 'media', streamSid, media: { payload: ZERO_FRAMES(4000) } });
     send(two, { event: 'mark', streamSid, mark: { name: 'b' } });
-    await until(() => sim.stream(streamSid)!.twoWay!.pendingMarks.length === 2, 'two pending marks');
+    await waitFor(() => sim.stream(streamSid)!.twoWay!.pendingMarks.length === 2, 15_000, 'two pending marks');
     send(two, { event: 'clear', streamSid });
     await waitForMessages(two, 3, (m) => m.json.event === 'mark');
     expect(two.messages.filter((m) => m.json.event === 'mark').map((m) => m.json.mark!.name)).toEqual(['now', 'a', 'b']);
@@ -129,7 +121,7 @@ describe('two-way streams', () => {
     expect(r.status).toBe(400);
     expect(String(r.body.error)).toContain('<Connect><Stream>');
     conn.socket.send(JSON.stringify({ event: 'mark', streamSid: 'x', mark: { name: 'm' } }));
-    await until(() => sim.streams({ callSid: call.sid })[0]!.messagesReceived === 1, 'the message to arrive');
+    await waitFor(() => sim.streams({ callSid: call.sid })[0]!.messagesReceived === 1, 15_000, 'the message to arrive');
     const snap = sim.streams({ callSid: call.sid })[0]!;
     expect(snap.twoWay).toBeNull();
     // A later frame proves the mark was processed and never echoed.
@@ -159,7 +151,7 @@ describe('two-way streams', () => {
     // 8 × 4000 frames = 640 s queued at once; the limit is 600 s (30 000 frames).
     for (let i = 0; i < 8; i++) send(two, { event: 'media', streamSid, media: { payload: ZERO_FRAMES(4000) } });
     send(two, { event: 'mark', streamSid, mark: { name: 'end' } });
-    await until(() => sim.stream(streamSid)!.twoWay!.marksReceived === 1, 'all eight messages judged');
+    await waitFor(() => sim.stream(streamSid)!.twoWay!.marksReceived === 1, 15_000, 'all eight messages judged');
     const tw = sim.stream(streamSid)!.twoWay!;
     expect(tw.mediaReceived).toBe(8);
     expect(tw.warnings['31931']).toBeGreaterThanOrEqual(1);

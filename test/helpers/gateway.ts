@@ -7,7 +7,7 @@
  * the whole app with the emulator is test/helpers/stack.ts.
  */
 import WebSocket from 'ws';
-import { startSim, type Sim, type SimOptions } from '../../src/emulator/index.js';
+import type { Sim, SimOptions } from '../../src/emulator/index.js';
 import type { EndConference } from '../../src/core/conference.js';
 import { EventBus } from '../../src/core/events.js';
 import type { AdminExtension } from '../../src/gateway/control/admin-routes.js';
@@ -17,9 +17,9 @@ import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { Gateway, type GatewayParts } from '../../src/gateway/server.js';
 import { restClientFromConfig, twilioControl, type TwilioControl } from '../../src/gateway/control/twilio-wiring.js';
 import type { SinkFactory } from '../../src/sinks/sink.js';
-import { newSid } from '../../src/twilio/sids.js';
 import { captureLog, type CapturedLog } from './log.js';
 import { freePort } from './ports.js';
+import { startTestSim } from './sim.js';
 
 export { waitFor } from './wait.js';
 
@@ -104,7 +104,7 @@ export async function startTwilioStack(
   sinkFactories: SinkFactory[] = [],
   opts: TwilioTestOptions & { sim?: Partial<SimOptions> } = {},
 ): Promise<TwilioStack> {
-  const sim = await startSim({ accountSid: newSid('account'), authToken: newSid('account').slice(2), speed: 1, ...opts.sim });
+  const sim = await startTestSim({ speed: 1, ...opts.sim });
   try {
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;

@@ -1,6 +1,7 @@
 /** Helpers to start streams through the emulator's REST API and read what arrived. */
 import type { Sim } from '../../../src/emulator/index.js';
 import type { ReceivedMessage, StreamConnection } from './receivers.js';
+import { waitFor } from '../../helpers/wait.js';
 import { restCaller, type RestResult } from './rest.js';
 
 /** POSTs CreateStream for `callSid` with `params` (Url required). */
@@ -26,9 +27,5 @@ export function mediaFields(m: ReceivedMessage): MediaFields {
 
 /** Resolves once `conn` has received `n` messages matching `pred`. */
 export async function waitForMessages(conn: StreamConnection, n: number, pred: (m: ReceivedMessage) => boolean = () => true, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (conn.messages.filter(pred).length < n) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages (have ${conn.messages.filter(pred).length})`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(() => conn.messages.filter(pred).length >= n, timeoutMs, () => `${n} messages (have ${conn.messages.filter(pred).length})`);
 }

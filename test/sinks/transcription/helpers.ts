@@ -1,8 +1,9 @@
-/** Shared pieces of the transcription suites: fixture feeding, waiting, a quiet logger. */
+/** Shared pieces of the transcription suites: fixture feeding, collecting, a quiet logger. */
 import { pino, type Logger } from 'pino';
 import type { EngineSession } from '../../../src/sinks/transcription/engines/engine.js';
 import type { PhraseHit } from '../../../src/sinks/transcription/engines/engine.js';
 import type { TranscriptResult } from '../../../src/core/transcript.js';
+import { sleep } from '../../helpers/wait.js';
 
 export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -32,19 +33,6 @@ export async function feed(session: EngineSession, pcm: Int16Array, startMs: num
 
 export function silence(ms: number): Int16Array {
   return new Int16Array(ms * 8);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` until it is true or `timeoutMs` passes (then throws `what`). */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Collects what a session reports. */

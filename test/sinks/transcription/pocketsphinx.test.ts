@@ -7,7 +7,8 @@ import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/
 import type { PocketsphinxSession } from '../../../src/sinks/transcription/engines/pocketsphinx-session.js';
 import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
-import { childPidOf, collector, feed, quietLog, silence, sleep, waitFor } from './helpers.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
+import { childPidOf, collector, feed, quietLog, silence } from './helpers.js';
 
 const PHRASE = 'end the conference';
 
@@ -158,7 +159,7 @@ describe.runIf(isPocketsphinxInstalled())('pocketsphinx engine', () => {
     const first = speechClip('wer-2');
     await feed(session, readClipPcm(first), 0, 20);
     await feed(session, silence(600), first.durationMs, 20);
-    await waitFor(() => c.results.length > 0, 'first result');
+    await waitFor(() => c.results.length > 0, 10_000, 'first result');
 
     // Kill it while it decodes the next sentence: that audio was sent but never reported on,
     // so the new process must get it again (and speech arriving meanwhile waits in the ring).
@@ -170,7 +171,7 @@ describe.runIf(isPocketsphinxInstalled())('pocketsphinx engine', () => {
     const pid = session.pids().lm!;
     process.kill(pid, 'SIGKILL');
     await feed(session, pcm.subarray(16_000), secondAt + 2000);
-    await waitFor(() => c.restarts === 1, 'restart');
+    await waitFor(() => c.restarts === 1, 10_000, 'restart');
     await session.end();
 
     expect(session.restarts).toBe(1);

@@ -14,7 +14,8 @@ import { createTranscriptionSinkFactory } from '../../../src/sinks/transcription
 import type { PhraseEvent, TranscriptEvent } from '../../../src/core/transcript.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
 import { newSid } from '../../../src/twilio/sids.js';
-import { FRAME, quietLog, sleep } from './helpers.js';
+import { sleep } from '../../helpers/wait.js';
+import { FRAME, quietLog } from './helpers.js';
 
 function streamInfo(tracks: Track[], overrides: Partial<StreamInfo> = {}): StreamInfo {
   return {

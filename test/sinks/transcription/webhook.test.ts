@@ -5,7 +5,8 @@ import { EventBus } from '../../../src/core/events.js';
 import type { TranscriptEvent } from '../../../src/core/transcript.js';
 import { TranscriptWebhook } from '../../../src/sinks/transcription/webhook.js';
 import { newSid } from '../../../src/twilio/sids.js';
-import { quietLog, waitFor } from './helpers.js';
+import { waitFor } from '../../helpers/wait.js';
+import { quietLog } from './helpers.js';
 
 interface Received {
   body: TranscriptEvent;
@@ -63,7 +64,7 @@ describe('TranscriptWebhook', () => {
     bus.emit('transcript', event('first'));
     bus.emit('transcript', event('partial', false));
     bus.emit('transcript', event('second'));
-    await waitFor(() => hook.stats.sent === 2, 'two deliveries');
+    await waitFor(() => hook.stats.sent === 2, 10_000, 'two deliveries');
     // first (500), first again, second.
     expect(r.got.map((g) => g.body.text)).toEqual(['first', 'first', 'second']);
     expect(r.got[0]!.contentType).toBe('application/json');
@@ -77,13 +78,13 @@ describe('TranscriptWebhook', () => {
     servers.push(r.server);
     const failing = new TranscriptWebhook({ url: r.url, log: quietLog, backoffMs: 5, maxAttempts: 3 });
     failing.enqueue(event('x'));
-    await waitFor(() => failing.stats.failed === 1, 'give up');
+    await waitFor(() => failing.stats.failed === 1, 10_000, 'give up');
     expect(r.got).toHaveLength(3);
     expect(failing.stats.retries).toBe(2);
 
     const rejected = new TranscriptWebhook({ url: r.url, log: quietLog, backoffMs: 5, headers: { 'x-kind': 'bad' } });
     rejected.enqueue(event('y'));
-    await waitFor(() => rejected.stats.failed === 1, 'rejection');
+    await waitFor(() => rejected.stats.failed === 1, 10_000, 'rejection');
     expect(r.got).toHaveLength(4);
     expect(rejected.stats.retries).toBe(0);
   });
@@ -98,12 +99,12 @@ describe('TranscriptWebhook', () => {
     expect(performance.now() - t0).toBeLessThan(50);
     // 'a' is in flight; of b, c, d only the newest two fit.
     expect(hook.stats.dropped).toBe(1);
-    await waitFor(() => held.length === 1, 'first request');
+    await waitFor(() => held.length === 1, 10_000, 'first request');
     for (let i = 0; i < 3; i++) {
       held.shift()!.writeHead(200).end();
-      if (i < 2) await waitFor(() => held.length === 1, 'next request');
+      if (i < 2) await waitFor(() => held.length === 1, 10_000, 'next request');
     }
-    await waitFor(() => hook.stats.sent === 3, 'deliveries');
+    await waitFor(() => hook.stats.sent === 3, 10_000, 'deliveries');
     expect(r.got.map((g) => g.body.text)).toEqual(['a', 'c', 'd']);
   });
 
@@ -114,7 +115,7 @@ describe('TranscriptWebhook', () => {
     servers.push(r.server);
     const hook = new TranscriptWebhook({ url: r.url, log: quietLog, timeoutMs: 100, backoffMs: 10 });
     hook.enqueue(event('slow'));
-    await waitFor(() => hook.stats.sent === 1, 'delivery after timeout');
+    await waitFor(() => hook.stats.sent === 1, 10_000, 'delivery after timeout');
     expect(hook.stats.retries).toBe(1);
   });
 });

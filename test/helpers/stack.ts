@@ -15,10 +15,10 @@ import type { Gateway } from '../../src/gateway/server.js';
 import type { CloseReason } from '../../src/core/stream.js';
 import type { RecordingManifest } from '../../src/sinks/recording/manifest.js';
 import { toneSource } from '../../src/emulator/audio-source.js';
-import { startSim, type Sim } from '../../src/emulator/index.js';
-import { newSid } from '../../src/twilio/sids.js';
-import { freePort } from '../helpers/ports.js';
-import { waitFor } from '../helpers/wait.js';
+import type { Sim } from '../../src/emulator/index.js';
+import { freePort } from './ports.js';
+import { startTestSim } from './sim.js';
+import { waitFor } from './wait.js';
 
 export interface Stack {
   sim: Sim;
@@ -59,17 +59,15 @@ export async function startStack(opts: { rules?: string; speed?: number; env?: R
     rulesFile = join(dataDir, 'rules.yaml');
     await writeFile(rulesFile, opts.rules);
   }
-  const accountSid = newSid('account');
-  const authToken = newSid('account').slice(2);
-  const sim = await startSim({ accountSid, authToken, port: 0, speed: opts.speed ?? 10 });
+  const sim = await startTestSim({ speed: opts.speed ?? 10 });
   const port = await freePort();
   const http = `http://127.0.0.1:${port}`;
   const config = loadConfig({
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_URL: http,
-    TWILIO_ACCOUNT_SID: accountSid,
-    TWILIO_AUTH_TOKEN: authToken,
+    TWILIO_ACCOUNT_SID: sim.accountSid,
+    TWILIO_AUTH_TOKEN: sim.authToken,
     TWILIO_API_URL: sim.url,
     STREAMGATE_DATA_DIR: dataDir,
     TRANSCRIPTION: 'none',
@@ -116,11 +114,11 @@ export async function startStack(opts: { rules?: string; speed?: number; env?: R
 }
 
 /** Asks the gateway's admin API (loopback, no token) to stream a call; returns the StreamSid. */
-export async function startStream(stack: Stack, callSid: string): Promise<string> {
+export async function startStream(stack: Stack, callSid: string, track: 'inbound_track' | 'both_tracks' = 'inbound_track'): Promise<string> {
   const res = await fetch(`${stack.http}/v1/calls/${callSid}/streams`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ track: 'inbound_track' }),
+    body: JSON.stringify({ track }),
   });
   const body = (await res.json()) as { streamSid?: string };
   if (res.status !== 201 || body.streamSid === undefined) throw new Error(`CreateStream through the admin API: ${res.status} ${JSON.stringify(body)}`);
