@@ -14,17 +14,10 @@ import type { ConferenceStore } from './store.js';
 import type { AuditEntry, ConditionsMetrics, EndResult, Evidence, OutcomeRecord, ScopeKind, Trigger } from './types.js';
 
 /** What one decision came to; `ConditionsEngine.endConference` resolves to it. */
-export interface EndOutcome {
+export interface EndOutcome extends Pick<ActionOutcome, 'httpStatus' | 'twilioCode' | 'status' | 'error' | 'cause'> {
   scope: string;
   scopeKind: ScopeKind;
   result: EndResult;
-  httpStatus: number | null;
-  twilioCode: number | null;
-  /** The resource's status after a success (`completed`, `stopped`). */
-  status: string | null;
-  error: string | null;
-  /** What the REST client threw, when it did. */
-  cause: unknown;
   /** For `suppressed`: the outcome of the end that won, when known. */
   previous: OutcomeRecord | null;
   audit: AuditEntry;

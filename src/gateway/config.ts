@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { DEEPGRAM_DEFAULT_URL, DEEPGRAM_FIXED_PARAMS } from '../sinks/transcription/engines/remote/deepgram.js';
 import { VOSK_DEFAULT_URL } from '../sinks/transcription/engines/remote/vosk.js';
 import { defaultTranscriptionSlots } from '../sinks/transcription/capacity.js';
-import type { StreamTrack } from '../twilio/rest-client.js';
+import { STREAM_TRACKS, type StreamTrack } from '../twilio/rest-client.js';
 import { isSid } from '../twilio/sids.js';
 
 export type RecordingFormat = 'pcm16' | 'mulaw';
@@ -135,7 +135,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     stallTimeoutSeconds: int(env, 'STALL_TIMEOUT', 30, 1, 86_400),
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxEventLoopDelayMs: int(env, 'MAX_EVENT_LOOP_DELAY_MS', 200, 1, 60_000),
-    autoStreamTrack: oneOf(env, 'AUTO_STREAM_TRACK', ['inbound_track', 'outbound_track', 'both_tracks', 'off'] as const, 'inbound_track'),
+    autoStreamTrack: oneOf(env, 'AUTO_STREAM_TRACK', [...STREAM_TRACKS, 'off'] as const, 'inbound_track'),
     redisUrl,
     workers,
   };

@@ -28,7 +28,9 @@ import { TwilioApiError, TwilioResponseError, TwilioTransportError, type Transpo
 import { ShapeError, parseConference, parseErrorBody, parseStream, type ConferenceResource, type StreamResource } from './rest-responses.js';
 import { assertSid, isSid } from './sids.js';
 
-export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
+/** CreateStream's `Track` values (docs/twilio-protocol.md §4.1). */
+export const STREAM_TRACKS = ['inbound_track', 'outbound_track', 'both_tracks'] as const;
+export type StreamTrack = (typeof STREAM_TRACKS)[number];
 export type HttpMethod = 'GET' | 'POST';
 
 /** CreateStream allows `Parameter1` … `Parameter99` (docs/twilio-protocol.md §4.1). */
@@ -83,7 +85,6 @@ export interface UpdateConferenceParams {
   announceMethod?: HttpMethod;
 }
 
-const TRACKS: readonly StreamTrack[] = ['inbound_track', 'outbound_track', 'both_tracks'];
 const METHODS: readonly HttpMethod[] = ['GET', 'POST'];
 const USER_AGENT = `streamgate/${packageVersion()} node/${process.version}`;
 
@@ -127,7 +128,7 @@ export class TwilioRestClient {
     if (typeof params.url !== 'string' || params.url === '') throw new InvalidInputError('CreateStream url must not be empty');
     const form = new URLSearchParams({ Url: params.url });
     if (params.name !== undefined) form.append('Name', params.name);
-    if (params.track !== undefined) form.append('Track', oneOf('track', params.track, TRACKS));
+    if (params.track !== undefined) form.append('Track', oneOf('track', params.track, STREAM_TRACKS));
     if (params.statusCallback !== undefined) form.append('StatusCallback', params.statusCallback);
     if (params.statusCallbackMethod !== undefined) {
       form.append('StatusCallbackMethod', oneOf('statusCallbackMethod', params.statusCallbackMethod, METHODS));

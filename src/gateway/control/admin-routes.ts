@@ -7,7 +7,7 @@
  * `GET /v1/transcripts` (SSE) is registered by the transcription side, not here.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import type { StreamTrack } from '../../twilio/rest-client.js';
+import { STREAM_TRACKS, type StreamTrack } from '../../twilio/rest-client.js';
 import { SID_PATTERNS } from '../../twilio/sids.js';
 import { adminAccess } from './admin-access.js';
 import { errorResponses, registerOpenApi } from './openapi.js';
@@ -70,7 +70,6 @@ export interface LiveStream {
   levels: Partial<Record<'inbound' | 'outbound', number | null>>;
 }
 
-const TRACKS = ['inbound_track', 'outbound_track', 'both_tracks'] as const;
 const TRACKS_OF: Record<StreamTrack, string[]> = {
   inbound_track: ['inbound'],
   outbound_track: ['outbound'],
@@ -95,7 +94,7 @@ const createStreamSchema = {
     // unknown keys, and a typo in an admin request should be answered, not ignored.
     propertyNames: { enum: BODY_FIELDS },
     properties: {
-      track: { type: 'string', enum: TRACKS },
+      track: { type: 'string', enum: STREAM_TRACKS },
       name: { type: 'string', minLength: 1, maxLength: 256 },
       conferenceSid: { type: 'string', pattern: SID_PATTERNS.conference.source },
       parameters: {
