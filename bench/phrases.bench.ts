@@ -17,8 +17,8 @@
  * chunks already cached (e.g. decoded by several runs, a few chunks each). The CPU is shared:
  * --parallel is the number of chunks decoded at once (default 2), each one recogniser at a time.
  */
-import { contradictingWord } from '../src/sinks/transcription/engines/phrase-verifier.js';
-import { checkPhrases, findPhrase, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE } from '../src/sinks/transcription/engines/phrases.js';
+import { acceptSpot, contradictingWord, judgeSpot, type SpotRule } from '../src/sinks/transcription/engines/phrase-verifier.js';
+import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, MIN_SPOT_MS_PER_PHONE, spotRule } from '../src/sinks/transcription/engines/phrases.js';
 import type { MappedWord } from '../src/sinks/transcription/engines/pocketsphinx-process.js';
 import { DEFAULT_MODEL_DIR } from '../src/sinks/transcription/engines/pocketsphinx.js';
 import { wordErrorRate } from '../src/sinks/transcription/wer.js';
@@ -101,14 +101,38 @@ function evaluate(half: Half, stage: Stage, keep: (phrase: string, voice: string
 
 const pct = (o: Outcome) => `${((100 * o.detected) / Math.max(1, o.cases)).toFixed(1)} % (${o.detected}/${o.cases})`;
 const faH = (o: Outcome) => (o.fa / Math.max(1, o.phrases) / Math.max(1e-9, o.hours)).toFixed(2);
-const rate = (o: Outcome) => o.fa / Math.max(1, o.phrases) / Math.max(1e-9, o.hours);
+/** False alarms per hour per phrase; unknown (Infinity) without non-matching speech decoded. */
+const rate = (o: Outcome) => (o.hours === 0 ? Infinity : o.fa / Math.max(1, o.phrases) / o.hours);
 const above = (a: number, b: number) => (s: Detection, ph: number) => s.score >= a * ph + b;
 const notF3 = (_p: string, voice: string) => voice !== 'espeak-f3';
 
-/** What the gateway does at this commit. */
-const shippedThreshold = above(KWS_LOG10_PER_PHONE, KWS_LOG10_OFFSET);
-const shipped1: Stage = { decide: (s, _w, ph) => shippedThreshold(s, ph), transcript: false };
-const shipped2: Stage = { decide: (s, w, ph) => shippedThreshold(s, ph) && (w === null || contradictingWord(s, w) === null), transcript: true };
+/** What the gateway does at this commit: the spotter fires at `confirmed`; phrase-verifier.ts judges. */
+const shipped1: Stage = { decide: (s, _w, ph) => s.score >= spotRule(ph).confirmed, transcript: false };
+const shippedAlone: Stage = { decide: (s, _w, ph) => acceptSpot(s, spotRule(ph), null), transcript: false };
+const shipped2: Stage = { decide: (s, w, ph) => acceptSpot(s, spotRule(ph), w), transcript: true };
+
+/** The two-stage rule with other constants (calibration): log10 thresholds a × phones + b. */
+interface Constants {
+  a: number;
+  alone: number;
+  confirmed: number;
+  msPerPhone: number;
+}
+const ruleOf = (k: Constants, ph: number): SpotRule => ({ alone: k.a * ph + k.alone, confirmed: k.a * ph + k.confirmed, minMs: k.msPerPhone * ph });
+/** acceptSpot with the transcript check remembered per spot (calibration evaluates thousands of constants). */
+const contradicted = new WeakMap<Detection, boolean>();
+function accepted(s: Detection, rule: SpotRule, w: readonly MappedWord[] | null): boolean {
+  if (w === null || judgeSpot(s, rule) === 'reject') return acceptSpot(s, rule, w);
+  let c = contradicted.get(s);
+  if (c === undefined) contradicted.set(s, (c = contradictingWord(s, w) !== null));
+  return !c;
+}
+const twoStage = (k: Constants): Stage => ({ decide: (s, w, ph) => accepted(s, ruleOf(k, ph), w), transcript: true });
+const aloneStage = (k: Constants): Stage => ({ decide: (s, _w, ph) => acceptSpot(s, ruleOf(k, ph), null), transcript: false });
+const describe = (k: Constants) =>
+  `alone 1e(${k.alone} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones), confirmed ${Number.isFinite(k.confirmed) ? `1e(${k.confirmed} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones)` : 'none'}, ≥ ${k.msPerPhone} ms/phone`;
+/** What shipped before (commit e4fdb65): one threshold 1e(16 - 1.5 × phones), spots checked against the transcript, reported unchecked without one. */
+const previous: Constants = { a: -1.5, alone: 16, confirmed: 16, msPerPhone: 0 };
 
 function table(stage: Stage, half: Half = 'heldout'): string {
   const rows: (string | number)[][] = [];
@@ -129,10 +153,12 @@ const heldout = set.phrases.filter((p) => p.half === 'heldout').length;
 const hours = (h: Half) => runs.nonMatch.filter((n) => n.half === h).reduce((s, n) => s + n.ms, 0) / 3_600_000;
 console.log(`### Phrase spotting (held-out half: ${heldout} phrases, ${hours('heldout').toFixed(2)} h of non-matching speech)\n`);
 console.log(`${machineLine()}. Chunks decoded: ${runs.chunksUsed}/${runs.chunksPlanned}${firstChunks === undefined ? '' : ` (stratified subset: the first ${firstChunks} of ${chunks} per half and kind)`}; ${runs.positives.length} phrase clips, ${(hours('tuning') + hours('heldout')).toFixed(2)} h non-matching. Wall ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
-console.log(`Shipped: spotting threshold 1e(${KWS_LOG10_OFFSET} ${KWS_LOG10_PER_PHONE < 0 ? '-' : '+'} ${Math.abs(KWS_LOG10_PER_PHONE)} × phones).\n`);
-console.log(`Stage 1 (spotter alone):\n\n${table(shipped1)}\n`);
+console.log(`Shipped: ${describe({ a: KWS_LOG10_PER_PHONE, alone: KWS_LOG10_OFFSET, confirmed: KWS_CONFIRM_LOG10_OFFSET, msPerPhone: MIN_SPOT_MS_PER_PHONE })}.\n`);
+console.log(`Stage 1 (the spotter alone, at its -kws threshold = confirmed):\n\n${table(shipped1)}\n`);
+console.log(`Stage 2 without a transcript (a track waiting for a transcription slot, or \`spot: true\` beside a remote engine):\n\n${table(shippedAlone)}\n`);
 if (withLm) {
-  console.log(`Stage 2 (what the gateway reports: a spot the transcript does not contradict, or the phrase word for word in the transcript):\n\n${table(shipped2)}\n`);
+  console.log(`Stage 2 (what the gateway reports for a transcribed track: a spot the verifier accepts, or the phrase word for word in the transcript):\n\n${table(shipped2)}\n`);
+  console.log(`Before (${describe(previous)}), transcribed track:\n\n${table(twoStage(previous))}\n`);
 
   // How well the language model hears each voice: a voice it cannot transcribe leaves the spotter alone.
   const rows: (string | number)[][] = [];
@@ -148,6 +174,49 @@ if (withLm) {
     rows.push([v.id, `${((100 * errors) / Math.max(1, n)).toFixed(1)} %`, n]);
   }
   console.log(`Transcript word error rate by voice (language model, whole set):\n\n${mdTable(['voice', 'WER', 'words'], rows, ['l', 'r', 'r'])}\n`);
+
+  // Two-stage calibration on the tuning half: the most detections with at most `budget` false
+  // alarms per hour per phrase, both for transcribed tracks and for the spotter alone.
+  // `confirmed` (transcribed tracks) and `alone` (no transcript) are picked separately for the
+  // same slope and shortest hit: each the lowest offset within the budget on the tuning half.
+  const budgets = [1, 2, 5];
+  const best = new Map<string, { k: Constants; o: Outcome; alone: Outcome }>();
+  const lowest = (stage: (b: number) => Stage, budget: number): { b: number; o: Outcome } | null => {
+    let found: { b: number; o: Outcome } | null = null;
+    for (let b = 100; b >= -30; b -= 2) {
+      const o = evaluate('tuning', stage(b));
+      if (rate(o) > budget) break;
+      found = { b, o };
+    }
+    return found;
+  };
+  for (const msPerPhone of [0, 50, 60]) {
+    for (let a = -4; a <= 1; a += 0.5) {
+      for (const budget of budgets) {
+        const c = lowest((b) => twoStage({ a, alone: b, confirmed: b, msPerPhone }), budget);
+        const al = lowest((b) => aloneStage({ a, alone: b, confirmed: b, msPerPhone }), budget);
+        if (c === null || al === null) continue;
+        const key = `${budget}/${msPerPhone}`;
+        const prev = best.get(key);
+        if (prev === undefined || c.o.detected > prev.o.detected || (c.o.detected === prev.o.detected && al.o.detected > prev.alone.detected)) {
+          best.set(key, { k: { a, alone: al.b, confirmed: c.b, msPerPhone }, o: c.o, alone: al.o });
+        }
+      }
+    }
+  }
+  const calRows: (string | number)[][] = [];
+  for (const budget of budgets) {
+    for (const msPerPhone of [0, 50, 60]) {
+      const b = best.get(`${budget}/${msPerPhone}`);
+      if (b === undefined) continue;
+      const held = evaluate('heldout', twoStage(b.k));
+      const heldNotF3 = evaluate('heldout', twoStage(b.k), notF3);
+      const heldAlone = evaluate('heldout', aloneStage(b.k));
+      calRows.push([budget, describe(b.k), pct(b.o), faH(b.o), pct(held), faH(held), pct(heldNotF3), `${pct(heldAlone)}, ${faH(heldAlone)}`]);
+    }
+  }
+  console.log('Two-stage calibration (tuning half only; held-out shown for the same constants):\n');
+  console.log(mdTable(['FA budget / h / phrase', 'constants', 'tuning detected', 'tuning FA/h', 'held-out detected', 'held-out FA/h', 'held-out without espeak-f3', 'held-out without transcript (detected, FA/h)'], calRows, ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r']) + '\n');
 }
 
 // Calibration: the stage-1 constants the tuning half picks for a false-alarm budget (mean per phrase per hour).

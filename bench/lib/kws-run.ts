@@ -4,17 +4,13 @@
  * silence between them as one long call, and decoded by one `pocketsphinx_continuous -kws`
  * process with the engine's spotter flags. Each detection is attributed to the clip it lies in.
  *
- * Scores: pocketsphinx 0.8 prints, for a detection, logmath_exp(prob - KWS_MAX) with prob the
- * keyphrase-vs-phone-loop score in its shifted log units (KWS_MAX = 1500, shift 10 bits, log
- * base 1.0001). The detection passes a threshold T when that score ≥ log(T), so the printed
- * number gives the largest log10 threshold the detection survives (`scoreLog10`). Checked by
- * bisection on the threshold: "end the conference" (flite slt) printed 1.163831 → 134.06, and
- * it is spotted at 1e134 but not 1e135; "goodbye" 0.858973 → -0.90 (spotted at 1e-1, not 1e0).
+ * Scores: each detection's printed posterior gives the largest log10 threshold it survives
+ * (spotScoreLog10 in src/sinks/transcription/engines/pocketsphinx-output.ts).
  * So one run at a permissive threshold gives every threshold's outcome, and calibration costs
  * one decode of the set instead of one per candidate threshold.
  */
 import { spawn } from 'node:child_process';
-import { ContinuousOutputParser } from '../../src/sinks/transcription/engines/pocketsphinx-output.js';
+import { ContinuousOutputParser, spotScoreLog10 } from '../../src/sinks/transcription/engines/pocketsphinx-output.js';
 import type { MappedWord } from '../../src/sinks/transcription/engines/pocketsphinx-process.js';
 import { LM_DECODER_ARGS } from '../../src/sinks/transcription/engines/pocketsphinx.js';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,13 +18,8 @@ import { join } from 'node:path';
 import { Upsampler8kTo16k } from '../../src/sinks/dsp/resample.js';
 import { MULAW_TO_PCM } from '../../src/twilio/mulaw.js';
 
-const KWS_MAX = 1500;
-const LOG10_PER_UNIT = 1024 * Math.log10(1.0001);
-
 /** The largest log10 threshold a detection printed with posterior `printed` survives. */
-export function scoreLog10(printed: number): number {
-  return (Math.log(printed) / Math.log(1.0001) + KWS_MAX) * LOG10_PER_UNIT;
-}
+export const scoreLog10 = spotScoreLog10;
 
 export interface Placed<T> {
   item: T;

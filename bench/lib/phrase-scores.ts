@@ -162,10 +162,24 @@ export async function decodeSet(set: PhraseSet, opts: DecodeOptions): Promise<vo
   });
   let next = 0;
   let done = 0;
+  mkdirSync(runDir, { recursive: true });
   const worker = async (): Promise<void> => {
     while (next < jobs.length) {
       const job = jobs[next++]!;
-      await decodeChunk(job, opts.audioDir, runDir, lm);
+      // Several runs may share the cache (a long evaluation spread over processes): a lock
+      // file claims the chunk; a chunk another run finished meanwhile is not decoded again.
+      const lock = join(runDir, `${job.key}.lock`);
+      try {
+        writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      } catch {
+        continue;
+      }
+      try {
+        const cached = readCached(runDir, job);
+        if (cached === null || (lm && cached.clips.some((c) => c.words === null))) await decodeChunk(job, opts.audioDir, runDir, lm);
+      } finally {
+        rmSync(lock, { force: true });
+      }
       opts.onChunk?.(job, ++done, jobs.length);
     }
   };

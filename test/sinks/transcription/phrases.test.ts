@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { contradictingWord, PhraseVerifier } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
-import { checkPhrases, findPhrase, kwsFileContent, normalizePhrase } from '../../../src/sinks/transcription/engines/phrases.js';
+import { acceptSpot, contradictingWord, judgeSpot, PhraseVerifier } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
+import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, kwsFileContent, MIN_SPOT_MS_PER_PHONE, normalizePhrase, spotRule } from '../../../src/sinks/transcription/engines/phrases.js';
 import { DEFAULT_MODEL_DIR } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
 
@@ -37,7 +37,7 @@ describe('phrases', () => {
 });
 
 describe('PhraseVerifier', () => {
-  const hit = { phrase: 'end the conference', startMs: 1800, endMs: 2580 };
+  const hit = { phrase: 'end the conference', startMs: 1800, endMs: 2580, score: 10 };
 
   it('rejects a spot where the transcript confidently heard another word', () => {
     // From the wer-3 fixture: the spotter fired on "at the office".
@@ -62,9 +62,11 @@ describe('PhraseVerifier', () => {
   it('waits for the transcript of the stretch, then decides', () => {
     const emitted: string[] = [];
     const rejected: string[] = [];
+    // A spot of middling strength: decided by the transcript.
     const v = new PhraseVerifier(
       (h) => emitted.push(h.phrase),
-      (_h, word) => rejected.push(word.word),
+      (_h, word) => rejected.push(word?.word ?? 'weak'),
+      () => ({ alone: 20, confirmed: 0, minMs: 0 }),
     );
     v.addSpotted(hit);
     v.addTranscript([w('we', 1000, 1500, 1)]);
@@ -74,6 +76,34 @@ describe('PhraseVerifier', () => {
     v.addSpotted({ ...hit, startMs: 5000, endMs: 6000 });
     v.close();
     expect(emitted).toEqual(['end the conference']);
+  });
+});
+
+describe('spot rules (second stage before the transcript)', () => {
+  const rule = { alone: 20, confirmed: 0, minMs: 600 };
+  const spot = (score: number, ms = 800) => ({ phrase: 'end the conference', startMs: 1000, endMs: 1000 + ms, score });
+
+  it('rejects a weak or too short spot at once; checks the rest against the transcript, or needs alone strength without one', () => {
+    expect(judgeSpot(spot(-1), rule)).toBe('reject');
+    expect(judgeSpot(spot(25, 500), rule)).toBe('reject');
+    expect(judgeSpot(spot(10), rule)).toBe('needs-transcript');
+    expect(acceptSpot(spot(10), rule, null)).toBe(false);
+    expect(acceptSpot(spot(25), rule, null)).toBe(true);
+    expect(acceptSpot(spot(10), rule, [w('end', 1000, 1200, 0.95)])).toBe(true);
+    // Even a strong spot is vetoed by a confidently heard other word ("send the contract").
+    expect(acceptSpot(spot(25), rule, [w('office', 1000, 1500, 0.99)])).toBe(false);
+  });
+
+  it('derives thresholds from the phone count; a rule threshold sets the floor and keeps the distance to alone', () => {
+    const r = spotRule(13);
+    expect(r.confirmed).toBeCloseTo(KWS_LOG10_PER_PHONE * 13 + KWS_CONFIRM_LOG10_OFFSET);
+    expect(r.alone).toBeCloseTo(KWS_LOG10_PER_PHONE * 13 + KWS_LOG10_OFFSET);
+    expect(r.minMs).toBe(MIN_SPOT_MS_PER_PHONE * 13);
+    const own = spotRule(13, 1e-10);
+    expect(own.confirmed).toBeCloseTo(-10);
+    expect(own.alone - own.confirmed).toBeCloseTo(KWS_LOG10_OFFSET - KWS_CONFIRM_LOG10_OFFSET);
+    // No dictionary: pocketsphinx's usual 1e-5, no length check.
+    expect(spotRule(Number.NaN)).toMatchObject({ confirmed: -5, minMs: 0 });
   });
 });
 

@@ -26,6 +26,8 @@ export interface PhraseHit {
   phrase: string;
   startMs: number;
   endMs: number;
+  /** Spotter hits: log10 of the largest spotting threshold the hit passes (its strength). */
+  score?: number;
 }
 
 export interface EngineSessionOptions {

@@ -1,14 +1,24 @@
 /**
- * Second opinion on spotted phrases. The keyword spotter compares the phrase only with a free
+ * Second stage for spotted phrases. The keyword spotter compares the phrase only with a free
  * phone loop, so speech that shares most of its sounds can pass ("at the office tomorrow",
- * "send the contract" against "end the conference"). The language-model transcript of the same
- * audio is a competing explanation: when it heard, with high posterior, a word that is not in
- * the phrase inside the spotted stretch, the spot is rejected. When the transcript is unsure
- * there (synthetic or noisy speech, where the spotter is most useful) the spot stands.
+ * "send the contract" against "end the conference"). Each spot is judged against its phrase's
+ * SpotRule (phrases.ts spotRule) by its strength (the largest spotting threshold it passes,
+ * PhraseHit.score) and length:
  *
- *   spotter hit ──► pending ──(transcript reaches hit end, or WAIT_MS passes, or close)──► decide
+ * - shorter than the phrase's phones can plausibly be said in (minMs), or weaker than
+ *   `confirmed`: rejected at once;
+ * - on a transcribed track: the language-model transcript of the same audio is a competing
+ *   explanation: when it heard, with high posterior, a word that is not in the phrase inside
+ *   the spotted stretch, the spot is rejected; when it is unsure there (synthetic or noisy
+ *   speech, where the spotter is most useful) the spot stands;
+ * - without a transcript (a track waiting for a transcription slot, a spotter beside a remote
+ *   engine): only a spot at least `alone` strong counts (the session decides those).
  *
- * bench/transcription.bench.ts reports spotting with and without this check.
+ *   spotter hit ──► judgeSpot ──reject──► decided now
+ *                        └── needs the transcript ──► pending ──(transcript reaches hit end,
+ *                                                    or WAIT_MS passes, or close)──► decide
+ *
+ * Calibrated and measured with bench/phrases.bench.ts (bench/RESULTS.md).
  */
 import type { PhraseHit } from './engine.js';
 import type { MappedWord } from './pocketsphinx-process.js';
@@ -24,6 +34,30 @@ const WAIT_MS = 5000;
 /** Transcript words kept for checking (a few utterances). */
 const KEEP_WORDS = 256;
 
+/** How a spot of one phrase is judged; log10 thresholds as PhraseHit.score. */
+export interface SpotRule {
+  /** Without a transcript to check it against, a spot must be at least this strong. */
+  alone: number;
+  /** With a transcript, a spot down to this strong is reported unless the transcript contradicts it. */
+  confirmed: number;
+  /** Hits shorter than this (ms) are rejected: faster than the phrase's phones are said. */
+  minMs: number;
+}
+
+/** Stage 2 before the transcript: rejected, or to be checked against it (or judged `alone`). */
+export function judgeSpot(hit: PhraseHit, rule: SpotRule): 'reject' | 'needs-transcript' {
+  if (hit.endMs - hit.startMs < rule.minMs) return 'reject';
+  // A hit without a score (not from the spotter) is judged by the transcript alone.
+  return hit.score === undefined || hit.score >= rule.confirmed ? 'needs-transcript' : 'reject';
+}
+
+/** Stage 2 as a whole: `words` the transcript of the hit's stretch, null when there is none. */
+export function acceptSpot(hit: PhraseHit, rule: SpotRule, words: readonly MappedWord[] | null): boolean {
+  if (judgeSpot(hit, rule) === 'reject') return false;
+  if (words === null) return hit.score === undefined || hit.score >= rule.alone;
+  return contradictingWord(hit, words) === null;
+}
+
 interface Pending {
   hit: PhraseHit;
   timer: NodeJS.Timeout;
@@ -31,15 +65,18 @@ interface Pending {
 
 export class PhraseVerifier {
   readonly #emit: (hit: PhraseHit) => void;
-  readonly #onReject: (hit: PhraseHit, word: MappedWord) => void;
+  readonly #onReject: (hit: PhraseHit, word: MappedWord | null) => void;
+  readonly #ruleOf: (phrase: string) => SpotRule;
   readonly #words: MappedWord[] = [];
   /** Media time up to which the transcript has reported. */
   #coveredMs = Number.NEGATIVE_INFINITY;
   readonly #pending: Pending[] = [];
 
-  constructor(emit: (hit: PhraseHit) => void, onReject: (hit: PhraseHit, word: MappedWord) => void) {
+  /** `onReject` gets the contradicting transcript word, or null for a spot too weak or too short. */
+  constructor(emit: (hit: PhraseHit) => void, onReject: (hit: PhraseHit, word: MappedWord | null) => void, ruleOf: (phrase: string) => SpotRule) {
     this.#emit = emit;
     this.#onReject = onReject;
+    this.#ruleOf = ruleOf;
   }
 
   /** A final transcript result (in media-time order). */
@@ -60,8 +97,12 @@ export class PhraseVerifier {
     }
   }
 
-  /** A spotter detection: decided now if the transcript already covers it, else soon. */
+  /** A spotter detection: rejected now if too weak or short, else decided once the transcript covers it. */
   addSpotted(hit: PhraseHit): void {
+    if (judgeSpot(hit, this.#ruleOf(hit.phrase)) === 'reject') {
+      this.#onReject(hit, null);
+      return;
+    }
     if (hit.endMs <= this.#coveredMs) {
       this.#decide(hit);
       return;

@@ -3,6 +3,7 @@
  * against its pronunciation dictionary, and found in word sequences.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { SpotRule } from './phrase-verifier.js';
 
 /** Lower case, letters and apostrophes only, single spaces: "End the Conference!" → "end the conference". */
 export function normalizePhrase(phrase: string): string {
@@ -88,33 +89,46 @@ export function checkPhrases(phrases: readonly string[], dictPath: string): Phra
 }
 
 /**
- * The spotting threshold for a phrase of `phones` phones, as log10:
- * `KWS_LOG10_PER_PHONE * phones + KWS_LOG10_OFFSET`.
+ * Spotting thresholds for a phrase of `phones` phones, as log10 (see phrase-verifier.ts for how
+ * a spot is judged): `confirmed` (checked against the transcript; the spotter's own threshold)
+ * = KWS_LOG10_PER_PHONE * phones + KWS_CONFIRM_LOG10_OFFSET, `alone` (no transcript) the same
+ * with KWS_LOG10_OFFSET, and a shortest plausible hit of MIN_SPOT_MS_PER_PHONE per phone.
  *
  * Why the phone count: the spotter fires when the phrase's path beats the free phone loop by
  * the threshold. Near misses in ordinary speech score high for short phrases (a 4-6 phone word
  * matches something every few minutes) and low for long ones, while true matches score about
  * the same whatever the length; so short phrases need a higher threshold and long ones a lower
- * one (pocketsphinx's own advice). Measured on the phrase evaluation set (bench/phrases.bench.ts,
- * bench/RESULTS.md): a fixed 1e-5 gave 95 false spots per hour per phrase before the transcript
- * check. The slope is the one picked on the tuning half. The offset is anchored so that the
- * demo's 13-phone "end the conference" gets 1e-3.5, near the 1e-5 every speech fixture was
- * validated with: the offset 30 the tuning half picked (the spotter alone letting ~10-15 candidates per hour
- * per phrase through to the transcript check, phrase-verifier.ts) missed two fixture clips that
- * say the phrase (phrase-espeak, phrase-espeak-2), and its two-stage false-alarm rate was never
- * measured, so it bought fewer false spots at the cost of calls never ended. Short phrases still
- * get far higher thresholds than before (a 4-phone word 1e10), long ones lower. The stricter
- * 1e(53 - 1.5 × phones) meets 1 false alarm per hour on its own but misses the demo's phrase
- * (score 1e28.7).
+ * one (pocketsphinx's own advice). Why a shortest hit: false spots squeeze the phrase into too
+ * little audio (median 60 ms per phone in the evaluation's non-matching speech, true spots 84).
+ *
+ * Values (bench/phrases.bench.ts, bench/RESULTS.md): the slope is the tuning half's; the
+ * `confirmed` offset 16 is the lowest that keeps every speech fixture that says "end the
+ * conference" (30 missed two); 50 ms per phone is 20 phones a second, faster than fast
+ * conversational speech (60 removes twice as many false spots on the synthetic set but comes
+ * close to fast human speech, which this set cannot show); the
+ * `alone` offset 40 is the lowest at this slope within 5 false alarms per hour per phrase on the
+ * tuning half without a transcript (1 per hour is not reached at any offset ≤ 40 there).
  */
 export const KWS_LOG10_PER_PHONE = -1.5;
-export const KWS_LOG10_OFFSET = 16;
+export const KWS_LOG10_OFFSET = 40;
+export const KWS_CONFIRM_LOG10_OFFSET = 16;
+export const MIN_SPOT_MS_PER_PHONE = 50;
 /** Without a dictionary (phone count unknown): pocketsphinx's usual 1e-5 guess. */
 const UNKNOWN_PHONES_LOG10 = -5;
 
+/**
+ * How spots of a phrase of `phones` phones are judged. `threshold` (a rule's own, linear) is
+ * the spotter's floor (`confirmed`); `alone` keeps the default distance above it.
+ */
+export function spotRule(phones: number, threshold?: number): SpotRule {
+  const known = Number.isFinite(phones);
+  const confirmed = threshold !== undefined ? Math.log10(threshold) : known ? KWS_LOG10_PER_PHONE * phones + KWS_CONFIRM_LOG10_OFFSET : UNKNOWN_PHONES_LOG10;
+  return { confirmed, alone: confirmed + KWS_LOG10_OFFSET - KWS_CONFIRM_LOG10_OFFSET, minMs: known ? MIN_SPOT_MS_PER_PHONE * phones : 0 };
+}
+
+/** The spotter's own (-kws) threshold for a phrase: the lowest a spot may be and still count. */
 export function defaultKwsThreshold(phones: number): number {
-  if (!Number.isFinite(phones)) return 10 ** UNKNOWN_PHONES_LOG10;
-  return 10 ** (KWS_LOG10_PER_PHONE * phones + KWS_LOG10_OFFSET);
+  return 10 ** spotRule(phones).confirmed;
 }
 
 /** Contents of a `-kws` file: one `phrase /threshold/` line per phrase. */

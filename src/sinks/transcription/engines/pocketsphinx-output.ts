@@ -23,6 +23,23 @@ export interface RawWord {
   end: number;
   /** Posterior, clamped to 0..1 (pocketsphinx can print slightly above 1). */
   confidence: number;
+  /** Keyword spotting: log10 of the largest threshold the detection passes (spotScoreLog10). */
+  score?: number;
+}
+
+const KWS_MAX = 1500;
+const LOG10_PER_UNIT = 1024 * Math.log10(1.0001);
+
+/**
+ * The largest log10 spotting threshold a detection printed with posterior `printed` survives.
+ * pocketsphinx 0.8 prints, for a detection, logmath_exp(prob - KWS_MAX) with prob the
+ * keyphrase-vs-phone-loop score in its shifted log units (KWS_MAX = 1500, shift 10 bits, log
+ * base 1.0001); the detection passes a threshold T when that score ≥ log(T). Checked by
+ * bisection on the threshold: "end the conference" printed 1.163831 → 134.06 is spotted at
+ * 1e134 but not 1e135; "goodbye" 0.858973 → -0.90 at 1e-1, not 1e0 (test/bench/phrase-set.test.ts).
+ */
+export function spotScoreLog10(printed: number): number {
+  return (Math.log(printed) / Math.log(1.0001) + KWS_MAX) * LOG10_PER_UNIT;
 }
 
 const SEGMENT_LINE = /^(.*\S)\s+(-?\d+\.\d+)\s+(-?\d+\.\d+)\s+(-?[\d.]+(?:e[-+]?\d+)?)$/;
@@ -94,6 +111,7 @@ export class ContinuousOutputParser {
       confidence: Math.min(1, Math.max(0, Number(m[4]))),
     };
     if (this.#mode === 'kws') {
+      seg.score = spotScoreLog10(Number(m[4]));
       this.#onUtterance([seg]);
       return;
     }

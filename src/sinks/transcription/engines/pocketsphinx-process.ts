@@ -34,6 +34,8 @@ export interface MappedWord {
   startMs: number;
   endMs: number;
   confidence: number;
+  /** Spotted phrase: log10 of the largest spotting threshold it passes. */
+  score?: number;
 }
 
 export interface RecognizerProcessOptions {
@@ -286,7 +288,9 @@ export class RecognizerProcess {
       // Before the first mapped sample: the primer's words, not the stream's.
       if (Number.isNaN(startMs)) continue;
       const endMs = this.#timeMap.toMediaMs(Math.round((w.end + FRAME_SECONDS) * 16000));
-      out.push({ word: w.word, startMs: round1(startMs), endMs: round1(endMs), confidence: w.confidence });
+      const word: MappedWord = { word: w.word, startMs: round1(startMs), endMs: round1(endMs), confidence: w.confidence };
+      if (w.score !== undefined) word.score = w.score;
+      out.push(word);
       if (startPos < firstPos) firstPos = startPos;
     }
     if (out.length === 0) return;

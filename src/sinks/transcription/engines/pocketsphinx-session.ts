@@ -16,7 +16,7 @@
 import { upsample8kTo16k, Upsampler8kTo16k } from '../../dsp/resample.js';
 import type { TranscriptResult } from '../../../core/transcript.js';
 import type { EngineSession, EngineSessionOptions } from './engine.js';
-import { PhraseVerifier } from './phrase-verifier.js';
+import { acceptSpot, PhraseVerifier, type SpotRule } from './phrase-verifier.js';
 import { findPhrase } from './phrases.js';
 import { RecognizerProcess, type MappedWord, type RecognizerProcessOptions } from './pocketsphinx-process.js';
 
@@ -30,6 +30,8 @@ export interface SessionProcessConfig {
   lmArgs: readonly string[];
   /** Arguments for the spotter, or null when no phrase is usable. */
   kwsArgs: readonly string[] | null;
+  /** How each phrase's spots are judged (phrase-verifier.ts). */
+  spotRules: ReadonlyMap<string, SpotRule>;
   primer: Int16Array | null;
   ringSamples: number;
   setPumping: RecognizerProcessOptions['setPumping'];
@@ -67,7 +69,8 @@ export class PocketsphinxSession implements EngineSession {
     this.#verifier = config.verifySpots
       ? new PhraseVerifier(
           (hit) => this.#onPhrase(hit.phrase, hit.startMs, hit.endMs),
-          (hit, word) => opts.log.debug({ hit, word }, 'spotted phrase rejected: transcript heard another word'),
+          (hit, word) => opts.log.debug({ hit, word }, word === null ? 'spotted phrase rejected: too weak or too short' : 'spotted phrase rejected: transcript heard another word'),
+          (phrase) => this.#rule(phrase),
         )
       : null;
     this.#config = config;
@@ -81,14 +84,20 @@ export class PocketsphinxSession implements EngineSession {
             log: opts.log.child({ recogniser: 'kws' }),
             onWords: (words) => {
               for (const w of words) {
-                const hit = { phrase: w.word, startMs: w.startMs, endMs: w.endMs };
-                // No transcript of this stretch will come: report the spot as it is.
-                if (this.#verifier === null || !(hit.startMs >= this.#lmFromMs)) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
-                else this.#verifier.addSpotted(hit);
+                const hit = { phrase: w.word, startMs: w.startMs, endMs: w.endMs, score: w.score };
+                if (this.#verifier === null) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
+                // No transcript of this stretch will come: only a spot strong enough alone counts.
+                else if (!(hit.startMs >= this.#lmFromMs)) {
+                  if (acceptSpot(hit, this.#rule(hit.phrase), null)) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
+                } else this.#verifier.addSpotted(hit);
               }
             },
           });
     if (opts.transcribe !== false) this.startTranscribing();
+  }
+
+  #rule(phrase: string): SpotRule {
+    return this.#config.spotRules.get(phrase) ?? { alone: Number.NEGATIVE_INFINITY, confirmed: Number.NEGATIVE_INFINITY, minMs: 0 };
   }
 
   startTranscribing(): void {

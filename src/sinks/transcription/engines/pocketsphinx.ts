@@ -10,16 +10,17 @@
  *   as well saves little CPU and costs accuracy (5.2 %).
  * - `-vad_postspeech 30`: 0.3 s of silence ends an utterance; results arrive ~0.35-0.42 s after
  *   the last word's audio is written.
- * - Spotter `-kws_plp 1e-10`, a threshold per phrase from its phone count (phrases.ts
- *   defaultKwsThreshold, calibrated with bench/phrases.bench.ts), or the rule's `threshold:`;
- *   spots checked against the transcript (phrase-verifier.ts).
+ * - Spotter `-kws_plp 1e-10`, thresholds per phrase from its phone count (phrases.ts spotRule,
+ *   calibrated with bench/phrases.bench.ts), or the rule's `threshold:`; spots judged by their
+ *   strength and length, the weaker ones checked against the transcript (phrase-verifier.ts).
  */
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EngineSession, EngineSessionOptions, SpeechEngine } from './engine.js';
-import { checkPhrases, defaultKwsThreshold, kwsFileContent, normalizePhrase, type UsablePhrase } from './phrases.js';
+import type { SpotRule } from './phrase-verifier.js';
+import { checkPhrases, kwsFileContent, normalizePhrase, spotRule, type UsablePhrase } from './phrases.js';
 import type { RecognizerProcess } from './pocketsphinx-process.js';
 import { PocketsphinxSession } from './pocketsphinx-session.js';
 import { findPrimerPath, loadPrimer } from './primer.js';
@@ -116,10 +117,12 @@ class PocketsphinxEngine implements SpeechEngine {
 
   open(opts: EngineSessionOptions): EngineSession {
     const phrases = this.#usablePhrases(opts.phrases);
+    const rules = new Map(phrases.map((p) => [p.phrase, this.#spotRule(p)]));
     const session = new PocketsphinxSession(opts, phrases.map((p) => p.phrase), {
       command: this.#command,
       lmArgs: this.#lmArgs,
-      kwsArgs: phrases.length === 0 ? null : this.#kwsArgs(phrases),
+      kwsArgs: phrases.length === 0 ? null : this.#kwsArgs(rules),
+      spotRules: rules,
       primer: this.#primer,
       ringSamples: this.#ringSamples,
       setPumping: (proc, on) => this.#setPumping(proc, on),
@@ -153,13 +156,13 @@ class PocketsphinxEngine implements SpeechEngine {
     return usable;
   }
 
-  #kwsArgs(phrases: readonly UsablePhrase[]): string[] {
-    const content = kwsFileContent(
-      phrases.map((p) => ({
-        phrase: p.phrase,
-        threshold: this.#kwsThreshold ?? this.#phraseThresholds.get(p.phrase) ?? defaultKwsThreshold(p.phones),
-      })),
-    );
+  #spotRule(p: UsablePhrase): SpotRule {
+    return spotRule(p.phones, this.#kwsThreshold ?? this.#phraseThresholds.get(p.phrase));
+  }
+
+  #kwsArgs(rules: ReadonlyMap<string, SpotRule>): string[] {
+    // The spotter fires down to each phrase's `confirmed` threshold; phrase-verifier.ts judges the rest.
+    const content = kwsFileContent(Array.from(rules, ([phrase, r]) => ({ phrase, threshold: 10 ** r.confirmed })));
     let file = this.#kwsFiles.get(content);
     if (file === undefined) {
       // Written once per distinct phrase list (normally once per gateway), not per stream.
