@@ -184,6 +184,24 @@ describe('/media bad input', () => {
   });
 });
 
+describe('/media text that is not UTF-8', () => {
+  // ws leaves UTF-8 to the session (skipUTF8Validation): the fast path takes only ASCII media
+  // messages, everything else is checked before it is read as text.
+  it.each([
+    ['before start', (_s: ReturnType<typeof ids>) => [connected(), Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])]],
+    ['in a media message of a started stream', (s: ReturnType<typeof ids>) => [connected(), start(s), Buffer.from(media(s, 2, 1, 100, tone(1)).replace('"track":"inbound"', '"track":"inbound\u0001"'), 'latin1').map((b) => (b === 1 ? 0xc3 : b))]],
+  ])('closes the stream %s with 1007 invalid_utf8, counted', async (_name, build) => {
+    gw = await startTestGateway({});
+    const s = ids();
+    const ws = new WebSocket(gw.ws);
+    await new Promise((r) => ws.on('open', r));
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    for (const m of build(s)) ws.send(m, { binary: false });
+    expect(await closed).toBe(1007);
+    await waitFor(async () => (await metricValue(gw!.http, 'streamgate_protocol_errors_total', { reason: 'invalid_utf8' })) === 1, 3000, 'invalid_utf8 counted');
+  });
+});
+
 describe('fan-out isolation', () => {
   function throwingSink(): SinkFactory {
     return {

@@ -12,6 +12,9 @@
  * "Hot path" has the measurement and why the simpler form won.)
  */
 import type { Logger } from 'pino';
+// Imported, not the global: the global `performance` is a lazy getter, read twice per frame.
+import { performance } from 'node:perf_hooks';
+import { isUtf8 } from 'node:buffer';
 import { decodeScratch } from '../../twilio/mulaw-simd.js';
 import { decodeBase64Into } from '../../twilio/base64.js';
 import { readMediaFast } from '../../twilio/media-fast-path.js';
@@ -194,6 +197,9 @@ export class StreamSession {
         return this.#onMediaDecoded(msg, n, receivedAt);
       }
     }
+    // ws does not validate UTF-8 (media-socket.ts): a message the fast path did not take is
+    // checked here, and refused with 1007 as ws would have.
+    if (!isUtf8(bytes)) return this.fail('invalid_utf8', CLOSE.INVALID_PAYLOAD);
     this.onText(bytes.toString(), receivedAt);
   }
 

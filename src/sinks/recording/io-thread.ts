@@ -12,8 +12,9 @@
  *               ◄── {bytes, sha256} ──────────────── sidecar removed (async: fsyncs and the
  *                                                     hash read run on libuv's pool in parallel)
  *
- * The ring is a SharedArrayBuffer (sample-ring.ts): a write names slots the sink will not touch
- * until the answer, so no byte is copied to cross threads. Writes go to the page cache as they
+ * The ring is a SharedArrayBuffer (sample-ring.ts), handed to the thread once (and again after a
+ * resize): a write names slots the sink will not touch until the answer, so no byte is copied to
+ * cross threads. Writes go to the page cache as they
  * did from the main thread, and the header is patched in the same request as the data it
  * describes, so the crash-safety contract (a killed process loses at most the last flush
  * interval; recover.ts repairs the rest) is unchanged.
@@ -37,6 +38,8 @@ const { createHash } = process.getBuiltinModule('node:crypto');
 const { dirname } = process.getBuiltinModule('node:path');
 const SILENCE = { pcm16: Buffer.alloc(65536, 0), mulaw: Buffer.alloc(65536, 0xff) };
 const files = new Map();
+/** Each file's ring, as its latest write that carried one sent it. */
+const rings = new Map();
 let out = [];
 let queued = false;
 function answer(r) {
@@ -123,8 +126,9 @@ const ops = {
   write(m) {
     const fh = files.get(m.file);
     const fd = fh.fd;
+    if (m.ring !== undefined) rings.set(m.file, new Uint8Array(m.ring));
     if (m.len > 0) {
-      const src = m.ring !== undefined ? new Uint8Array(m.ring) : SILENCE[m.silence];
+      const src = m.silence === undefined ? rings.get(m.file) : SILENCE[m.silence];
       writeFullySync(fd, src, m.off, m.len, m.pos);
     }
     if (m.header !== undefined) writeFullySync(fd, m.header, 0, m.header.length, 0);
@@ -145,6 +149,7 @@ const ops = {
       let restored = false;
       if (!(await exists(m.partial))) { await restorePartial(fh, m.partial, m.dir); restored = true; }
       files.delete(m.file);
+      rings.delete(m.file);
       closed = true;
       await fh.close();
       await fsp.rename(m.partial, m.wav);
@@ -158,13 +163,14 @@ const ops = {
       await fsyncDir(m.dir);
       answer({ id: m.id, bytes: st.size, sha256: hex, restored });
     } catch (err) {
-      if (!closed) { files.delete(m.file); await fh.close().catch(() => undefined); }
+      if (!closed) { files.delete(m.file); rings.delete(m.file); await fh.close().catch(() => undefined); }
       failure(m.id, err);
     }
   },
   async close(m) {
     const fh = files.get(m.file);
     files.delete(m.file);
+    rings.delete(m.file);
     if (fh !== undefined) await fh.close().catch(() => undefined);
     answer({ id: m.id });
   },
@@ -197,8 +203,9 @@ export interface IoReply {
 }
 
 /**
- * One pwrite of `len` bytes at `pos`: from the shared ring at `off`, or of silence of the format;
- * then, if given, the header at 0.
+ * One pwrite of `len` bytes at `pos`: from the file's shared ring at `off`, or of silence of the
+ * format; then, if given, the header at 0. `ring` is sent only when the ring changed (the first
+ * write, a resize): passing a SharedArrayBuffer costs a cross-thread registration per message.
  */
 export interface IoWrite {
   op: 'write';

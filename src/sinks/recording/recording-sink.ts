@@ -79,6 +79,8 @@ export class RecordingSink implements Sink {
 
   /** The I/O thread's number for our .partial, once it exists (null before, and after finish). */
   #file: number | null = null;
+  /** The ring the I/O thread holds for our file (it is sent again only when the ring changes). */
+  #ringSent: SharedArrayBuffer | null = null;
   #failed = false;
   #closing = false;
   #pumping = false;
@@ -246,7 +248,9 @@ export class RecordingSink implements Sink {
           const off = buf.planSlot * blockAlign;
           buf.submitData(n);
           submitted += n;
-          reqs.push({ op: 'write', file, ring: buf.shared, off, len: n * blockAlign, pos });
+          const req: IoWrite = { op: 'write', file, off, len: n * blockAlign, pos };
+          if (buf.shared !== this.#ringSent) req.ring = this.#ringSent = buf.shared;
+          reqs.push(req);
         } else {
           buf.submitSilence(n);
           reqs.push({ op: 'write', file, silence: format, off: 0, len: n * blockAlign, pos });
