@@ -9,6 +9,7 @@
  * --no-profile, --profile-variant both_tracks (profile a two-track level instead), --measure-ms <n>, --warmup-ms <n>, --levels 100,250,… (inbound; both_tracks
  * uses half of each), --servers streamgate,streamgate-norec,streamgate-flush1s,tcp-floor,discard,naive,
  * --out <dir> (logs, the CPU profile and results.json; default bench/out/run),
+ * --burst-streams <n> (the burst case, default 500; 0 skips it; --quick skips it unless given),
  * --render <results.json> (re-render a saved run into the report, running nothing).
  *
  * RESULTS.md: this script owns what lies between its two markers and leaves the rest of the
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeMarkdown, runMulawDecodeBench, type DecodeBenchResult } from './mulaw-decode.bench.js';
+import { burstMarkdown, runBurst, type BurstResult } from './burst.bench.js';
 import { P99_LIMIT_MS, highestN, ingestMarkdown, runIngest, type IngestResult, type LevelResult, type ServerKind, type Variant } from './ingest.bench.js';
 import { fmt, fmtInt, machineInfo, machineLine, mdTable } from './lib/stats.js';
 
@@ -36,7 +38,13 @@ export const TARGETS = {
   highestNInbound: 1000,
   highestNBothTracks: 500,
   rssPerStreamKiB: 100,
+  /** Burst: event-loop delay p99 in every phase, and the probe's p99 over the floor's. */
+  burstLoopP99Ms: 10,
+  burstProbeOverFloorMs: 10,
 };
+
+/** Servers of the burst case: streamgate against the two floors. */
+const BURST_SERVERS: ServerKind[] = ['streamgate', 'tcp-floor', 'discard'];
 
 interface RunOptions {
   quick: boolean;
@@ -52,6 +60,8 @@ interface RunOptions {
   outDir: string;
   /** Also write the raw results as JSON here. */
   json: string | null;
+  /** Streams of the burst case (0: not run). */
+  burstStreams: number;
   command: string;
 }
 
@@ -75,6 +85,7 @@ function parseArgs(argv: string[]): RunOptions {
     inboundServers: val('--servers') ? (val('--servers')!.split(',') as ServerKind[]) : null,
     outDir: resolve(val('--out') ?? (quick ? join(tmpdir(), 'streamgate-bench-quick') : 'bench/out/run')),
     json: val('--json') ?? null,
+    burstStreams: Number(val('--burst-streams') ?? (quick || levels !== undefined || val('--servers') !== undefined ? 0 : 500)),
     command: ['node', 'dist/bench/run.js', ...argv].join(' '),
   };
 }
@@ -203,7 +214,29 @@ function profileMarkdown(ing: IngestResult): string {
   return out.join('\n');
 }
 
-export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: IngestResult; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
+/** The burst section and its target checks (streamgate against the TCP floor, phase by phase). */
+function burstSection(burst: readonly BurstResult[]): { text: string; checks: { name: string; ok: boolean | null }[] } {
+  const sg = burst.find((b) => b.server === 'streamgate');
+  const floor = burst.find((b) => b.server === 'tcp-floor');
+  const checks: { name: string; ok: boolean | null }[] = [];
+  if (sg) {
+    const worst = Math.max(...(['start', 'steady', 'stop'] as const).map((p) => sg.phases[p].loop.p99Ms));
+    checks.push({ name: `burst of ${fmtInt(sg.streams)}: event-loop delay p99 < ${TARGETS.burstLoopP99Ms} ms in every phase (worst ${fmt(worst, 1)} ms)`, ok: worst < TARGETS.burstLoopP99Ms });
+    if (floor) {
+      const over = Math.max(...(['start', 'steady', 'stop'] as const).map((p) => sg.phases[p].probe.p99Ms - floor.phases[p].probe.p99Ms));
+      checks.push({ name: `burst of ${fmtInt(sg.streams)}: /healthz p99 within ${TARGETS.burstProbeOverFloorMs} ms of the TCP floor's in every phase (worst +${fmt(over, 1)} ms)`, ok: over <= TARGETS.burstProbeOverFloorMs });
+    }
+    checks.push({ name: `burst of ${fmtInt(sg.streams)}: 0 frames lost (${fmtInt(sg.sent - sg.received)})`, ok: sg.sent === sg.received });
+  }
+  const text = [
+    `N streams connect at once (every handshake in flight together), stream for the steady window, and all send \`stop\` and close within a few ms; per phase the server's event-loop delay (1 ms monitor), a GET /healthz every 20 ms from the orchestrator, and ingest lag. streamgate opens and finalises N recordings in the start and stop phases.`,
+    '',
+    burstMarkdown(burst),
+  ].join('\n');
+  return { text, checks };
+}
+
+export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
   const m = machineInfo();
   const out: string[] = [];
   out.push(BEGIN);
@@ -230,11 +263,12 @@ export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: Inges
   );
   out.push('');
   const sum = summaryMarkdown(opts.ingest);
+  const burst = opts.burst && opts.burst.length > 0 ? burstSection(opts.burst) : null;
   out.push(sum.text);
   out.push('');
   out.push('Targets:');
   out.push('');
-  for (const c of [decodeCheck, ...sum.checks]) out.push(`- ${c.name}: ${verdict(c.ok)}`);
+  for (const c of [decodeCheck, ...sum.checks, ...(burst?.checks ?? [])]) out.push(`- ${c.name}: ${verdict(c.ok)}`);
   out.push('');
   out.push('All levels:');
   out.push('');
@@ -245,6 +279,12 @@ export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: Inges
   out.push('');
   out.push(mdTable(['server', 'tracks', 'streams', 'attempt', 'other on core 0 %', 'other on core 1 %', 'softirq core 0 %', 'softirq core 1 %', 'server run-queue wait %'], hostRows));
   out.push('');
+  if (burst !== null) {
+    out.push('### Burst (`bench/burst.bench.ts`)');
+    out.push('');
+    out.push(burst.text);
+    out.push('');
+  }
   out.push('### Profile');
   out.push('');
   out.push(profileMarkdown(opts.ingest));
@@ -275,7 +315,7 @@ export async function main(argv: string[]): Promise<string> {
   const renderFrom = argv.includes('--render') ? argv[argv.indexOf('--render') + 1] : undefined;
   if (renderFrom !== undefined) {
     // Re-render a saved run (its --json) without running anything.
-    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; ingest: IngestResult; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
+    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
     const md = resultsMarkdown({ ...saved, startedAt: new Date(saved.startedAt) });
     if (opts.results !== null) writeResults(opts.results, md);
     process.stdout.write(md + '\n');
@@ -310,10 +350,15 @@ export async function main(argv: string[]): Promise<string> {
     profile: opts.profile ? { streams: 0, variant: opts.profileVariant, measureMs: 6000 } : null,
     log,
   });
+  let burst: BurstResult[] | null = null;
+  if (opts.burstStreams > 0) {
+    log(`bench: burst of ${opts.burstStreams} streams…`);
+    burst = await runBurst({ servers: BURST_SERVERS, streams: opts.burstStreams, steadyMs: opts.quick ? 1000 : 5000, outDir: opts.outDir, log });
+  }
   const durationS = (Date.now() - t0) / 1000;
   const tree = gitDescribe();
-  const md = resultsMarkdown({ decode, ingest, command: opts.command, quick: opts.quick, startedAt, durationS, tree });
-  const raw = JSON.stringify({ machine: machineInfo(), decode, ingest, command: opts.command, quick: opts.quick, startedAt: startedAt.toISOString(), durationS, tree }, null, 2);
+  const md = resultsMarkdown({ decode, ingest, burst, command: opts.command, quick: opts.quick, startedAt, durationS, tree });
+  const raw = JSON.stringify({ machine: machineInfo(), decode, ingest, burst, command: opts.command, quick: opts.quick, startedAt: startedAt.toISOString(), durationS, tree }, null, 2);
   writeFileSync(join(opts.outDir, 'results.json'), raw);
   if (opts.json !== null) writeFileSync(opts.json, raw);
   if (opts.results !== null) {
