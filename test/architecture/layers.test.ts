@@ -17,8 +17,17 @@ const LAYERS: readonly { name: string; prefixes: readonly string[]; mayImport: r
   { name: 'conditions', prefixes: ['src/conditions/'], mayImport: ['core', 'twilio', 'sinks'] },
   // Shared state across processes (REDIS_URL): implementations of the conditions' store and the gateway's shared views.
   { name: 'state', prefixes: ['src/state/'], mayImport: ['core', 'twilio', 'conditions'] },
-  { name: 'gateway', prefixes: ['src/gateway/'], mayImport: ['core', 'twilio', 'sinks', 'conditions', 'state'] },
-  { name: 'entry', prefixes: ['src/cli.ts', 'src/demo.ts', 'src/cluster.ts'], mayImport: ['core', 'twilio', 'emulator', 'sinks', 'conditions', 'state', 'gateway'] },
+  // Inside the gateway: the per-frame path needs no rule, no Redis and no control plane (it is handed `checkStart`);
+  // HTTP plumbing needs neither; the control plane reads sessions; the top (assembly, config, metrics) joins them.
+  { name: 'gateway-media', prefixes: ['src/gateway/media/'], mayImport: ['core', 'twilio', 'sinks', 'gateway'] },
+  { name: 'gateway-http', prefixes: ['src/gateway/http/'], mayImport: ['core', 'twilio', 'gateway'] },
+  { name: 'gateway-control', prefixes: ['src/gateway/control/'], mayImport: ['core', 'twilio', 'sinks', 'conditions', 'state', 'gateway', 'gateway-media'] },
+  { name: 'gateway', prefixes: ['src/gateway/'], mayImport: ['core', 'twilio', 'sinks', 'conditions', 'state', 'gateway-media', 'gateway-http', 'gateway-control'] },
+  {
+    name: 'entry',
+    prefixes: ['src/cli.ts', 'src/demo.ts', 'src/cluster.ts'],
+    mayImport: ['core', 'twilio', 'emulator', 'sinks', 'conditions', 'state', 'gateway', 'gateway-media', 'gateway-http', 'gateway-control'],
+  },
 ];
 
 function layerOf(module: string): string | null {
@@ -57,7 +66,7 @@ describe('module layers', () => {
     expect(findCycles(graph)).toEqual([]);
   });
 
-  it('imports only downwards: nothing under core, twilio, sinks, conditions or the emulator reaches above its layer', () => {
+  it('imports only downwards: nothing under core, twilio, sinks, conditions or the emulator reaches above its layer, and the media path does not reach the control plane', () => {
     expect(forbiddenImports(graph)).toEqual([]);
   });
 
@@ -66,5 +75,7 @@ describe('module layers', () => {
     bad.set('src/sinks/sink.ts', [...(graph.get('src/sinks/sink.ts') ?? []), 'src/gateway/server.ts']);
     expect(forbiddenImports(bad)).toContain('src/sinks/sink.ts (sinks) -> src/gateway/server.ts (gateway)');
     expect(findCycles(bad).some((c) => c.includes('src/sinks/sink.ts') && c.includes('src/gateway/server.ts'))).toBe(true);
+    bad.set('src/gateway/media/stream-session.ts', [...(graph.get('src/gateway/media/stream-session.ts') ?? []), 'src/gateway/control/token-ledger.ts']);
+    expect(forbiddenImports(bad)).toContain('src/gateway/media/stream-session.ts (gateway-media) -> src/gateway/control/token-ledger.ts (gateway-control)');
   });
 });

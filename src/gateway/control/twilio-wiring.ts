@@ -18,7 +18,7 @@ import type { SharedState } from '../shared-state.js';
 import { restEndConference } from './conference-end.js';
 import type { GatewayConfig } from '../config.js';
 import type { Gateway } from '../server.js';
-import { createStartGuard } from '../media/start-guard.js';
+import { createStartGuard } from './start-guard.js';
 import { StreamStarter, publicUrlAs } from './stream-starter.js';
 import { TokenLedger } from './token-ledger.js';
 import { webhookRoutes } from './webhook-routes.js';

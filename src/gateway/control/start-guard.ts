@@ -2,14 +2,15 @@
  * Vets a stream's `start`: its account, then the per-call token the gateway put on CreateStream
  * (twilio/stream-token.ts). The X-Twilio-Signature on the upgrade proves Twilio dialed us (but
  * it covers only the URL, so it is the same for every stream); the token proves the gateway
- * asked for a stream of this call (and conference), and the ledger
- * (src/gateway/control/token-ledger.ts) that it is this stream and the token's first use. A rejection reason makes the session close with 1008
- * before any sink opens; the session counts it in `protocol_errors_total{reason}`.
+ * asked for a stream of this call (and conference), and the ledger (token-ledger.ts) that it
+ * is this stream and the token's first use. A rejection reason makes the session close with
+ * 1008 before any sink opens; the session counts it in `protocol_errors_total{reason}`. The
+ * media path sees only the `checkStart` function (src/gateway/media/stream-session.ts).
  */
 import type { StartFields } from '../../twilio/protocol.js';
 import { STREAM_TOKEN_PARAMETER, verifyStreamToken } from '../../twilio/stream-token.js';
 import { CONFERENCE_PARAMETER } from '../../core/stream.js';
-import type { TokenLedger } from '../control/token-ledger.js';
+import type { TokenLedger } from './token-ledger.js';
 
 export type StartRejection = 'account_mismatch' | 'token_invalid' | 'token_missing' | 'token_reused' | 'token_stream_mismatch';
 
