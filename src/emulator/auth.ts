@@ -1,5 +1,5 @@
 /**
- * REST credentials the emulator accepts (twilio-protocol.md §7.1): HTTP Basic with the
+ * REST credentials the emulator accepts (docs/twilio-protocol.md §7.1): HTTP Basic with the
  * AccountSid and AuthToken, or with an API key SID (SK…) and its secret registered with the
  * Sim. Secrets are compared in constant time and never logged.
  */

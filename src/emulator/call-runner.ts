@@ -23,7 +23,7 @@ const MAX_PLAY_BYTES = 16 * 1024 * 1024;
 const MAX_DOCUMENTS = 1000;
 /** Spoken text runs at about 150 words a minute. */
 const SAY_MS_PER_WORD = 400;
-/** Unidirectional streams: at most 4 tracks per call (twilio-protocol.md §4.3). */
+/** Unidirectional streams: at most 4 tracks per call (docs/twilio-protocol.md §4.3). */
 const MAX_TRACKS = 4;
 const TRACK_COST = { inbound_track: 1, outbound_track: 1, both_tracks: 2 } as const;
 

@@ -1,5 +1,5 @@
 /**
- * Status callbacks as Twilio sends them (twilio-protocol.md §5, §6.2, §8): form-encoded POST
+ * Status callbacks as Twilio sends them (docs/twilio-protocol.md §5, §6.2, §8): form-encoded POST
  * (or GET with the parameters in the query), signed with X-Twilio-Signature over the URL plus
  * the sorted form parameters (GET: over the full URL alone). Callbacks about one subject (a
  * stream, a conference) are delivered one after another, in the order they were queued, so a

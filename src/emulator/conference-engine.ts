@@ -1,6 +1,6 @@
 /**
  * Conferences: who is in them, when they start and end, who hears whom, and the status
- * callbacks Twilio sends about them (twilio-protocol.md §6.2).
+ * callbacks Twilio sends about them (docs/twilio-protocol.md §6.2).
  *
  *   init ──(≥2 participants, one with startConferenceOnEnter)──► in-progress
  *     │                                                              │
@@ -100,7 +100,7 @@ export class ConferenceEngine {
 
   /**
    * The running conference named `friendlyName`, created when there is none. Only the first
-   * participant's status callback takes effect (twilio-protocol.md §6.2).
+   * participant's status callback takes effect (docs/twilio-protocol.md §6.2).
    */
   byName(friendlyName: string, callback: { url: string; method: HttpMethod; events: string | string[] | null } | null): ConferenceRecord {
     const conf = this.activeByName(friendlyName);

@@ -1,5 +1,5 @@
 /**
- * The three clocks Twilio writes (twilio-protocol.md §10): REST JSON dates in RFC 2822 with a
+ * The three clocks Twilio writes (docs/twilio-protocol.md §10): REST JSON dates in RFC 2822 with a
  * two-digit day, conference callback `Timestamp` in RFC 2822 where the day may be one digit,
  * and stream callback `Timestamp` in ISO 8601 with a nanosecond fraction.
  */

@@ -46,7 +46,7 @@ const TRACKS_OF: Record<StreamTrack, readonly MediaTrack[]> = {
   both_tracks: ['inbound', 'outbound'],
 };
 
-/** Unidirectional streams: at most 4 tracks per call at once (twilio-protocol.md §4.3). */
+/** Unidirectional streams: at most 4 tracks per call at once (docs/twilio-protocol.md §4.3). */
 export const MAX_TRACKS_PER_CALL = 4;
 
 /** Grace for gateways to answer the close handshake when the Sim shuts down. */
@@ -275,7 +275,7 @@ export class SimEngine implements MixContext {
         },
         onEnded: (end) => this.#onStreamEnded(record, end),
         onWarning: (code, message) => {
-          // Twilio logs each warning once per stream (twilio-protocol.md §3).
+          // Twilio logs each warning once per stream (docs/twilio-protocol.md §3).
           if (warned.has(code)) return;
           warned.add(code);
           log.warn({ streamSid: sid, callSid: call.sid, code }, message);
@@ -403,7 +403,7 @@ export class SimEngine implements MixContext {
     this.#callbacks.send({ kind: 'call', subject: call.sid, event, url: p.url, method: p.method, params });
   }
 
-  /** Stream status callback (twilio-protocol.md §5). */
+  /** Stream status callback (docs/twilio-protocol.md §5). */
   #streamCallback(stream: StreamRecord, event: 'stream-started' | 'stream-stopped' | 'stream-error', error?: string): void {
     if (stream.statusCallback === null || this.#closed) return;
     const params: Record<string, string> = {

@@ -1,6 +1,6 @@
 /**
  * The Media Streams client: one per stream, dialling the gateway as Twilio does
- * (twilio-protocol.md §1, §2): upgrade with X-Twilio-Signature, then `connected`, `start`,
+ * (docs/twilio-protocol.md §1, §2): upgrade with X-Twilio-Signature, then `connected`, `start`,
  * `media` every 20 ms of media time (frame-producer.ts), and `stop` before closing.
  *
  *   connecting ──open──► open ──(handshake delay) connected (start delay) start──► streaming
@@ -208,7 +208,7 @@ export class MediaStreamer implements Paced {
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.#stats.messagesReceived++;
-      // One-way streams accept nothing from the server (twilio-protocol.md §3): counted only.
+      // One-way streams accept nothing from the server (docs/twilio-protocol.md §3): counted only.
       if (this.#playback !== null) this.#playback.receive(data, isBinary);
     });
     ws.on('error', (err: NodeJS.ErrnoException) => this.#onSocketError(err));
@@ -422,7 +422,7 @@ export class MediaStreamer implements Paced {
     this.#resolveClosed();
     if (this.#state === StreamerState.ended) return;
     // The gateway closed the socket (or the connection broke) before Twilio stopped the stream.
-    // A two-way stream ends that way by design (twilio-protocol.md §3): a clean close is no error.
+    // A two-way stream ends that way by design (docs/twilio-protocol.md §3): a clean close is no error.
     const clean = this.#cfg.bidirectional && (code === 1000 || code === 1005) && this.#pendingError === null;
     const error = clean ? null : (this.#pendingError ?? streamError(STREAM_ERRORS.closed, `server closed the socket (code ${code})`));
     this.#end();

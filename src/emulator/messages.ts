@@ -1,6 +1,6 @@
 /**
  * The Media Streams messages the emulator writes, built as strings in the key order of the
- * real capture (twilio-protocol.md §2). Counters are JSON strings; only sampleRate and
+ * real capture (docs/twilio-protocol.md §2). Counters are JSON strings; only sampleRate and
  * channels are numbers. Media messages are concatenated directly: they are the hot path of
  * load runs, and JSON.stringify of a fresh object per frame costs more than it says.
  */
@@ -72,7 +72,7 @@ export function stopMessage(sequenceNumber: number, accountSid: string, callSid:
   });
 }
 
-/** Two-way streams: a key pressed on the call (twilio-protocol.md §2.1; track is always inbound_track). */
+/** Two-way streams: a key pressed on the call (docs/twilio-protocol.md §2.1; track is always inbound_track). */
 export function dtmfMessage(sequenceNumber: number, streamSid: string, digit: string): string {
   return JSON.stringify({ event: 'dtmf', streamSid, sequenceNumber: String(sequenceNumber), dtmf: { track: 'inbound_track', digit } });
 }

@@ -1,5 +1,5 @@
 /**
- * The far end of a two-way stream (`<Connect><Stream>`, twilio-protocol.md §3): what the
+ * The far end of a two-way stream (`<Connect><Stream>`, docs/twilio-protocol.md §3): what the
  * server sends back is checked as Twilio checks it, and its audio is played into the call.
  *
  *   server ──media──► schedule: each 160-byte frame gets the call frame it plays at
@@ -24,7 +24,7 @@ export const MAX_MARK_NAME = 256;
 /** Filler between bursts of server audio: not the server's, so never counted as played. */
 const SILENCE_GAP: Uint8Array = new Uint8Array(FRAME_BYTES).fill(SILENCE_BYTE);
 
-/** Warnings Twilio raises about what a server sent (twilio-protocol.md §3, §11). */
+/** Warnings Twilio raises about what a server sent (docs/twilio-protocol.md §3, §11). */
 export const PLAYBACK_WARNINGS = {
   discarded: { code: 31931, name: 'Stream - Media Discarded' },
   binary: { code: 31950, name: 'Stream - Malformed Message' },
@@ -153,7 +153,7 @@ export class Playback {
     this.stats.pendingMarks = [];
   }
 
-  /** Exactly the documented fields (twilio-protocol.md §3), with this stream's SID. */
+  /** Exactly the documented fields (docs/twilio-protocol.md §3), with this stream's SID. */
   #check(m: Record<string, unknown>): string | null {
     const keys = Object.keys(m);
     if (m.streamSid !== this.#streamSid) return `streamSid ${JSON.stringify(m.streamSid)} is not this stream's`;
@@ -214,7 +214,7 @@ export class Playback {
     this.#sealPartial();
     const atFrame = Math.max(this.#end, this.#now);
     if (atFrame <= this.#now) {
-      // Nothing buffered: echoed at once (twilio-protocol.md §3).
+      // Nothing buffered: echoed at once (docs/twilio-protocol.md §3).
       this.#echo(name);
       return;
     }

@@ -1,6 +1,6 @@
 /**
  * REST handlers for calls and their streams: CreateCall, FetchCall, UpdateCall, ListCall,
- * CreateStream and UpdateStream (twilio-protocol.md §4).
+ * CreateStream and UpdateStream (docs/twilio-protocol.md §4).
  */
 import { isSid } from '../twilio/sids.js';
 import { MAX_TRACKS_PER_CALL, type SimEngine } from './engine.js';

@@ -1,6 +1,6 @@
 /**
  * REST handlers for conferences and participants: FetchConference, UpdateConference,
- * ListConference, ListParticipant, FetchParticipant and CreateParticipant (twilio-protocol.md §6).
+ * ListConference, ListParticipant, FetchParticipant and CreateParticipant (docs/twilio-protocol.md §6).
  */
 import { isSid } from '../twilio/sids.js';
 import type { SimEngine } from './engine.js';
@@ -26,7 +26,7 @@ export function fetchConference(engine: SimEngine, [sid]: string[], _p: Params, 
 /**
  * Status=completed ends the conference; AnnounceUrl is recorded. A completed conference
  * answers 400 with 16022 ("does not exist or is completed"): users report "Bad request" for
- * ending a conference twice (twilio-protocol.md §6.1).
+ * ending a conference twice (docs/twilio-protocol.md §6.1).
  */
 export function updateConference(engine: SimEngine, [sid]: string[], params: Params, path: string): RestAnswer {
   const conf = findConference(engine, sid!, path);

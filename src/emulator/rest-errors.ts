@@ -1,5 +1,5 @@
 /**
- * Twilio REST error bodies (twilio-protocol.md §7.2) and the codes the emulator answers with.
+ * Twilio REST error bodies (docs/twilio-protocol.md §7.2) and the codes the emulator answers with.
  *
  * Documented meanings: 20003 (authenticate), 20404 (not found), 20429 (too many requests),
  * 20500/20503 (Twilio-side), 21220 (invalid call state), 16022 (conference does not exist or
@@ -39,7 +39,7 @@ export const TWILIO_CODES = {
   /**
    * "The requested conference sid or friendly name refers to a non-existent or completed
    * conference." Our answer to ending an already-completed conference, with HTTP 400 (users
-   * report "Bad request"; twilio-protocol.md §6.1).
+   * report "Bad request"; docs/twilio-protocol.md §6.1).
    */
   conferenceCompleted: 16022,
   /** "Twiml size exceeded maximum allowed value of 4000 characters". */

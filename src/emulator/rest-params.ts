@@ -7,7 +7,7 @@ import { param } from './http-util.js';
 
 export type Params = Record<string, string | string[]>;
 
-/** CreateStream accepts Parameter1 … Parameter99 (twilio-protocol.md §4.1). */
+/** CreateStream accepts Parameter1 … Parameter99 (docs/twilio-protocol.md §4.1). */
 export const MAX_CUSTOM_PARAMETERS = 99;
 
 export function required(params: Params, name: string): string {

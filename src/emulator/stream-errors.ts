@@ -1,5 +1,5 @@
 /**
- * Twilio's Media Streams connection errors (twilio-protocol.md §11) and how a failed dial maps
+ * Twilio's Media Streams connection errors (docs/twilio-protocol.md §11) and how a failed dial maps
  * onto them. The StreamError of a stream-error callback reads `<name>: <detail>`.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Requests Twilio makes to the user's application while running a call: the TwiML document
  * (voice URL, `<Redirect>`, `action`) and `<Play>` audio. Signed as every Twilio webhook is
- * (twilio-protocol.md §8): POST signs the URL plus the sorted form parameters, GET the full URL
+ * (docs/twilio-protocol.md §8): POST signs the URL plus the sorted form parameters, GET the full URL
  * with the parameters in its query. Answers are bounded in size and time.
  */
 import { request as httpRequest } from 'node:http';

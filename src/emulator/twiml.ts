@@ -20,7 +20,7 @@ import type { HttpMethod, StreamTrack } from './types.js';
 export const MAX_INLINE_TWIML = 4000;
 /** A fetched document is refused beyond this size (Twilio's documented TwiML limit is 64 kB). */
 export const MAX_TWIML_BYTES = 64 * 1024;
-/** `<Parameter>` name and value together must stay under 500 characters (twilio-protocol.md §4.3). */
+/** `<Parameter>` name and value together must stay under 500 characters (docs/twilio-protocol.md §4.3). */
 export const MAX_PARAMETER_CHARS = 500;
 /** More verbs than this in one document are refused (bounded work per document). */
 export const MAX_VERBS = 1000;
@@ -181,7 +181,7 @@ function conferenceNoun(node: Node, base: string | null): ConferenceNoun {
   };
 }
 
-/** The stream tracks TwiML accepts (twilio-protocol.md §9). */
+/** The stream tracks TwiML accepts (docs/twilio-protocol.md §9). */
 export function streamTrack(value: string): StreamTrack | null {
   return value === 'inbound_track' || value === 'outbound_track' || value === 'both_tracks' ? value : null;
 }

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 
-/** CreateStream `Track` values (twilio-protocol.md §4.1). */
+/** CreateStream `Track` values (docs/twilio-protocol.md §4.1). */
 export type StreamTrack = 'inbound_track' | 'outbound_track' | 'both_tracks';
 /** `media.track` values on the wire. */
 export type MediaTrack = 'inbound' | 'outbound';
