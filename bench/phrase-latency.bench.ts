@@ -177,7 +177,7 @@ for (let r = 0; r < rounds; r++) {
   );
   // Once all four streams are live: each track is fully transcribed (not waiting for a slot).
   const calls = confs.flatMap((x) => [x.speakerCall, x.talkerCall]);
-  await sim.waitUntil(() => calls.every((c) => streamOfCall.has(c)), { timeoutMs: 20_000, what: 'all four streams started' });
+  await sim.waitUntil(() => calls.every((c) => streamOfCall.has(c)), { timeoutMs: 60_000, what: 'all four streams started' });
   const listed = (await (await fetch(`${http}/v1/streams`)).json()) as { streams: { streamSid: string; transcription?: Record<string, string> }[] };
   for (const call of calls) {
     const entry = listed.streams.find((x) => x.streamSid === streamOfCall.get(call));
@@ -196,6 +196,9 @@ for (let r = 0; r < rounds; r++) {
   }
   const last = results.slice(-confs.length).map((x) => `${x.c.voice} "${x.c.phrase}": ${x.ended === 'phrase' ? `${x.latencyMs.toFixed(0)} ms` : x.ended}`);
   console.error(`round ${r + 1}/${rounds}: ${last.join('; ')}`);
+  if (args.includes('--verbose')) {
+    console.error(JSON.stringify(phraseEvents.slice(-4)), JSON.stringify(lines.filter((l) => /decision|phrase|error|warn/i.test(String(l.msg))).slice(-6)));
+  }
 }
 clearInterval(loadTimer);
 const cpu = process.cpuUsage(cpu0);
