@@ -79,17 +79,9 @@ export interface StreamRecord extends Required<StreamRequest> {
   streamer: MediaStreamer;
 }
 
-export interface ParticipantRecord {
-  callSid: string;
-  conferenceSid: string;
+/** A participant as its snapshot shows it, with the account and both dates kept as Dates. */
+export interface ParticipantRecord extends Omit<ParticipantSnapshot, 'dateCreated'> {
   accountSid: string;
-  label: string | null;
-  muted: boolean;
-  hold: boolean;
-  coaching: boolean;
-  endConferenceOnExit: boolean;
-  startConferenceOnEnter: boolean;
-  status: 'connected' | 'complete';
   dateCreated: Date;
   dateUpdated: Date;
 }
