@@ -2,6 +2,7 @@
  * Many processes, one gateway: real `streamgate start` processes sharing one real redis-server,
  * the Twilio emulator as Twilio, real pocketsphinx on the process that hears the phrase.
  */
+import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -12,7 +13,8 @@ import { ROOT } from '../helpers/process.js';
 import { startCluster, until, type Cluster, type GatewayProcess } from './multi-process-helpers.js';
 
 const PHRASE = { type: 'file' as const, path: join(ROOT, 'test/fixtures/speech/phrase-flite.ulaw') };
-const SPEECH = { type: 'file' as const, path: join(ROOT, 'test/fixtures/speech/wer-1.ulaw') };
+/** A sentence, then 2 s of silence (the recogniser's end of utterance, shorter than the dead-air rule), looped. */
+const SPEECH = { type: 'mulaw' as const, data: Buffer.concat([readFileSync(join(ROOT, 'test/fixtures/speech/wer-1.ulaw')), Buffer.alloc(16_000, 0xff)]) };
 const TONE = { type: 'tone' as const, hz: 440, ms: 1000, amplitude: 0.5 };
 const RULES = `rules:
   - name: bye
@@ -56,6 +58,22 @@ async function countFiles(dir: string, ext: string): Promise<string[]> {
   return out;
 }
 
+/** The final transcripts a process wrote (its JSONL files; hole markers left out). */
+async function finalsOf(dataDir: string): Promise<Record<string, unknown>[]> {
+  const files = await countFiles(join(dataDir, 'transcripts'), '.jsonl');
+  const lines = (await Promise.all(files.map(async (f) => (await readFile(f, 'utf8')).split('\n')))).flat();
+  const out: Record<string, unknown>[] = [];
+  for (const l of lines) {
+    if (l === '' || l.includes('"hole":true')) continue;
+    try {
+      out.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // A line being appended while we read (polling); the final read is after the process exited.
+    }
+  }
+  return out;
+}
+
 describe('three gateway processes, one Redis', () => {
   it('one view, one end per conference, one stream per participant, surviving a kill -9, every event in the consumer group once', async () => {
     const c = (cluster = await startCluster({ rules: RULES }));
@@ -75,8 +93,8 @@ describe('three gateway processes, one Redis', () => {
       for (const p of [a, b, cc]) console.log(p.name, p.cli.lines.filter((l) => l.level as number >= 30 && !String(l.msg).includes('incoming')).map((l) => JSON.stringify(l)).join('\n'), p.cli.stderr.join(''));
       throw e;
     });
-    // A lone call on A says a sentence and hangs up: pocketsphinx writes finals for it.
-    const talk = await c.sim.createCall({ audio: SPEECH });
+    // A lone call on A says a sentence again and again until A stops: pocketsphinx writes finals for it.
+    const talk = await c.sim.createCall({ audio: SPEECH, loop: true });
     const s6 = await c.stream(a, talk.sid);
     const owners = Object.fromEntries((await c.streams(cc)).map((s) => [s.streamSid, s.owner]));
     expect(owners[s1]).not.toBe(owners[s2]);
@@ -119,6 +137,13 @@ describe('three gateway processes, one Redis', () => {
     expect(s5line.frames as number).toBeGreaterThan(framesBefore);
     expect(s5line.lost).toBe(0);
 
+    // The lone call's sentence is in A's transcript before A stops (waited for, on a loaded machine).
+    await until(async () => (await finalsOf(a.dataDir)).some((t) => t.streamSid === s6 && /\w/.test(String(t.text))), 90_000, "a final transcript of the lone call's sentence");
+    // Stopped through B, which does not hold it.
+    const stop = await fetch(`${b.http}/v1/calls/${talk.sid}/streams/${s6}`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(stop.status).toBe(200);
+    await a.cli.waitForLine((l) => l.msg === 'stream ended' && l.streamSid === s6, 30_000);
+
     // Graceful stop of A and B: every stream ends, every event is written.
     a.cli.child.kill('SIGTERM');
     b.cli.child.kill('SIGTERM');
@@ -145,20 +170,19 @@ describe('three gateway processes, one Redis', () => {
     }
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     const started = [a, b, cc].flatMap((p) => lines(p, 'stream started').map((l) => l.streamSid)).sort();
-    expect((byType['stream.started'] ?? []).map((e) => e.streamSid).sort()).toEqual(started);
+    expect((byType['stream.started'] ?? []).map((e) => e.streamSid).sort(), 'stream.started events vs started lines').toEqual(started);
     const ended = [a, b].flatMap((p) => lines(p, 'stream ended').map((l) => l.streamSid)).sort();
-    expect((byType['stream.stopped'] ?? []).map((e) => e.streamSid).sort()).toEqual(ended);
+    expect((byType['stream.stopped'] ?? []).map((e) => e.streamSid).sort(), 'stream.stopped events vs ended lines').toEqual(ended);
     const stopped1 = byType['stream.stopped']!.find((e) => e.streamSid === s5)!;
     expect(stopped1).toMatchObject({ frames: s5line.frames, lost: 0, conferenceSid: z.sid });
     // Every final of A's JSONL transcripts is in the events stream, and nothing else (the lone call's sentence at least).
-    const transcriptLines = (await Promise.all((await countFiles(join(a.dataDir, 'transcripts'), '.jsonl')).map(async (f) => (await readFile(f, 'utf8')).split('\n').filter((l) => l !== '' && !l.includes('"hole":true'))))).flat();
     const finalKey = (t: Record<string, unknown>) => `${String(t.streamSid)} ${String(t.track)} ${String(t.startMs)} ${String(t.text)}`;
-    const jsonl = transcriptLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const jsonl = await finalsOf(a.dataDir);
     expect(jsonl.filter((t) => t.streamSid === s6 && /\w/.test(String(t.text))).length).toBeGreaterThan(0);
     const jsonlFinals = jsonl.map(finalKey).sort();
-    expect((byType['transcript.final'] ?? []).map(finalKey).sort()).toEqual(jsonlFinals);
+    expect((byType['transcript.final'] ?? []).map(finalKey).sort(), 'transcript.final events vs JSONL finals').toEqual(jsonlFinals);
     expect((byType['conference.ended'] ?? []).map((e) => e.conferenceSid).sort()).toEqual([x.sid, z.sid].sort());
     const pending = (await reader.run('x', ['XPENDING', EVENTS_STREAM_KEY, 'pipeline'])) as [number];
     expect(pending[0]).toBe(0);
-  }, 180_000);
+  }, 240_000);
 });
