@@ -4,10 +4,11 @@
  * The stand-in recognises the tone language from the bytes it receives, so every check on
  * words and times is a check on the audio the gateway sent.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { DeepgramStandin } from './deepgram-standin.js';
 import { expectWordsOnMediaClock, manifest, sentJson, startAsrStack, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { closeAfterEach } from '../helpers/closing.js';
 import { startStream } from '../helpers/stack.js';
 import { audioOf } from './standin.js';
 import { toneSpeech } from './tone-speech.js';
@@ -20,23 +21,17 @@ const CALL = toneSpeech([
   ['alpha', 'echo'],
 ]);
 
-let stack: AsrStack | undefined;
-let dg: DeepgramStandin | undefined;
-afterEach(async () => {
-  await stack?.close();
-  await dg?.close();
-  stack = dg = undefined;
-});
+const closeLater = closeAfterEach();
 
 async function start(env: Record<string, string> = {}, key = KEY): Promise<{ s: AsrStack; d: DeepgramStandin }> {
-  dg = await new DeepgramStandin(KEY).listen();
-  stack = await startAsrStack({
+  const dg = closeLater(await new DeepgramStandin(KEY).listen());
+  const stack = closeLater(await startAsrStack({
     TRANSCRIPTION: 'deepgram',
     DEEPGRAM_API_KEY: key,
     DEEPGRAM_URL: `${dg.url}/v1/listen`,
     DEEPGRAM_PARAMS: 'model=nova-2-phonecall&language=en-US&smart_format=true',
     ...env,
-  });
+  }));
   return { s: stack, d: dg };
 }
 

@@ -18,9 +18,10 @@ export interface AsrStack extends Stack {
   events: TranscriptEvent[];
 }
 
-export async function startAsrStack(env: Record<string, string>, speed = 2): Promise<AsrStack> {
+/** The whole app (test/helpers/stack.ts) logging at info; the emulator at `speed` (default 2×), with `rules`. */
+export async function startAsrStack(env: Record<string, string>, opts: { speed?: number; rules?: string } = {}): Promise<AsrStack> {
   // The overload guard would refuse the first upgrade while a loaded machine compiles the suite.
-  const base = await startStack({ speed, env: { LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '60000', ...env } });
+  const base = await startStack({ speed: opts.speed ?? 2, rules: opts.rules, env: { LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '60000', ...env } });
   const events: TranscriptEvent[] = [];
   base.gateway.bus.on('transcript', (t) => events.push(t));
   return Object.assign(base, { events });

@@ -4,35 +4,23 @@
  * spotter, started for that rule alone, hears "end the conference" in real speech. Without the
  * flag the same call fires nothing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseRules } from '../../src/conditions/rules.js';
 import { isPocketsphinxInstalled, readClipMulaw, speechClip, type PhraseEvent } from '../../src/sinks/transcription/index.js';
 import { metricValue } from '../helpers/gateway.js';
 import { DeepgramStandin } from './deepgram-standin.js';
-import { untilEnded, type AsrStack } from './helpers.js';
+import { startAsrStack, untilEnded, type AsrStack } from './helpers.js';
+import { closeAfterEach } from '../helpers/closing.js';
 import { startStream } from '../helpers/stack.js';
 
 const KEY = 'dg-spot-key-0123456789';
-let stack: AsrStack | undefined;
-let dg: DeepgramStandin | undefined;
-afterEach(async () => {
-  await stack?.close();
-  await dg?.close();
-  stack = dg = undefined;
-});
+const closeLater = closeAfterEach();
 
 /** One call saying "i think it is time to end the conference", then a second of silence. */
 async function callWithRule(spot: boolean): Promise<{ s: AsrStack; d: DeepgramStandin; phrases: PhraseEvent[]; streamSid: string }> {
-  dg = await new DeepgramStandin(KEY).listen();
+  const dg = closeLater(await new DeepgramStandin(KEY).listen());
   const rules = `rules:\n  - name: spoken-end\n    when: { phrase: "end the conference", spot: ${spot} }\n    dryRun: true\n`;
-  const { startStack } = await import('../helpers/stack.js');
-  const base = await startStack({
-    speed: 1,
-    rules,
-    env: { LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '60000', TRANSCRIPTION: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_URL: `${dg.url}/v1/listen` },
-  });
-  stack = Object.assign(base, { events: [] });
-  const s = stack;
+  const s = closeLater(await startAsrStack({ TRANSCRIPTION: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_URL: `${dg.url}/v1/listen` }, { speed: 1, rules }));
   const phrases: PhraseEvent[] = [];
   s.gateway.bus.on('phrase', (p) => phrases.push(p));
   const audio = Buffer.concat([readClipMulaw(speechClip('phrase-flite-2')), Buffer.alloc(8000, 0xff)]);

@@ -2,10 +2,11 @@
  * TRANSCRIPTION=vosk through the production gateway, the Twilio emulator as the caller and the
  * Vosk server stand-in (vosk-standin.ts), over real loopback sockets.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MULAW_TO_PCM } from '../../src/twilio/mulaw.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
 import { expectWordsOnMediaClock, FIRST_TIMESTAMP_MS, startAsrStack, transcriptLines, untilEnded, type AsrStack } from './helpers.js';
+import { closeAfterEach } from '../helpers/closing.js';
 import { startStream } from '../helpers/stack.js';
 import { audioOf } from './standin.js';
 import { toneSpeech } from './tone-speech.js';
@@ -24,17 +25,11 @@ function pcmOf(mulaw: Uint8Array): Buffer {
   return out;
 }
 
-let stack: AsrStack | undefined;
-let vosk: VoskStandin | undefined;
-afterEach(async () => {
-  await stack?.close();
-  await vosk?.close();
-  stack = vosk = undefined;
-});
+const closeLater = closeAfterEach();
 
 async function start(env: Record<string, string> = {}): Promise<{ s: AsrStack; v: VoskStandin }> {
-  vosk = await new VoskStandin().listen();
-  stack = await startAsrStack({ TRANSCRIPTION: 'vosk', VOSK_URL: vosk.url, ...env });
+  const vosk = closeLater(await new VoskStandin().listen());
+  const stack = closeLater(await startAsrStack({ TRANSCRIPTION: 'vosk', VOSK_URL: vosk.url, ...env }));
   return { s: stack, v: vosk };
 }
 

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateSignature } from '../../src/twilio/signature.js';
-import { startSim, type Sim } from '../../src/emulator/index.js';
-import { credentials } from './helpers/fixture.js';
-import { startCallbackReceiver, startStreamReceiver, type CallbackReceiver, type ReceivedCallback, type StreamReceiver } from './helpers/receivers.js';
+import type { Sim } from '../../src/emulator/index.js';
+import { closeSimBench, startSimBench } from './helpers/fixture.js';
+import type { CallbackReceiver, ReceivedCallback, StreamReceiver } from './helpers/receivers.js';
 import { restCaller } from './helpers/rest.js';
 import { createStream, waitForMessages } from './helpers/streams.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,16 +29,8 @@ describe('callbacks', () => {
   let rx: StreamReceiver;
   let cb: CallbackReceiver;
 
-  beforeEach(async () => {
-    sim = await startSim({ ...credentials(), speed: 10 });
-    rx = await startStreamReceiver();
-    cb = await startCallbackReceiver();
-  });
-  afterEach(async () => {
-    await sim.close();
-    await rx.close();
-    await cb.close();
-  });
+  beforeEach(async () => ({ sim, rx, cb } = await startSimBench(10)));
+  afterEach(() => closeSimBench({ sim, rx, cb }));
 
   it('posts signed stream-started and stream-stopped with the documented fields', async () => {
     const call = await sim.createCall();

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSim, type CallSnapshot, type ConferenceSnapshot, type Sim } from '../../src/emulator/index.js';
-import { credentials, HELLO_WORLD } from './helpers/fixture.js';
-import { startCallbackReceiver, startStreamReceiver, type CallbackReceiver, type StreamReceiver } from './helpers/receivers.js';
+import type { CallSnapshot, ConferenceSnapshot, Sim } from '../../src/emulator/index.js';
+import { closeSimBench, HELLO_WORLD, startSimBench } from './helpers/fixture.js';
+import type { CallbackReceiver, StreamReceiver } from './helpers/receivers.js';
 import { restCaller } from './helpers/rest.js';
 import { createStream, media } from './helpers/streams.js';
 
@@ -18,16 +18,8 @@ describe('control API (/sim/)', () => {
     return { status: res.status, body: await res.json() };
   }
 
-  beforeEach(async () => {
-    sim = await startSim({ ...credentials(), speed: 0 });
-    rx = await startStreamReceiver();
-    cb = await startCallbackReceiver();
-  });
-  afterEach(async () => {
-    await sim.close();
-    await rx.close();
-    await cb.close();
-  });
+  beforeEach(async () => ({ sim, rx, cb } = await startSimBench(0)));
+  afterEach(() => closeSimBench({ sim, rx, cb }));
 
   it('creates a conference with participants, ends it, and shows state', async () => {
     const created = await control('POST', '/sim/conferences', {

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSim, type Sim, type StreamFaults } from '../../src/emulator/index.js';
 import { toneSource } from '../../src/emulator/audio-source.js';
-import { credentials } from './helpers/fixture.js';
-import { startCallbackReceiver, startStreamReceiver, type CallbackReceiver, type StreamConnection, type StreamReceiver } from './helpers/receivers.js';
+import { closeSimBench, credentials, startSimBench } from './helpers/fixture.js';
+import type { CallbackReceiver, StreamConnection, StreamReceiver } from './helpers/receivers.js';
 import { createStream, media, mediaFields, type MediaFields } from './helpers/streams.js';
 
 const TONE = { type: 'tone', hz: 440, ms: 400 } as const; // 20 frames
@@ -12,16 +12,8 @@ describe('stream faults', () => {
   let rx: StreamReceiver;
   let cb: CallbackReceiver;
 
-  beforeEach(async () => {
-    sim = await startSim({ ...credentials(), speed: 0 });
-    rx = await startStreamReceiver();
-    cb = await startCallbackReceiver();
-  });
-  afterEach(async () => {
-    await sim.close();
-    await rx.close();
-    await cb.close();
-  });
+  beforeEach(async () => ({ sim, rx, cb } = await startSimBench(0)));
+  afterEach(() => closeSimBench({ sim, rx, cb }));
 
   /** Streams `audio` with `faults` (given on the call) and returns the finished connection. */
   async function run(faults: StreamFaults, audio: Parameters<Sim['createCall']>[0] = { audio: TONE }, n = 0): Promise<{ conn: StreamConnection; m: MediaFields[] }> {

@@ -6,19 +6,15 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newSid } from '../../src/twilio/sids.js';
-import { startSim, type Sim } from '../../src/emulator/index.js';
 import { transcriptsSse } from '../../src/gateway/control/transcripts-sse.js';
-import { metricValue } from '../helpers/gateway.js';
-import { startTwilioGateway, type TwilioTestGateway } from '../helpers/gateway.js';
+import { metricValue, startTwilioGateway, startTwilioStack, type TwilioTestGateway } from '../helpers/gateway.js';
 
 const ADMIN = 'admin-token-access-0123456789';
 
 let gw: TwilioTestGateway | undefined;
-let sim: Sim | undefined;
 afterEach(async () => {
   await gw?.close();
-  await sim?.close();
-  gw = sim = undefined;
+  gw = undefined;
 });
 
 interface Raw {
@@ -89,10 +85,9 @@ describe('/v1 without ADMIN_TOKEN', () => {
   });
 
   it('refuses a cross-site POST (text/plain, foreign Origin) before it ends the conference; a JSON POST from the operator ends it', async () => {
-    const accountSid = newSid('account');
-    const authToken = 'sim-auth-token-access-0123';
-    sim = await startSim({ accountSid, authToken });
-    gw = await startTwilioGateway({ TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_API_URL: sim.url });
+    const stack = await startTwilioStack();
+    gw = stack;
+    const { sim } = stack;
     const tone = { type: 'tone', hz: 440, ms: 60_000 } as const;
     const conf = await sim.createConference({ participants: [{ audio: tone }, { audio: tone }] });
     const path = `/v1/conferences/${conf.sid}/end`;

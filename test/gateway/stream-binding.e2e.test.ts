@@ -6,11 +6,11 @@
  * the Media Streams side itself, so it can send what an attacker would.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSim, type Sim } from '../../src/emulator/index.js';
+import type { Sim } from '../../src/emulator/index.js';
 import { computeSignature } from '../../src/twilio/signature.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { collectingSinkFactory } from '../helpers/collecting-sink.js';
-import { metricValue, replay, startTwilioGateway, waitFor, type TwilioTestGateway } from '../helpers/gateway.js';
+import { metricValue, replay, startTwilioStack, waitFor, type TwilioStack } from '../helpers/gateway.js';
 import { connected, media, start, stop, tone, type StreamIds } from '../helpers/messages.js';
 
 const PUBLIC = 'https://gw.example.com';
@@ -18,21 +18,19 @@ const ADMIN = 'admin-token-stream-binding';
 const ACCOUNT = newSid('account');
 const AUTH = 'binding-auth-token-0123456789ab';
 
-let gw: TwilioTestGateway | undefined;
+let gw: TwilioStack | undefined;
 let sim: Sim | undefined;
 afterEach(async () => {
   await gw?.close();
-  await sim?.close();
   gw = sim = undefined;
 });
 
 // Load shedding is not this file's subject: a busy test machine must not turn an upgrade into a 503.
 async function setup(sink = collectingSinkFactory()) {
-  sim = await startSim({ accountSid: ACCOUNT, authToken: AUTH });
-  gw = await startTwilioGateway(
-    { PUBLIC_URL: PUBLIC, ADMIN_TOKEN: ADMIN, TWILIO_ACCOUNT_SID: ACCOUNT, TWILIO_AUTH_TOKEN: AUTH, TWILIO_API_URL: sim.url, STREAM_TOKEN_REQUIRED: 'true', MAX_EVENT_LOOP_DELAY_MS: '60000' },
-    [sink],
-  );
+  gw = await startTwilioStack({ PUBLIC_URL: PUBLIC, ADMIN_TOKEN: ADMIN, STREAM_TOKEN_REQUIRED: 'true', MAX_EVENT_LOOP_DELAY_MS: '60000' }, [sink], {
+    sim: { accountSid: ACCOUNT, authToken: AUTH },
+  });
+  sim = gw.sim;
   return { sink };
 }
 

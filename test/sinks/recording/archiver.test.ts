@@ -1,21 +1,16 @@
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalDirectoryArchiver, type ArchivedRecording, type Archiver } from '../../../src/sinks/recording/archiver.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
-import { Feeder, loadCapture, readWav, tempDir, testContext } from './helpers.js';
+import { Feeder, loadCapture, readWav, testContext } from './helpers.js';
+import { tempDirEachTest } from '../../helpers/temp-dir.js';
 
 const capture = loadCapture();
 const { accountSid, callSid, streamSid } = capture.info;
 
 let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterEach(async () => {
-  await cleanup();
-});
+tempDirEachTest((d) => (dir = d), 'sg-rec-');
 
 async function record(archiver?: Archiver) {
   const factory = createRecordingSinkFactory({ dataDir: join(dir, 'data'), ...(archiver ? { archiver } : {}) });

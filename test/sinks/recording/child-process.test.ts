@@ -3,10 +3,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
 import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
-import { channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, tempDir, testContext } from './helpers.js';
+import { channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, testContext } from './helpers.js';
+import { tempDirEachTest } from '../../helpers/temp-dir.js';
 
 const capture = loadCapture();
 const CHILD = fileURLToPath(new URL('./recording-child.ts', import.meta.url));
@@ -16,13 +17,7 @@ const { module } = await runnerImport(process.argv[1]);
 await module[process.argv[3]](process.argv[2]);`;
 
 let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterEach(async () => {
-  await cleanup();
-});
+tempDirEachTest((d) => (dir = d), 'sg-rec-');
 
 /** Starts the recording child, waits until it has fed `frames` frames, kills it with SIGKILL. */
 function recordThenKill(frames: number): Promise<number> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StreamInfo } from '../../../src/core/stream.js';
 import { createRecordingSinkFactory, type RecordingSinkOptions } from '../../../src/sinks/recording/factory.js';
 import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
@@ -15,23 +15,17 @@ import {
   readWav,
   soxDecode,
   soxInfo,
-  tempDir,
   testContext,
   type CapturedFrame,
 } from './helpers.js';
+import { tempDirEachTest } from '../../helpers/temp-dir.js';
 
 const capture = loadCapture();
 const FRAMES = capture.frames;
 const SILENT_FRAME = new Uint8Array(160).fill(0xff);
 
 let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterEach(async () => {
-  await cleanup();
-});
+tempDirEachTest((d) => (dir = d), 'sg-rec-');
 
 function openSink(info: StreamInfo, opts: Partial<RecordingSinkOptions> = {}) {
   const factory = createRecordingSinkFactory({ dataDir: dir, ...opts });

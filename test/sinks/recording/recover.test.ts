@@ -1,25 +1,20 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalDirectoryArchiver } from '../../../src/sinks/recording/archiver.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
 import type { RecordingManifest } from '../../../src/sinks/recording/manifest.js';
 import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
-import { Feeder, channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, tempDir, testContext } from './helpers.js';
+import { Feeder, channel, concat, firstDiff, g711All, loadCapture, readWav, soxInfo, testContext } from './helpers.js';
+import { tempDirEachTest } from '../../helpers/temp-dir.js';
 
 const capture = loadCapture();
 const FRAMES = capture.frames;
 const { accountSid, callSid, streamSid } = capture.info;
 
 let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-afterEach(async () => {
-  await cleanup();
-});
+tempDirEachTest((d) => (dir = d), 'sg-rec-');
 
 const callDir = (dataDir: string) => join(dataDir, 'recordings', accountSid, callSid);
 const pcmBytes = (samples: Int16Array) => {
