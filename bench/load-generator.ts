@@ -176,9 +176,18 @@ function patchStamp(buf: Buffer, at: number, data: number, mask: Buffer, sentMs:
   for (let i = 0; i < STAMP_B64_CHARS; i++) buf[at + i] = stampScratch[i]! ^ mask[(at + i - data) & 3]!;
 }
 
-function handshake(port: number, s: Stream): Promise<string | null> {
+/**
+ * Loopback source addresses the streams are spread over (127.0.1.1 …): Twilio's streams come
+ * from many media servers, and the gateway caps connections per client address that have not
+ * sent their request yet (src/gateway/http/http-limits.ts, 64); a burst of 500 connects from one
+ * address would trip it, which no real burst does. Linux routes all of 127/8 to the loopback.
+ */
+const SOURCE_ADDRESSES = 32;
+
+function handshake(port: number, s: Stream, index: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+    const localAddress = `127.0.1.${1 + (index % SOURCE_ADDRESSES)}`;
+    const socket = connect({ port, host: '127.0.0.1', localAddress, noDelay: true });
     const key = randomBytes(16).toString('base64');
     let head = '';
     const onData = (chunk: Buffer) => {
@@ -204,7 +213,9 @@ function handshake(port: number, s: Stream): Promise<string | null> {
       if (s.socket === null) resolve('error');
     });
     socket.on('close', () => {
-      if (!s.finished) s.closedEarly = true;
+      // Closed before the 101 (refused without an answer): the caller retries.
+      if (s.socket === null) resolve('closed');
+      else if (s.socket === socket && !s.finished) s.closedEarly = true;
     });
     socket.write(`GET /media HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
   });
@@ -229,11 +240,12 @@ async function run(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Pro
   let next = 0;
   const worker = async () => {
     while (next < n) {
-      const s = streams[next++]!;
+      const index = next++;
+      const s = streams[index]!;
       let status: string | null = 'none';
       for (let attempt = 0; attempt < 5 && status !== null; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
-        status = await handshake(cfg.port, s);
+        status = await handshake(cfg.port, s, index);
       }
       if (status !== null) rejected[status] = (rejected[status] ?? 0) + 1;
       else {
