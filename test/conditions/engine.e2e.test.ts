@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TranscriptEvent } from '../../src/core/transcript.js';
 import { newSid } from '../../src/twilio/sids.js';
 import { metricValue, waitFor } from '../helpers/gateway.js';
-import { LOUD, QUIET, TestStream, progressReached, settle, startHarness, type Harness } from './helpers.js';
+import { LOUD, QUIET, TestStream, progressReached, startHarness, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
 const streams: TestStream[] = [];
@@ -55,7 +55,7 @@ describe('conditions: phrase', () => {
     bus.emit('transcript', transcript(s, cf, 'please end the', { isFinal: false }));
     bus.emit('transcript', transcript(s, cf, 'End the conference.', { track: 'outbound' }));
     bus.emit('transcript', transcript(s, cf, 'we could end the conferences later'));
-    await settle(200);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
 
     bus.emit('transcript', transcript(s, cf, 'OK, END the conference!'));
@@ -83,7 +83,7 @@ describe('conditions: phrase', () => {
 
     // The conference is over: the same words again change nothing.
     bus.emit('transcript', transcript(s, cf, 'end the conference'));
-    await settle(200);
+    await h.settle();
     expect(h.requests()).toHaveLength(1);
   });
 
@@ -131,7 +131,7 @@ describe('conditions: silence', () => {
     b.send(LOUD, 980);
     b.send(QUIET, 600);
     await processed;
-    await settle(150);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
 
     // 0.6 s more of B's silence: its pause reaches 1 s (at 2000 ms on B's clock).
@@ -158,7 +158,7 @@ describe('conditions: silence', () => {
     const processed = progressReached(h.tg.gw.bus, s.streamSid, 2200);
     s.send(QUIET, 1200);
     await processed;
-    await settle(100);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
     s.send(QUIET, 600);
     const [entry] = await h.audit(cf);
@@ -193,7 +193,7 @@ describe('conditions: max duration', () => {
     const processed = progressReached(h.tg.gw.bus, s.streamSid, 900);
     s.send(LOUD, 880);
     await processed;
-    await settle(100);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
     s.send(LOUD, 400);
     const [entry] = await h.audit(cf);
@@ -219,10 +219,19 @@ describe('conditions: dtmf', () => {
     h = await startHarness('rules:\n  - name: star-hash\n    when: { dtmf: "*#" }\n');
     const cf = await h.conference();
     const s = await open(cf, ['inbound', 'outbound']);
+    // The engine hears dtmf on the bus before this listener (it subscribed first).
+    const heard = new Promise<void>((resolve) => {
+      const off = h!.tg.gw.bus.on('dtmf', (_info, digit) => {
+        if (digit !== '#') return;
+        off();
+        resolve();
+      });
+    });
     s.dtmf('*');
     s.dtmf('1');
     s.dtmf('#');
-    await settle(200);
+    await heard;
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
     s.dtmf('*');
     s.dtmf('#');
@@ -242,7 +251,7 @@ describe('conditions: once per conference', () => {
       ['bye', 'completed'],
       ['rude', 'suppressed'],
     ]);
-    await settle(200);
+    await h.settle();
     expect(h.requests()).toHaveLength(1);
     expect(await metric('conditions_triggered_total', { rule: 'bye' })).toBe(1);
     expect(await metric('conditions_triggered_total', { rule: 'rude' })).toBe(1);
@@ -265,7 +274,7 @@ describe('conditions: once per conference', () => {
       ['bye', 'phrase', 'suppressed'],
       [null, 'api', 'completed'],
     ]);
-    await settle(200);
+    await h.settle();
     expect(h.requests()).toHaveLength(1);
 
     // A later admin request learns who ended it.
@@ -284,7 +293,7 @@ describe('conditions: once per conference', () => {
     const [entry] = await h.audit(cf);
     expect(entry).toMatchObject({ rule: 'bye', result: 'dry-run', dryRun: true, operation: null, restMs: null });
     expect(entry!.decisionLatencyMs).toBeLessThan(500);
-    await settle(300);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
     expect(h.sim.conference(cf)?.status).toBe('in-progress');
     expect(await metric('conferences_ended_total', { result: 'dry-run' })).toBe(1);
@@ -297,7 +306,7 @@ describe('conditions: once per conference', () => {
     const s = await open(cf);
     h.engine.onConferenceEnded(cf);
     h.tg.gw.bus.emit('transcript', transcript(s, cf, 'goodbye'));
-    await settle(300);
+    await h.settle();
     expect(h.requests()).toHaveLength(0);
     expect(await h.engine.audit(cf)).toEqual([]);
     expect((await h.engine.endConference(cf, 'admin')).result).toBe('suppressed');

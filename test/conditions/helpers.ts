@@ -114,6 +114,12 @@ export interface Harness {
   audit(scope: string, n?: number): Promise<readonly AuditEntry[]>;
   /** Decision log lines (parsed). */
   decisions(): Record<string, unknown>[];
+  /**
+   * The positive signal behind "nothing happened": another conference ended through the same
+   * REST client, answered by the emulator. A request the engine decided on before would have
+   * been sent first. (Left out of requests(); the engine's metrics and audit do not see it.)
+   */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -135,6 +141,7 @@ export async function startHarness(
   const engine = new ConditionsEngine({ rules: parseRules(rulesYaml, 'yaml'), twilio: client, bus, log: log.child({ component: 'conditions' }), metrics, ...engineOpts });
   const tg = await startTestGateway({}, { sinkFactories: [level], metrics, bus }, captured);
   tg.gw.onClose(() => engine.close());
+  const markers = new Set<string>();
   const harness: Harness = {
     sim,
     tg,
@@ -147,6 +154,7 @@ export async function startHarness(
       return sim
         .requests({})
         .filter((r) => (operation === undefined ? r.operation === 'UpdateConference' || r.operation === 'UpdateStream' : r.operation === operation))
+        .filter((r) => ![...markers].some((sid) => r.path.includes(sid)))
         .map((r) => ({ params: r.params, status: r.status, twilioCode: r.twilioCode }));
     },
     async audit(scope, n = 1) {
@@ -155,6 +163,11 @@ export async function startHarness(
     },
     decisions() {
       return tg!.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'conditions decision');
+    },
+    async settle() {
+      const other = await harness.conference();
+      markers.add(other);
+      await client.updateConference(other, { status: 'completed' });
     },
     async close() {
       await tg!.close();
