@@ -77,6 +77,16 @@ describe('PhraseVerifier', () => {
     v.close();
     expect(emitted).toEqual(['end the conference']);
   });
+
+  it('decides a spot ending just past the last word of an utterance when that utterance arrives', () => {
+    const emitted: string[] = [];
+    const v = new PhraseVerifier((h) => emitted.push(h.phrase), () => {}, () => ({ alone: 20, confirmed: 0, minMs: 0 }));
+    // The spotter places the end 80 ms after the transcript's last word; the utterance ended with silence.
+    v.addSpotted({ phrase: 'hang up', startMs: 1000, endMs: 1580, score: 10 });
+    v.addTranscript([w('hang', 1000, 1250, 0.6), w('up', 1250, 1500, 0.5)]);
+    expect(emitted).toEqual(['hang up']);
+    v.close();
+  });
 });
 
 describe('spot rules (second stage before the transcript)', () => {

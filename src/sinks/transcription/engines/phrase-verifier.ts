@@ -31,6 +31,13 @@ export const CONFIDENT_WORD = 0.9;
  * starved CPU), where deciding without it lets near misses through.
  */
 const WAIT_MS = 5000;
+/**
+ * A transcript result ends an utterance, which the recogniser does only after -vad_postspeech
+ * (0.3 s, pocketsphinx.ts LM_DECODER_ARGS) of non-speech past its last word: that audio is decoded
+ * too. Without this, a spot ending a few ms after the transcript's last word (two decoders place
+ * the end differently) waited WAIT_MS for speech that never came (phrase-latency bench: ~9 s).
+ */
+const UTTERANCE_TAIL_MS = 300;
 /** Transcript words kept for checking (a few utterances). */
 const KEEP_WORDS = 256;
 
@@ -84,7 +91,7 @@ export class PhraseVerifier {
     for (const w of words) this.#words.push(w);
     if (this.#words.length > KEEP_WORDS) this.#words.splice(0, this.#words.length - KEEP_WORDS);
     const last = words[words.length - 1];
-    if (last !== undefined && last.endMs > this.#coveredMs) this.#coveredMs = last.endMs;
+    if (last !== undefined && last.endMs + UTTERANCE_TAIL_MS > this.#coveredMs) this.#coveredMs = last.endMs + UTTERANCE_TAIL_MS;
     for (let i = 0; i < this.#pending.length; ) {
       const p = this.#pending[i]!;
       if (p.hit.endMs <= this.#coveredMs) {
