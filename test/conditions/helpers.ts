@@ -176,8 +176,3 @@ export async function startHarness(
   };
   return harness;
 }
-
-/** Lets queued work run and the emulator answer anything already sent (for "nothing happened" checks). */
-export function settle(ms = 300): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

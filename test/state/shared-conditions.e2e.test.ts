@@ -17,7 +17,7 @@ import { RedisConferenceStore } from '../../src/state/redis-conference-store.js'
 import { RedisConnection } from '../../src/state/redis-connection.js';
 import { TwilioRestClient } from '../../src/twilio/rest-client.js';
 import { newSid } from '../../src/twilio/sids.js';
-import { LOUD, QUIET, TestStream, progressReached, settle } from '../conditions/helpers.js';
+import { LOUD, QUIET, TestStream, progressReached } from '../conditions/helpers.js';
 import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { captureLog } from '../helpers/log.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -28,6 +28,7 @@ interface Proc {
   engine: ConditionsEngine;
   conn: RedisConnection;
   peers: RedisPeerLink;
+  client: TwilioRestClient;
 }
 
 let redis: RedisServer;
@@ -70,9 +71,20 @@ async function startProc(id: string, rulesYaml: string): Promise<Proc> {
   const tg = await startTestGateway({}, { sinkFactories: [level], metrics, bus }, captured);
   tg.gw.onClose(() => engine.close());
   await peers.start();
-  const p = { id, tg, engine, conn, peers };
+  const p = { id, tg, engine, conn, peers, client };
   procs.push(p);
   return p;
+}
+
+/**
+ * The positive signal behind "nothing was sent": another conference ended through each process's
+ * REST client, answered. A request either engine had decided on would have been sent first.
+ */
+async function settleThrough(...ps: Proc[]): Promise<void> {
+  for (const p of ps) {
+    const other = (await sim.createConference({ participants: [{}] })).sid;
+    await p.client.updateConference(other, { status: 'completed' });
+  }
 }
 
 async function open(p: Proc, conferenceSid: string): Promise<TestStream> {
@@ -130,14 +142,17 @@ describe('conference rules across processes (real Redis)', () => {
     const progressed = Promise.all([progressReached(a.tg.gw.bus, sa.streamSid, 2500, 'inbound', 10_000), progressReached(b.tg.gw.bus, sb.streamSid, 2500, 'inbound', 10_000)]);
     await play([[sa, QUIET], [sb, LOUD]], 2500);
     await progressed;
-    await settle(300);
+    await settleThrough(a, b);
     expect(updates(cf)).toBe(0);
     expect(await a.engine.audit(cf)).toEqual([]);
     // Now B goes quiet too: the conference is silent everywhere and is ended once.
     const decided = waitFor(async () => (await a.engine.audit(cf)).some((e) => e.result === 'completed'), 15_000, 'the silence decision');
+    // B has judged all of its own audio too, before the check that it sent nothing.
+    const bJudged = progressReached(b.tg.gw.bus, sb.streamSid, 5000, 'inbound', 15_000);
     await play([[sa, QUIET], [sb, QUIET]], 2500);
     await decided;
-    await settle(500);
+    await bJudged;
+    await settleThrough(a, b);
     expect(updates(cf)).toBe(1);
     const completed = (await b.engine.audit(cf)).filter((e) => e.result === 'completed');
     expect(completed).toHaveLength(1);
