@@ -19,6 +19,7 @@ import {
   type CapturedFrame,
 } from './helpers.js';
 import { tempDirEachTest } from '../../helpers/temp-dir.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const capture = loadCapture();
 const FRAMES = capture.frames;
@@ -486,8 +487,7 @@ describe('RecordingSink', () => {
 
     // Without any explicit flush, the ticker writes and patches the header on its own.
     for (let i = 100; i < 150; i++) feeder.feed('inbound', FRAMES[i]!.timestampMs, FRAMES[i]!.mulaw);
-    const deadline = Date.now() + 5000;
-    while (readWav(sink.paths.partial).dataSize < 150 * 320 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => readWav(sink.paths.partial).dataSize >= 150 * 320, 5000, 'the ticker to write the frames');
     wav = readWav(sink.paths.partial);
     expect(wav.dataSize).toBe(150 * 320);
     expect(firstDiff(channel(wav, 0), expectedMono(FRAMES.slice(0, 150)))).toBe(-1);
