@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ContinuousOutputParser, type RawWord } from '../../../src/sinks/transcription/engines/pocketsphinx-output.js';
+import { ContinuousOutputParser, spotScoreLog10, type RawWord } from '../../../src/sinks/transcription/engines/pocketsphinx-output.js';
 
 // Verbatim output of pocketsphinx_continuous 0.8 (-time yes) on the fixtures.
 const LM_OUTPUT = `good morning
@@ -57,10 +57,20 @@ describe('ContinuousOutputParser', () => {
   it('reports each keyword detection as its own phrase', () => {
     const hits = parse('kws', KWS_OUTPUT);
     expect(hits).toEqual([
-      [{ word: 'end the conference', start: 3.85, end: 4.89, confidence: 0.842299 }],
-      [{ word: 'end the conference', start: 7, end: 8, confidence: 0.5 }],
-      [{ word: 'end the conference', start: 9, end: 10, confidence: 0.6 }],
+      [{ word: 'end the conference', start: 3.85, end: 4.89, confidence: 0.842299, score: spotScoreLog10(0.842299) }],
+      [{ word: 'end the conference', start: 7, end: 8, confidence: 0.5, score: spotScoreLog10(0.5) }],
+      [{ word: 'end the conference', start: 9, end: 10, confidence: 0.6, score: spotScoreLog10(0.6) }],
     ]);
+  });
+
+  it('maps a printed spot posterior to the log10 threshold it survives', () => {
+    // pocketsphinx prints exp(score - 1500 units) in log base 1.0001 with a 10-bit shift, so a
+    // posterior of 1 is 1500 × 1024 units = 1500 × 1024 × log10(1.0001) ≈ 66.7 in log10.
+    expect(spotScoreLog10(1)).toBeCloseTo(1500 * 1024 * Math.log10(1.0001), 9);
+    // Bisected by hand against pocketsphinx (see spotScoreLog10's comment): spotted at 1e134, not 1e135.
+    expect(spotScoreLog10(1.163831)).toBeGreaterThan(134);
+    expect(spotScoreLog10(1.163831)).toBeLessThan(135);
+    expect(spotScoreLog10(0.5)).toBeLessThan(spotScoreLog10(0.6));
   });
 
   it('tracks whether an utterance is open', () => {
