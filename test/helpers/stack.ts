@@ -4,6 +4,7 @@
  * free port, TWILIO_API_URL = the emulator, a temp data dir, the gateway's log lines and its
  * stream-end reasons.
  */
+import type { SessionSummary } from '../../src/gateway/media/stream-session.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -38,14 +39,8 @@ export interface Stack {
 }
 
 /** The session summary the gateway logs once per stream (stream-session.ts `summary()`). */
-export interface SessionSummaryLine {
+export interface SessionSummaryLine extends SessionSummary {
   outcome: string;
-  frames: number;
-  lost: number;
-  duplicate: number;
-  late: number;
-  gapMs: number;
-  bytes: number;
 }
 
 /**
