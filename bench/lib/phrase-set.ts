@@ -15,6 +15,7 @@
  * Calibration (the spotting threshold constants in src/sinks/transcription/engines/phrases.ts)
  * sees only the `tuning` half; bench/phrases.bench.ts reports on the `heldout` half.
  */
+import { prng } from '../../src/emulator/frame-faults.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -137,18 +138,6 @@ export interface PhraseSet {
   nonMatch: NonMatchClip[];
 }
 
-/** mulberry32: a small seeded generator, so the non-matching text is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function wordCount(p: string): number {
   return p.split(' ').length;
 }
@@ -180,7 +169,7 @@ export function phraseSet(): PhraseSet {
     }
   });
 
-  const rand = seeded(15);
+  const rand = prng(15); // seeded: the non-matching text is the same on every run
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const nonMatch: NonMatchClip[] = [];
   for (let n = 0; n < NONMATCH_PARAGRAPHS; n++) {
