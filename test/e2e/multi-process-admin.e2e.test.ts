@@ -69,13 +69,13 @@ describe('admin commands on a process that does not hold the stream', () => {
     await until(async () => (await records.get(s1)) === null && (await records.get(s2)) === null, 10_000, 'the ended streams\' records deleted');
     expect(c.sim.requests({ operation: 'UpdateStream' })).toHaveLength(2);
 
-    // Unknown on B: the answer a single process gives (Twilio's 404, 20404, passed on as 502).
+    // Unknown on B: the answer a single process gives (Twilio's 404, 20404, passed on as 404).
     for (const p of [b, a]) {
       const missing = await admin(p, 'DELETE', `/v1/calls/${p1}/streams/nope`);
-      expect(missing).toMatchObject({ status: 502, body: { error: 'twilio_error', twilioCode: 20404, status: 404 } });
+      expect(missing).toMatchObject({ status: 404, body: { error: 'not_found', twilioCode: 20404, status: 404 } });
     }
     const unknownCall = await admin(b, 'DELETE', `/v1/calls/${newSid('call')}/streams/${s2}`);
-    expect(unknownCall).toMatchObject({ status: 502, body: { twilioCode: 20404, status: 404 } });
+    expect(unknownCall).toMatchObject({ status: 404, body: { error: 'not_found', twilioCode: 20404, status: 404 } });
 
     // A conference whose only stream lives on A, ended on B: once, through the shared claim.
     const y = await c.sim.createConference({ participants: [{ label: 'three' }, { label: 'four' }] });
@@ -93,6 +93,6 @@ describe('admin commands on a process that does not hold the stream', () => {
     for (const p of [a, b]) expect(await admin(p, 'POST', `/v1/conferences/${y.sid}/end`)).toMatchObject({ status: 200, body: { result: 'already-ended' } });
     expect(c.sim.requests({ operation: 'UpdateConference', pathIncludes: y.sid })).toHaveLength(1);
     const missingConf = await admin(b, 'POST', `/v1/conferences/${newSid('conference')}/end`);
-    expect(missingConf).toMatchObject({ status: 502, body: { error: 'twilio_error', twilioCode: 20404 } });
+    expect(missingConf).toMatchObject({ status: 404, body: { error: 'not_found', twilioCode: 20404 } });
   }, 120_000);
 });

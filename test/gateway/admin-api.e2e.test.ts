@@ -204,7 +204,7 @@ describe('DELETE /v1/calls/{CallSid}/streams/{nameOrSid}', () => {
     expect((await call('GET', '/v1/streams')).body.streams).toEqual([]);
   });
 
-  it('stops a stream by SID, and answers 502 with 20404 for one Twilio does not know', async () => {
+  it('stops a stream by SID, and answers 404 (Twilio 20404) for one Twilio does not know', async () => {
     const { sim } = await setup();
     const callSid = (await sim.createCall({ streamFaults: HELD })).sid;
     const created = await call('POST', `/v1/calls/${callSid}/streams`, { body: {} });
@@ -212,8 +212,8 @@ describe('DELETE /v1/calls/{CallSid}/streams/{nameOrSid}', () => {
     expect((await call('DELETE', `/v1/calls/${callSid}/streams/${sid}`)).status).toBe(200);
     expect(sim.stream(sid)!.status).toBe('stopped');
     const missing = await call('DELETE', `/v1/calls/${callSid}/streams/nope`);
-    expect(missing.status).toBe(502);
-    expect(missing.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404 });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ error: 'not_found', twilioCode: 20404, status: 404 });
   });
 
   it('validates the CallSid', async () => {
@@ -259,12 +259,12 @@ describe('POST /v1/conferences/{ConferenceSid}/end', () => {
     expect(sources).toEqual(['admin', 'admin']);
   });
 
-  it('answers 502 with 20404 for an unknown conference and 400 for a bad SID', async () => {
+  it('answers 404 (Twilio 20404) for an unknown conference and 400 for a bad SID', async () => {
     const { sim } = await setup();
     const unknown = newSid('conference');
     const res = await call('POST', `/v1/conferences/${unknown}/end`);
-    expect(res.status).toBe(502);
-    expect(res.body).toMatchObject({ error: 'twilio_error', twilioCode: 20404, message: `The requested resource /2010-04-01/Accounts/${sim.accountSid}/Conferences/${unknown}.json was not found` });
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ error: 'not_found', twilioCode: 20404, status: 404, message: `The requested resource /2010-04-01/Accounts/${sim.accountSid}/Conferences/${unknown}.json was not found` });
     const bad = await call('POST', '/v1/conferences/CFxyz/end');
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'ConferenceSid' });

@@ -120,7 +120,7 @@ describe('GET /v1/openapi.json', () => {
           const body = op.responses[status]?.content?.['application/json']?.schema;
           expect(body?.required, `${method} ${path} ${status}`).toEqual(['error', 'message']);
         }
-        if (method !== 'get') for (const status of ['415', '502', '503']) expect(op.responses[status], `${method} ${path} ${status}`).toBeDefined();
+        if (method !== 'get') for (const status of ['404', '415', '502', '503']) expect(op.responses[status], `${method} ${path} ${status}`).toBeDefined();
       }
     }
   });

@@ -121,7 +121,7 @@ const createStreamSchema = {
       },
       additionalProperties: true,
     },
-    ...errorResponses(415, 502, 503),
+    ...errorResponses(404, 415, 502, 503),
   },
 } as const;
 
@@ -142,7 +142,7 @@ const stopStreamSchema = {
       properties: { streamSid: { type: 'string' }, callSid: { type: 'string' }, name: NULLABLE_STRING, status: { type: 'string' } },
       additionalProperties: true,
     },
-    ...errorResponses(415, 502, 503),
+    ...errorResponses(404, 415, 502, 503),
   },
 } as const;
 
@@ -168,7 +168,7 @@ const endConferenceSchema = {
       },
       additionalProperties: true,
     },
-    ...errorResponses(415, 502, 503),
+    ...errorResponses(404, 415, 502, 503),
   },
 } as const;
 

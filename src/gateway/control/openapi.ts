@@ -18,12 +18,12 @@ const ERROR_BODY = {
   properties: {
     error: {
       type: 'string',
-      enum: ['invalid_request', 'unauthorized', 'forbidden', 'rate_limited', 'twilio_error', 'twilio_unreachable', 'twilio_bad_response', 'twilio_not_configured', 'internal'],
+      enum: ['invalid_request', 'unauthorized', 'forbidden', 'rate_limited', 'not_found', 'twilio_error', 'twilio_unreachable', 'twilio_bad_response', 'twilio_not_configured', 'internal'],
     },
     message: { type: 'string' },
     field: { type: 'string', description: 'invalid_request: the offending field (`CallSid`, `track`, `parameters.foo`, `body`, `content-type`)' },
-    twilioCode: { type: ['integer', 'null'], description: 'twilio_*: Twilio error code, when Twilio gave one' },
-    status: { type: 'integer', description: 'twilio_error: the HTTP status Twilio answered' },
+    twilioCode: { type: ['integer', 'null'], description: 'not_found, twilio_*: Twilio error code, when Twilio gave one' },
+    status: { type: 'integer', description: 'not_found, twilio_error: the HTTP status Twilio answered' },
   },
   // Serialised through this schema too: anything a future error adds still reaches the client.
   additionalProperties: true,
@@ -33,6 +33,7 @@ const ERRORS = {
   400: 'Invalid input: a path parameter, query parameter or body field fails the schema (or JSON does not parse)',
   401: 'ADMIN_TOKEN is set and the bearer token is missing or wrong',
   403: 'ADMIN_TOKEN is not set and the request is not from this machine (loopback peer, loopback Host, no foreign Origin, no proxy header)',
+  404: 'Twilio does not know the call, stream or conference (Twilio answered 404, e.g. code 20404)',
   415: 'ADMIN_TOKEN is not set and a state-changing request lacks Content-Type: application/json',
   429: 'Too many wrong bearer tokens from this client; see Retry-After',
   500: 'Internal error (logged)',

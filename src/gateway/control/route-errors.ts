@@ -6,7 +6,8 @@
  * |-------------------------------------------|--------|----------------------------------------------|
  * | schema validation, bad JSON, InvalidInput | 400    | `{ error: 'invalid_request', field, message }` |
  * | body too large / wrong content type       | 413/415| `{ error: 'invalid_request', field: 'body', message }` |
- * | TwilioApiError                            | 502    | `{ error: 'twilio_error', twilioCode, message, status }` |
+ * | TwilioApiError with Twilio's 404          | 404    | `{ error: 'not_found', twilioCode, message, status: 404 }` |
+ * | any other TwilioApiError                  | 502    | `{ error: 'twilio_error', twilioCode, message, status }` |
  * | TwilioTransportError / ResponseError      | 502    | `{ error: 'twilio_unreachable' / 'twilio_bad_response', twilioCode: null, message }` |
  * | no Twilio credentials                     | 503    | `{ error: 'twilio_not_configured', message }` |
  * | anything else                             | 500    | `{ error: 'internal', message: 'internal error' }` (logged) |
@@ -55,6 +56,8 @@ export function sendRouteError(err: FastifyError | Error, req: FastifyRequest, r
   if (err instanceof TwilioNotConfiguredError) return reply.code(503).send({ error: 'twilio_not_configured', message: err.message });
   if (err instanceof TwilioApiError) {
     req.log.warn({ operation: err.operation, status: err.status, twilioCode: err.twilioCode }, 'twilio refused the request');
+    // Twilio does not know the call, stream or conference: the admin resource does not exist either.
+    if (err.status === 404) return reply.code(404).send({ error: 'not_found', twilioCode: err.twilioCode, message: err.twilioMessage, status: 404 });
     return reply.code(502).send({ error: 'twilio_error', twilioCode: err.twilioCode, message: err.twilioMessage, status: err.status });
   }
   if (err instanceof TwilioTransportError) {
