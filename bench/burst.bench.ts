@@ -11,11 +11,12 @@
  *           (streamgate finalises N recordings here: header, fsync, rename, hash, manifest)
  *
  *   node dist/bench/burst.bench.js [--streams 500] [--servers streamgate,tcp-floor,discard] [--steady-ms 5000]
+ *                                  [--profile]   (streamgate under `--cpu-prof`: self time per phase)
  *
  * The probe's latency against streamgate is compared with the same probe against the floor
  * servers in the same run (the brief's target: within 10 ms of the floor's, loop p99 < 10 ms).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,7 @@ import { LagRecorder, type LagSnapshot } from './lib/lag.js';
 import { spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { LoopMarkReport, ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
 import { fmt, fmtInt, mdTable } from './lib/stats.js';
+import { summarizeCpuProfile, type ProfileSummary } from './lib/cpuprofile.js';
 
 const PHASES = ['start', 'steady', 'stop'] as const;
 type Phase = (typeof PHASES)[number];
@@ -34,6 +36,10 @@ export interface PhaseResult {
   lag: LagSnapshot;
   probe: LagSnapshot;
   cpuUsPerMsg: number;
+  /** The phase on CLOCK_MONOTONIC (to cut a --cpu-prof profile to it). */
+  monoMs: { from: number; to: number };
+  /** With --profile: the gateway's self time in this phase. */
+  profile?: ProfileSummary;
 }
 
 export interface BurstResult {
@@ -43,6 +49,8 @@ export interface BurstResult {
   connected: number;
   sent: number;
   received: number;
+  /** The recording sink's counters at the end (streamgate): frames it dropped, write errors. */
+  recording: { dropped: number; errors: number } | null;
   phases: Record<Phase, PhaseResult>;
 }
 
@@ -70,13 +78,14 @@ function startProbe(port: number, everyMs: number, current: () => LagRecorder): 
   };
 }
 
-async function runOne(server: ServerKind, streams: number, steadyMs: number, outDir: string): Promise<BurstResult> {
+async function runOne(server: ServerKind, streams: number, steadyMs: number, outDir: string, profileDir: string | null): Promise<BurstResult> {
   const dataDir = mkdtempSync(join(tmpdir(), `streamgate-burst-${server}-`));
   const logFile = join(outDir, `burst-${server}-${streams}.log`);
   let srv: PinnedChild | null = null;
   let gen: PinnedChild | null = null;
   try {
-    srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, { env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] }, nodeArgs: childArgs, logFile });
+    const nodeArgs = profileDir === null ? childArgs : [...childArgs, '--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, { env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] }, nodeArgs, logFile });
     const ready = await srv.next<ReadyReport>('ready', 30_000);
     gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: generatorArgs(), logFile });
 
@@ -93,7 +102,13 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
         s.send({ type: 'window-start' });
         phase = next;
       }
-      results[ended] = { loop, lag: win.lag, probe: probes[ended].snapshot(), cpuUsPerMsg: win.frames > 0 ? (win.cpuUserUs + win.cpuSystemUs) / win.frames : NaN };
+      results[ended] = {
+        loop,
+        lag: win.lag,
+        probe: probes[ended].snapshot(),
+        cpuUsPerMsg: win.frames > 0 ? (win.cpuUserUs + win.cpuSystemUs) / win.frames : NaN,
+        monoMs: { from: win.startMonoMs, to: win.endMonoMs },
+      };
     };
 
     await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 10_000);
@@ -124,7 +139,9 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     s.send({ type: 'shutdown' });
     await s.stop(60_000);
     await g.stop(2000);
-    return { server, streams, connectMs: connected.ms, connected: connected.ok, sent: done.sent, received: totals.frames, phases: results as Record<Phase, PhaseResult> };
+    if (profileDir !== null) addProfile(profileDir, results as Record<Phase, PhaseResult>);
+    const recording = totals.extra.recordingErrors === undefined ? null : { dropped: totals.extra.recordingDropped ?? 0, errors: totals.extra.recordingErrors };
+    return { server, streams, connectMs: connected.ms, connected: connected.ok, sent: done.sent, received: totals.frames, recording, phases: results as Record<Phase, PhaseResult> };
   } finally {
     await srv?.stop(0);
     await gen?.stop(0);
@@ -132,17 +149,37 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
   }
 }
 
-export async function runBurst(opts: { servers: ServerKind[]; streams: number; steadyMs: number; outDir: string; log?: (l: string) => void }): Promise<BurstResult[]> {
+/** Cuts the gateway's one .cpuprofile into the phases (each phase's self time, busiest first). */
+function addProfile(dir: string, phases: Record<Phase, PhaseResult>): void {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) return;
+  for (const p of PHASES) {
+    phases[p].profile = summarizeCpuProfile(join(dir, file), [], 25, { fromMs: phases[p].monoMs.from, toMs: phases[p].monoMs.to });
+  }
+}
+
+export async function runBurst(opts: { servers: ServerKind[]; streams: number; steadyMs: number; outDir: string; profile?: boolean; log?: (l: string) => void }): Promise<BurstResult[]> {
   const out: BurstResult[] = [];
   for (const server of opts.servers) {
-    const r = await runOne(server, opts.streams, opts.steadyMs, opts.outDir);
+    let profileDir: string | null = null;
+    if (opts.profile === true && server.startsWith('streamgate')) {
+      profileDir = join(opts.outDir, `profile-${server}`);
+      rmSync(profileDir, { recursive: true, force: true });
+      mkdirSync(profileDir, { recursive: true });
+    }
+    const r = await runOne(server, opts.streams, opts.steadyMs, opts.outDir, profileDir);
     out.push(r);
     opts.log?.(
-      `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}; ` +
+      `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}${lostInRecording(r)}; ` +
         PHASES.map((p) => `${p}: loop p99/max ${fmt(r.phases[p].loop.p99Ms, 1)}/${fmt(r.phases[p].loop.maxMs, 1)} ms, probe p99 ${fmt(r.phases[p].probe.p99Ms, 1)} ms`).join('; '),
     );
   }
   return out;
+}
+
+/** What the recording sink dropped or failed to write (a frame the sink dropped is lost from the file). */
+function lostInRecording(r: BurstResult): string {
+  return r.recording === null ? '' : ` (recording: ${r.recording.dropped} dropped, ${r.recording.errors} errors)`;
 }
 
 export function burstMarkdown(results: readonly BurstResult[]): string {
@@ -158,11 +195,27 @@ export function burstMarkdown(results: readonly BurstResult[]): string {
         `${fmt(x.probe.p50Ms, 1)} / ${fmt(x.probe.p99Ms, 1)} / ${fmt(x.probe.maxMs, 1)} (${x.probe.count})`,
         `${fmt(x.lag.p99Ms, 2)} / ${fmt(x.lag.maxMs, 1)}`,
         p === 'steady' ? fmt(x.cpuUsPerMsg, 2) : '–',
-        p === 'start' ? `${fmtInt(r.connectMs)} ms` : p === 'stop' ? `${r.sent - r.received} lost` : '',
+        p === 'start' ? `${fmtInt(r.connectMs)} ms` : p === 'stop' ? `${r.sent - r.received} lost${lostInRecording(r)}` : '',
       ]);
     }
   }
   return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'connect / lost'], rows);
+}
+
+/** The profiled phases' top functions by self time (ms of CPU in the phase, and share of busy time). */
+export function burstProfileMarkdown(results: readonly BurstResult[], top = 15): string {
+  const parts: string[] = [];
+  for (const r of results) {
+    for (const p of PHASES) {
+      const prof = r.phases[p].profile;
+      if (prof === undefined) continue;
+      parts.push(
+        `${r.server}, ${p} phase: ${fmt(prof.totalMs, 0)} ms, busy ${fmt(prof.busyPct, 0)} %\n\n` +
+          mdTable(['function', 'where', 'self ms', 'self %'], prof.top.slice(0, top).map((x) => [`\`${x.fn}\``, `\`${x.where}\``, fmt(x.selfMs, 1), fmt(x.selfPct, 1)])),
+      );
+    }
+  }
+  return parts.join('\n\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -173,9 +226,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   };
   const outDir = resolve(val('--out') ?? 'bench/out/burst');
   rmSync(outDir, { recursive: true, force: true });
-  await import('node:fs').then((fs) => fs.mkdirSync(outDir, { recursive: true }));
+  mkdirSync(outDir, { recursive: true });
   const servers = (val('--servers') ?? 'streamgate,tcp-floor,discard').split(',') as ServerKind[];
-  const results = await runBurst({ servers, streams: Number(val('--streams') ?? 500), steadyMs: Number(val('--steady-ms') ?? 5000), outDir, log: (l) => process.stderr.write(l + '\n') });
+  const profile = argv.includes('--profile');
+  const results = await runBurst({ servers, streams: Number(val('--streams') ?? 500), steadyMs: Number(val('--steady-ms') ?? 5000), outDir, profile, log: (l) => process.stderr.write(l + '\n') });
   process.stdout.write(`Run: \`node dist/bench/burst.bench.js ${argv.join(' ')}\`\n\n${burstMarkdown(results)}\n`);
+  if (profile) process.stdout.write(`\n${burstProfileMarkdown(results)}\n`);
   process.exit(0);
 }

@@ -1,8 +1,13 @@
-/** File operations the sink and recovery share; all async, none on the hot path. */
+/**
+ * File operations the recording I/O thread (io-worker.ts) and recovery (recover.ts) share. Plain
+ * fs, no imports of our own: the I/O thread loads this module too, so it stays free of anything
+ * that belongs to the main thread. None of it is on the hot path.
+ */
+import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sha256FileOffThread } from './file-hasher.js';
 
 /**
  * Writes `length` bytes of `buf` from `offset` to file position `position`, looping on short
@@ -24,11 +29,32 @@ export async function writeFully(
   }
 }
 
+/** {@link writeFully}, synchronous, on a descriptor (the I/O thread's page-cache writes). */
+export function writeFullySync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): void {
+  while (length > 0) {
+    const n = writeSync(fd, buf, offset, length, position);
+    if (n <= 0) throw new Error(`write made no progress at file offset ${position}`);
+    offset += n;
+    length -= n;
+    position += n;
+  }
+}
+
+/** A JSON file's text as the recording files hold it (manifest, sidecar): indented, one trailing newline. */
+export function jsonFileText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** Writes `value` as {@link jsonFileText} with {@link writeTextAtomic}. */
+export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  return writeTextAtomic(path, jsonFileText(value));
+}
+
 /**
- * Writes `value` as JSON to `path` so that a reader (or a crash) sees the old file or the new
- * one, never half of it: temp file beside it, fsync, rename.
+ * Writes `text` to `path` so that a reader (or a crash) sees the old file or the new one, never
+ * half of it: temp file beside it, fsync, rename.
  */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
   let fh: FileHandle;
   try {
@@ -40,7 +66,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
     fh = await open(tmp, 'w');
   }
   try {
-    await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();
@@ -48,9 +74,24 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await rename(tmp, path);
 }
 
-/** SHA-256 (hex) of a file's bytes; read and digested on a worker thread (file-hasher.ts). */
-export function sha256File(path: string): Promise<string> {
-  return sha256FileOffThread(path);
+/**
+ * SHA-256 (hex) of a file's bytes, read and digested on the calling thread: the I/O thread's
+ * (file-hasher.ts asks it), never the event loop's.
+ */
+export async function sha256OfFile(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      hash.update(chunk.subarray(0, bytesRead));
+    }
+    return hash.digest('hex');
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Makes a rename inside `dir` durable. Best effort: not every platform can fsync a directory. */

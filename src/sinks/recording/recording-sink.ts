@@ -21,6 +21,7 @@
 import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
+import { jsonFileText } from './file-ops.js';
 import { ioRequest, newIoFile, type IoReply, type IoWrite } from './io-thread.js';
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
@@ -201,7 +202,7 @@ export class RecordingSink implements Sink {
       // The I/O thread makes the directory, refuses an existing .wav, opens the .partial
       // exclusively and only then writes the sidecar (a stream that reuses a live SID must fail
       // there, not overwrite the live stream's sidecar: recovery believes it), then the header.
-      await ioRequest({ op: 'open', file, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: sidecarText(this.#sidecar()), header: this.#headerCopy() });
+      await ioRequest({ op: 'open', file, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: jsonFileText(this.#sidecar()), header: this.#headerCopy() });
       this.#headerFrames = 0;
       this.#file = file;
       // Frames that arrived while the file was being made may already pass the threshold.
@@ -287,7 +288,7 @@ export class RecordingSink implements Sink {
       }
       if (!this.#sidecarHasStart && buf.firstTimestampMs !== null) {
         this.#sidecarHasStart = true;
-        await ioRequest({ op: 'sidecar', path: this.#setup.paths.sidecar, json: sidecarText(this.#sidecar()) });
+        await ioRequest({ op: 'sidecar', path: this.#setup.paths.sidecar, json: jsonFileText(this.#sidecar()) });
       }
     } catch (err) {
       this.#fail(err);
@@ -439,11 +440,6 @@ export class RecordingSink implements Sink {
     ctx.stats.queued -= this.#queuedShown;
     this.#queuedShown = 0;
   }
-}
-
-/** A sidecar as writeJsonAtomic (file-ops.ts) would write it. */
-function sidecarText(sidecar: RecordingSidecar): string {
-  return `${JSON.stringify(sidecar, null, 2)}\n`;
 }
 
 /** ISO time of an epoch-ms value; null for a value no Date can hold (never throws). */

@@ -19,7 +19,8 @@ import type { Logger } from 'pino';
 import { isSid } from '../../twilio/sids.js';
 import type { Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
-import { exists, fsyncDir, sha256File, writeFully, writeJsonAtomic } from './file-ops.js';
+import { exists, fsyncDir, writeFully, writeJsonAtomic } from './file-ops.js';
+import { sha256FileOffThread } from './file-hasher.js';
 import type { RecordingManifest, RecordingSidecar } from './manifest.js';
 import { recordingPaths, recordingsRoot, type RecordingPaths } from './paths.js';
 import {
@@ -164,7 +165,7 @@ async function recoverOne(
     discontinuities: null,
     stopped: null,
     bytes: st.size,
-    sha256: await sha256File(paths.wav),
+    sha256: await sha256FileOffThread(paths.wav),
     recovered: true,
     closeReason: null,
     error: found.note,
