@@ -79,5 +79,8 @@ describe('bench/burst.bench.ts', () => {
       }
       expect(r.phases.steady.lag.count, r.server).toBeGreaterThan(0);
     }
+    // Every frame reached the recording too (its I/O thread ran in the bench's child).
+    expect(results[0]!.recording).toEqual({ dropped: 0, errors: 0 });
+    expect(results[1]!.recording).toBeNull();
   });
 });
