@@ -246,7 +246,7 @@ export class RecordingSink implements Sink {
         }
         const pos = headerBytes + buf.planPos * blockAlign;
         if (plan === Plan.data) {
-          const off = buf.planSlot * blockAlign;
+          const off = buf.sharedOffset + buf.planSlot * blockAlign;
           buf.submitData(n);
           submitted += n;
           const req: IoWrite = { op: 'write', file, off, len: n * blockAlign, pos };
@@ -343,6 +343,8 @@ export class RecordingSink implements Sink {
     } finally {
       ctx.stats.queued -= this.#queuedShown;
       this.#queuedShown = 0;
+      // No write is in flight and none follows: the ring's memory serves the next stream.
+      this.#buf.dispose();
     }
     if (manifest !== null) {
       // The recording is complete and durable here; a slow archive (an upload) must not hold up

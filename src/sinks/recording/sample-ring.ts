@@ -6,9 +6,12 @@
  *
  * The memory is a SharedArrayBuffer, so the recording I/O thread (io-thread.ts) writes ranges of
  * it to the file without a copy; the timeline keeps a range it handed to the writer unchanged
- * until the write is done. Slot v of an ever-growing slot counter lives at index v % size.
+ * until the write is done. Slot v of an ever-growing slot counter lives at index v % size. The
+ * starting ring is a slot of a shared slab (ring-slabs.ts: cheap when many streams start at
+ * once), given back by {@link SampleRing.dispose}; a grown or shrunk ring has memory of its own.
  */
 import type { MediaFrame } from '../sink.js';
+import { takeRingSlot, type RingSlot } from './ring-slabs.js';
 import type { RecordingFormat } from './wav-header.js';
 
 /** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
@@ -22,14 +25,28 @@ export class SampleRing {
   #pcm: Int16Array | null = null;
   #mu: Uint8Array | null = null;
   #shared: SharedArrayBuffer;
+  /** Where the ring starts in #shared, bytes. */
+  #offset = 0;
   #bytes: Buffer;
+  /** The starting ring's slab slot, held until dispose(). */
+  #slot: RingSlot | null;
 
   constructor(format: RecordingFormat, channels: number, frames: number) {
     this.channels = channels;
     this.#pcm16 = format === 'pcm16';
     this.#size = frames;
-    this.#shared = this.#allocate(frames);
-    this.#bytes = Buffer.from(this.#shared, 0, this.#shared.byteLength);
+    const slots = frames * channels;
+    const slot = (this.#slot = takeRingSlot(this.#pcm16 ? slots * 2 : slots));
+    this.#shared = slot.sab;
+    this.#offset = slot.offset;
+    if (this.#pcm16) {
+      this.#pcm = new Int16Array(slot.sab, slot.offset, slots);
+      if (!slot.fresh) this.#pcm.fill(0);
+      this.#bytes = Buffer.from(slot.sab, slot.offset, slots * 2);
+    } else {
+      this.#mu = new Uint8Array(slot.sab, slot.offset, slots).fill(0xff); // mu-law silence (positive zero, §2.3)
+      this.#bytes = Buffer.from(slot.sab, slot.offset, slots);
+    }
   }
 
   get size(): number {
@@ -44,6 +61,20 @@ export class SampleRing {
   /** The memory behind {@link bytes}, for the I/O thread (a replaced ring keeps its own). */
   get shared(): SharedArrayBuffer {
     return this.#shared;
+  }
+
+  /** Where {@link bytes} starts in {@link shared}, bytes. */
+  get sharedOffset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Gives the starting ring's memory back to its slab. Call once nothing reads it any more: the
+   * stream is finished (no write in flight), and no accept follows.
+   */
+  dispose(): void {
+    this.#slot?.release();
+    this.#slot = null;
   }
 
   /** A silent ring of `frames` sample frames; sets #pcm or #mu. */
@@ -70,6 +101,7 @@ export class SampleRing {
     const oldSize = this.#size;
     const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
     this.#shared = this.#allocate(size);
+    this.#offset = 0;
     this.#bytes = Buffer.from(this.#shared, 0, this.#shared.byteLength);
     this.#size = size;
     const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;

@@ -177,6 +177,16 @@ export class TimelineBuffer {
     return this.#ring.shared;
   }
 
+  /** Where {@link bytes} starts in {@link shared}, bytes (a write's offset adds it). */
+  get sharedOffset(): number {
+    return this.#ring.sharedOffset;
+  }
+
+  /** Gives the starting ring's memory back (SampleRing.dispose): the stream is finished, nothing is in flight. */
+  dispose(): void {
+    this.#ring.dispose();
+  }
+
   /** Sample frames the ring has allocated now (grows up to {@link capacity}). */
   get allocatedFrames(): number {
     return this.#ring.size;

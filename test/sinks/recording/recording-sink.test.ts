@@ -152,6 +152,26 @@ describe('RecordingSink', () => {
     expect(manifestOf(sink)).toMatchObject({ gaps: [], mediaStartMs: 99, durationMs: 7265 });
   });
 
+  it("records silence, not the previous stream's audio, in a ring slot a finished stream gave back", async () => {
+    // flushIntervalMs 437: a ring size no other test uses, so the second stream gets the first's slot back.
+    const opts = { flushIntervalMs: 437, headerIntervalMs: 437 };
+    const factory = createRecordingSinkFactory({ dataDir: dir, ...opts });
+    const first = factory.open(capture.info, testContext())!;
+    await feedAll(new Feeder(first), first, FRAMES.slice(0, 40)); // fills most of the 0.87 s ring
+    await first.close('stopped');
+    const second = factory.open({ ...capture.info, streamSid: `MZ${'b'.repeat(32)}` }, testContext())!;
+    const kept = FRAMES.slice(0, 40).filter((_, i) => i < 5 || i >= 35); // 600 ms Twilio sent nothing for
+    await feedAll(new Feeder(second), second, kept, 100);
+    await second.close('stopped');
+    await factory.shutdown();
+
+    const got = channel(readWav(second.paths.wav), 0);
+    const want = expectedMono(FRAMES.slice(0, 40));
+    want.fill(0, 5 * 160, 35 * 160);
+    expect(firstDiff(got, want)).toBe(-1);
+    expect(manifestOf(second).gaps).toEqual([{ track: 'inbound', startMs: FRAMES[5]!.timestampMs, lengthMs: 600, cause: 'timestamp-gap' }]);
+  });
+
   it('fills a timestamp gap with silence of exactly its length and records it', async () => {
     const { sink, feeder } = openSink(capture.info);
     const kept = FRAMES.filter((_, i) => i < 100 || i >= 105); // Twilio sent nothing for 100 ms
