@@ -8,8 +8,8 @@ import { decodeBase64Bytes } from './base64.js';
 import { EVENT, type ParsedMessage } from './protocol.js';
 
 /**
- * Reads the message Twilio sends 50 times a second per track into `msg`. When `bytes` (the
- * text frame as ws hands it over, UTF-8) is exactly
+ * Reads the message Twilio sends 50 times a second per track into `msg`. When `bytes[start,
+ * end)` (the text frame's payload as the socket delivered it, UTF-8) is exactly
  *
  *   {"event":"media","sequenceNumber":"D","media":{"track":"T","chunk":"D","timestamp":"D","payload":"B"},"streamSid":"S"}
  *
@@ -26,36 +26,35 @@ import { EVENT, type ParsedMessage } from './protocol.js';
  * test/twilio/protocol-fast-path.test.ts). It saves the string copy, JSON.parse and its
  * garbage (bench/mulaw-decode.bench.ts, "per media message").
  */
-export function readMediaFast(msg: ParsedMessage, bytes: Uint8Array, streamSid: string, dst: Uint8Array): number {
-  const len = bytes.length;
-  let p = matchAt(bytes, 0, MEDIA_HEAD);
+export function readMediaFast(msg: ParsedMessage, bytes: Uint8Array, streamSid: string, dst: Uint8Array, start = 0, end = bytes.length): number {
+  let p = matchAt(bytes, start, MEDIA_HEAD, end);
   if (p < 0) return -1;
-  const seq = digitsAt(bytes, p);
+  const seq = digitsAt(bytes, p, end);
   if (seq < 0) return -1;
-  p = matchAt(bytes, digitsEnd, MEDIA_TRACK);
+  p = matchAt(bytes, digitsEnd, MEDIA_TRACK, end);
   if (p < 0) return -1;
   let track: 'inbound' | 'outbound';
-  let q = matchAt(bytes, p, LIT_INBOUND);
+  let q = matchAt(bytes, p, LIT_INBOUND, end);
   if (q >= 0) track = 'inbound';
-  else if ((q = matchAt(bytes, p, LIT_OUTBOUND)) >= 0) track = 'outbound';
+  else if ((q = matchAt(bytes, p, LIT_OUTBOUND, end)) >= 0) track = 'outbound';
   else return -1;
-  p = matchAt(bytes, q, MEDIA_CHUNK);
+  p = matchAt(bytes, q, MEDIA_CHUNK, end);
   if (p < 0) return -1;
-  const chunk = digitsAt(bytes, p);
+  const chunk = digitsAt(bytes, p, end);
   if (chunk < 0) return -1;
-  p = matchAt(bytes, digitsEnd, MEDIA_TIMESTAMP);
+  p = matchAt(bytes, digitsEnd, MEDIA_TIMESTAMP, end);
   if (p < 0) return -1;
-  const ts = digitsAt(bytes, p);
+  const ts = digitsAt(bytes, p, end);
   if (ts < 0) return -1;
-  const payloadStart = matchAt(bytes, digitsEnd, MEDIA_PAYLOAD);
+  const payloadStart = matchAt(bytes, digitsEnd, MEDIA_PAYLOAD, end);
   if (payloadStart < 0) return -1;
   // The tail must be exactly "},"streamSid":"S"}; the payload is everything before it, and the
   // base64 check below refuses any quote or other stray byte inside it.
   const sidLen = streamSid.length;
-  const payloadEnd = len - MEDIA_SID.length - sidLen - 2;
-  if (payloadEnd <= payloadStart || matchAt(bytes, payloadEnd, MEDIA_SID) < 0) return -1;
+  const payloadEnd = end - MEDIA_SID.length - sidLen - 2;
+  if (payloadEnd <= payloadStart || matchAt(bytes, payloadEnd, MEDIA_SID, end) < 0) return -1;
   for (let i = 0; i < sidLen; i++) if (bytes[payloadEnd + MEDIA_SID.length + i] !== streamSid.charCodeAt(i)) return -1;
-  if (bytes[len - 2] !== 34 /* " */ || bytes[len - 1] !== 125 /* } */) return -1;
+  if (bytes[end - 2] !== 34 /* " */ || bytes[end - 1] !== 125 /* } */) return -1;
   const n = decodeBase64Bytes(bytes, payloadStart, payloadEnd, dst);
   if (n < 0) return -1;
   msg.reason = null;
@@ -82,10 +81,10 @@ const MEDIA_TIMESTAMP = ascii('","timestamp":"');
 const MEDIA_PAYLOAD = ascii('","payload":"');
 const MEDIA_SID = ascii('"},"streamSid":"');
 
-/** Position after `lit` if `bytes` holds it at `at`, else -1. */
-function matchAt(bytes: Uint8Array, at: number, lit: Uint8Array): number {
+/** Position after `lit` if `bytes` holds it at `at` (all of it before `end`), else -1. */
+function matchAt(bytes: Uint8Array, at: number, lit: Uint8Array, end: number): number {
   const n = lit.length;
-  if (at + n > bytes.length) return -1;
+  if (at + n > end) return -1;
   for (let i = 0; i < n; i++) if (bytes[at + i] !== lit[i]) return -1;
   return at + n;
 }
@@ -93,11 +92,11 @@ function matchAt(bytes: Uint8Array, at: number, lit: Uint8Array): number {
 /** Where the last {@link digitsAt} stopped (module state, so the fast path allocates nothing). */
 let digitsEnd = 0;
 
-/** 1..15 ASCII digits at `at` as `counter` (src/twilio/protocol.ts) reads them, or -1; sets `digitsEnd`. */
-function digitsAt(bytes: Uint8Array, at: number): number {
+/** 1..15 ASCII digits at `at` (before `end`) as `counter` (src/twilio/protocol.ts) reads them, or -1; sets `digitsEnd`. */
+function digitsAt(bytes: Uint8Array, at: number, end: number): number {
   let x = 0;
   let i = at;
-  const limit = Math.min(bytes.length, at + 16);
+  const limit = Math.min(end, at + 16);
   for (; i < limit; i++) {
     const c = bytes[i]! - 48;
     if (c < 0 || c > 9) break;

@@ -145,6 +145,44 @@ describe('/media endpoint', () => {
   });
 });
 
+describe('/media frames the frame reader hands to ws', () => {
+  // src/gateway/media/frame-reader.ts takes plain text frames itself and gives ws the connection
+  // from the first other frame on: a ping is answered, a fragmented message assembled, and the
+  // stream goes on through ws with nothing lost.
+  it('answers a ping mid-stream, assembles a fragmented media message, and loses no frame after either', async () => {
+    const sink = collectingSinkFactory();
+    gw = await startTestGateway({}, { sinkFactories: [sink] });
+    const s = ids();
+    const ws = new WebSocket(gw.ws);
+    await new Promise((r) => ws.on('open', r));
+    ws.send(connected());
+    ws.send(start(s));
+    let seq = 2;
+    const sendMedia = (count: number) => {
+      for (let i = 0; i < count; i++, seq++) ws.send(media(s, seq, seq - 1, 100 + 20 * (seq - 2), tone(seq)));
+    };
+    sendMedia(5);
+    const pong = new Promise<Buffer>((r) => ws.once('pong', r));
+    ws.ping(Buffer.from('still there?'));
+    expect((await pong).toString()).toBe('still there?');
+    sendMedia(5);
+    const m = media(s, seq, seq - 1, 100 + 20 * (seq - 2), tone(seq));
+    seq++;
+    ws.send(m.slice(0, 40), { fin: false });
+    ws.send(m.slice(40), { fin: true });
+    sendMedia(5);
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    ws.send(stop(s, seq));
+    await waitFor(() => sink.streams[0]?.closed === 'stopped', 5000, 'stream stopped');
+    const frames = sink.streams[0]!.frames;
+    expect(frames.map((f) => f.timestampMs)).toEqual(Array.from({ length: 16 }, (_, i) => 100 + 20 * i));
+    expect(Array.from(frames[10]!.mulaw)).toEqual(Array.from(tone(12)));
+    // The close handshake is ws's too: the socket closes.
+    ws.close(1000, 'done');
+    await closed;
+  });
+});
+
 describe('/media bad input', () => {
   const s = ids();
   const cases: [string, (string | Buffer)[], number, string][] = [

@@ -21,6 +21,7 @@ import type { EventBus } from '../../core/events.js';
 import { MEDIA_PATH } from '../../core/routes.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { SessionRegistry } from './session-registry.js';
+import { MediaFrameReader } from './frame-reader.js';
 import { CLOSE, StreamSession } from './stream-session.js';
 
 /** After `stop`, how long the peer may keep the socket (Twilio closes at once) before we close it with 1000. */
@@ -97,7 +98,7 @@ export class MediaEndpoint {
       const refusal = f.admission?.() ?? null;
       if (refusal !== null) return this.#reject(socket, 503, refusal);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket, socket));
   }
 
   /** What admission counts: live sessions, plus open sockets whose session has ended. */
@@ -115,7 +116,7 @@ export class MediaEndpoint {
     socket.destroy();
   }
 
-  #onConnection(ws: SessionSocket): void {
+  #onConnection(ws: SessionSocket, raw: Duplex): void {
     const o = this.#opts;
     const registry = o.registry;
     const session = new StreamSession({
@@ -149,6 +150,9 @@ export class MediaEndpoint {
     ws[kSession] = session;
     registry.add(session);
     this.#sockets.add(ws);
+    // Text frames go from the socket straight to the session; ws reads the connection from the
+    // first frame of another kind (a close, above all) and then delivers through onMessage.
+    MediaFrameReader.attach(raw, o.maxMessageBytes, (chunk, start, end) => session.onTextBytes(chunk, performance.now(), start, end));
     const socket = ws as WebSocket;
     socket.on('message', onMessage as (this: WebSocket, data: RawData, isBinary: boolean) => void);
     socket.on('close', (code: number) => this.#onClose(ws, code));

@@ -182,13 +182,14 @@ export class StreamSession {
    * Twilio's usual shape takes readMediaFast (src/twilio/media-fast-path.ts): no string copy, no JSON.parse.
    * Anything else, and anything the fast path declines, goes through onText and the strict
    * parser exactly as before (test/twilio/protocol-fast-path.test.ts; the saving is measured in
-   * bench/mulaw-decode.bench.ts and bench/ingest.bench.ts).
+   * bench/mulaw-decode.bench.ts and bench/ingest.bench.ts). The message is bytes[start, end):
+   * the socket's frame reader (frame-reader.ts) passes a range of the chunk it read.
    */
-  onTextBytes(bytes: Buffer, receivedAt: number): void {
+  onTextBytes(bytes: Buffer, receivedAt: number, start = 0, end = bytes.length): void {
     if (this.state === STATE.STARTED) {
       const msg = this.#msg;
       // A payload larger than #raw is declined here and decided by the strict path (#onMedia).
-      const n = readMediaFast(msg, bytes, this.info!.streamSid, this.#raw);
+      const n = readMediaFast(msg, bytes, this.info!.streamSid, this.#raw, start, end);
       if (n >= 0) {
         this.lastMessageAt = receivedAt;
         if (!this.#transition(EV.MEDIA)) return;
@@ -199,8 +200,9 @@ export class StreamSession {
     }
     // ws does not validate UTF-8 (media-socket.ts): a message the fast path did not take is
     // checked here, and refused with 1007 as ws would have.
-    if (!isUtf8(bytes)) return this.fail('invalid_utf8', CLOSE.INVALID_PAYLOAD);
-    this.onText(bytes.toString(), receivedAt);
+    const text = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+    if (!isUtf8(text)) return this.fail('invalid_utf8', CLOSE.INVALID_PAYLOAD);
+    this.onText(text.toString(), receivedAt);
   }
 
   /** One text message from the socket. */
