@@ -57,12 +57,35 @@ export function wavLayout(format: RecordingFormat, channels: 1 | 2): WavLayout {
  * Writes the header for `dataBytes` bytes of samples into `out` (at offset 0) and returns its
  * length. `padByte` says a pad byte follows an odd-sized data chunk (RIFF chunks are word-aligned),
  * which only a finished file has; it counts in the RIFF size but not in the data size.
+ * Everything but the sizes is the same for a layout: it is copied from a template (every stream
+ * writes a header at open, at each patch and at close; 500 starting at once wrote 500 from scratch).
  */
 export function writeWavHeader(out: Buffer, layout: WavLayout, dataBytes: number, padByte = false): number {
-  const { format, channels, headerBytes, blockAlign } = layout;
+  const { headerBytes, blockAlign } = layout;
   const pad = padByte && (dataBytes & 1) === 1 ? 1 : 0;
-  out.write('RIFF', 0, 'latin1');
+  headerTemplate(layout).copy(out, 0);
   out.writeUInt32LE(headerBytes - 8 + dataBytes + pad, 4);
+  if (layout.format === 'pcm16') {
+    out.writeUInt32LE(dataBytes, 40);
+  } else {
+    out.writeUInt32LE(Math.floor(dataBytes / blockAlign), 46);
+    out.writeUInt32LE(dataBytes, 54);
+  }
+  return headerBytes;
+}
+
+/** Per format and channel count, the header with every size 0. */
+const templates: (Buffer | undefined)[] = [];
+
+function headerTemplate(layout: WavLayout): Buffer {
+  const key = (layout.format === 'pcm16' ? 0 : 2) + layout.channels - 1;
+  return (templates[key] ??= buildHeaderTemplate(layout));
+}
+
+function buildHeaderTemplate(layout: WavLayout): Buffer {
+  const { format, channels, headerBytes, blockAlign } = layout;
+  const out = Buffer.alloc(headerBytes);
+  out.write('RIFF', 0, 'latin1');
   out.write('WAVE', 8, 'latin1');
   out.write('fmt ', 12, 'latin1');
   const pcm = format === 'pcm16';
@@ -78,12 +101,10 @@ export function writeWavHeader(out: Buffer, layout: WavLayout, dataBytes: number
     out.writeUInt16LE(0, 36); // cbSize: no extra format bytes
     out.write('fact', 38, 'latin1');
     out.writeUInt32LE(4, 42);
-    out.writeUInt32LE(Math.floor(dataBytes / blockAlign), 46);
-    at = 50;
+    at = 50; // the fact chunk's sample frames (46) and every size are patched per header
   }
   out.write('data', at, 'latin1');
-  out.writeUInt32LE(dataBytes, at + 4);
-  return headerBytes;
+  return out;
 }
 
 /** What {@link parseWavHeader} found. */

@@ -35,6 +35,17 @@ describe('writeWavHeader', () => {
     expect(out.readUInt32LE(4)).toBe(50 + 102);
     expect(out.readUInt32LE(54)).toBe(101);
   });
+
+  it('writes every byte of the header whatever the buffer held (headers come from per-layout templates)', () => {
+    const reused = Buffer.alloc(64, 0xaa);
+    for (const [format, channels, bytes] of [['mulaw', 2, 1000], ['pcm16', 1, 320], ['pcm16', 2, 7], ['mulaw', 1, 0]] as const) {
+      const fresh = Buffer.alloc(64);
+      const n = writeWavHeader(fresh, wavLayout(format, channels), bytes, true);
+      writeWavHeader(reused, wavLayout(format, channels), bytes, true);
+      expect(hex(reused.subarray(0, n)), `${format} ${channels}`).toBe(hex(fresh.subarray(0, n)));
+      expect(parseWavHeader(reused)).toMatchObject({ channels, dataBytes: bytes });
+    }
+  });
 });
 
 describe('parseWavHeader', () => {
