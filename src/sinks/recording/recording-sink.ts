@@ -26,6 +26,7 @@ import { ioRequest, newIoFile, type IoReply, type IoWrite } from './io-thread.js
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
+import type { TurnQueue } from './turn-queue.js';
 import { MAX_HEADER_BYTES, SAMPLE_RATE, writeWavHeader, type WavLayout } from './wav-header.js';
 
 /** The I/O thread's silence block (16-bit zero or mu-law 0xFF, §2.3): a silence write's largest size. */
@@ -60,6 +61,11 @@ export interface RecordingSinkSetup {
   readonly onClosing: (sink: RecordingSink, done: Promise<void>) => void;
   /** Takes work that outlives close() (archiving); shutdown() waits for it. Never rejects. */
   readonly background: (work: Promise<void>) => void;
+  /**
+   * Where the open and the finish wait their turn (the factory's, shared by its streams): a
+   * burst of starts or stops is spread over turns of the event loop, not run in one.
+   */
+  readonly turns: TurnQueue;
 }
 
 /** The recording sink of one stream. Made by {@link createRecordingSinkFactory}. */
@@ -119,7 +125,8 @@ export class RecordingSink implements Sink {
     // Data frames that fit under maxBytes with the header and a possible pad byte.
     this.#limitFrames = Math.floor((setup.maxBytes - setup.layout.headerBytes - 1) / setup.layout.blockAlign);
     this.#threshold = setup.flushThresholdFrames;
-    this.#openDone = this.#open();
+    // Frames that arrive before the open's turn wait in the buffer, as they wait for any open.
+    this.#openDone = setup.turns.run(() => this.#open()).then((opened) => opened);
   }
 
   accept(frame: MediaFrame): void {
@@ -302,37 +309,24 @@ export class RecordingSink implements Sink {
   async #finish(reason: CloseReason): Promise<void> {
     this.#closing = true;
     const wallEnd = Date.now();
-    const { paths, layout, ctx } = this.#setup;
+    const { paths, ctx } = this.#setup;
     let manifest: RecordingManifest | null = null;
     await this.#openDone;
     await this.#pumpDone;
     try {
       const file = this.#file;
       if (file !== null) {
+        const turns = this.#setup.turns;
         if (!this.#failed) {
-          this.#pumping = true;
-          this.#pumpDone = this.#drain(true);
-          await this.#pumpDone;
+          // The last plan and its writes, in a turn of their own (a burst of stops queues 500).
+          await turns.run(() => {
+            this.#pumping = true;
+            return (this.#pumpDone = this.#drain(true));
+          });
         }
-        // Even after a write error, leave a consistent file holding what reached the disk.
-        const dataBytes = this.#dataFrames * layout.blockAlign;
-        writeWavHeader(this.#header, layout, dataBytes, true);
-        manifest = this.#manifest(reason, wallEnd);
-        this.#file = null;
-        const done = await ioRequest({
-          op: 'finish',
-          file,
-          size: layout.headerBytes + dataBytes,
-          pad: (dataBytes & 1) === 1,
-          header: this.#headerCopy(),
-          dir: paths.dir,
-          partial: paths.partial,
-          wav: paths.wav,
-          sidecar: paths.sidecar,
-          manifest: paths.manifest,
-          manifestJson: JSON.stringify(manifest),
-        });
-        manifest = { ...manifest, bytes: done.bytes!, sha256: done.sha256! };
+        const finishing = await turns.run(() => this.#requestFinish(file, reason, wallEnd));
+        const done = await finishing.reply;
+        manifest = { ...finishing.manifest, bytes: done.bytes!, sha256: done.sha256! };
         if (done.restored === true) ctx.log.warn({ path: paths.partial }, 'recording directory was removed during the stream; recreated it and restored the recording');
       }
     } catch (err) {
@@ -351,6 +345,32 @@ export class RecordingSink implements Sink {
       // the stream's end. The factory's shutdown() waits for it.
       this.#setup.background(this.#archive(manifest));
     }
+  }
+
+  /**
+   * The finish request: final header (even after a write error: a consistent file of what
+   * reached the disk), manifest, and one request that truncates, syncs, renames and hashes.
+   */
+  #requestFinish(file: number, reason: CloseReason, wallEnd: number): { manifest: RecordingManifest; reply: Promise<IoReply> } {
+    const { paths, layout } = this.#setup;
+    const dataBytes = this.#dataFrames * layout.blockAlign;
+    writeWavHeader(this.#header, layout, dataBytes, true);
+    const manifest = this.#manifest(reason, wallEnd);
+    this.#file = null;
+    const reply = ioRequest({
+      op: 'finish',
+      file,
+      size: layout.headerBytes + dataBytes,
+      pad: (dataBytes & 1) === 1,
+      header: this.#headerCopy(),
+      dir: paths.dir,
+      partial: paths.partial,
+      wav: paths.wav,
+      sidecar: paths.sidecar,
+      manifest: paths.manifest,
+      manifestJson: JSON.stringify(manifest),
+    });
+    return { manifest, reply };
   }
 
   async #archive(manifest: RecordingManifest): Promise<void> {

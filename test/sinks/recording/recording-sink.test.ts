@@ -152,6 +152,23 @@ describe('RecordingSink', () => {
     expect(manifestOf(sink)).toMatchObject({ gaps: [], mediaStartMs: 99, durationMs: 7265 });
   });
 
+  it('keeps every frame that arrives before its open has had its turn (a burst of starts waits in the queue)', async () => {
+    const factory = createRecordingSinkFactory({ dataDir: dir });
+    const ctx = testContext();
+    // 200 streams start in one turn: their opens queue behind each other.
+    const sinks = Array.from({ length: 200 }, (_, i) => factory.open({ ...capture.info, streamSid: `MZ${i.toString(16).padStart(32, '0')}` }, ctx)!);
+    const feeders = sinks.map((s) => new Feeder(s));
+    for (let f = 0; f < 30; f++) for (const feeder of feeders) feeder.feed('inbound', FRAMES[f]!.timestampMs, FRAMES[f]!.mulaw);
+    // Still the same turn: no open has run, so no file exists, and every frame is buffered.
+    expect(sinks.some((s) => existsSync(s.paths.partial))).toBe(false);
+    await Promise.all(sinks.map((s) => s.close('stopped')));
+    await factory.shutdown();
+    const want = expectedMono(FRAMES.slice(0, 30));
+    for (const s of [sinks[0]!, sinks[199]!]) expect(firstDiff(channel(readWav(s.paths.wav), 0), want)).toBe(-1);
+    for (const s of sinks) expect(manifestOf(s)).toMatchObject({ framesReceived: 30, framesDropped: 0, durationMs: 600 });
+    expect(ctx.stats).toMatchObject({ dropped: 0, errors: 0, queued: 0 });
+  });
+
   it("records silence, not the previous stream's audio, in a ring slot a finished stream gave back", async () => {
     // flushIntervalMs 437: a ring size no other test uses, so the second stream gets the first's slot back.
     const opts = { flushIntervalMs: 437, headerIntervalMs: 437 };

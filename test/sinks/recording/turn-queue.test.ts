@@ -1,0 +1,43 @@
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { TurnQueue } from '../../../src/sinks/recording/turn-queue.js';
+
+describe('TurnQueue', () => {
+  it('runs tasks on a later turn, in the order queued, resolving with what each returns', async () => {
+    const q = new TurnQueue(3);
+    const ran: number[] = [];
+    const results = [1, 2, 3].map((n) => q.run(() => (ran.push(n), n * 10)));
+    expect(ran).toEqual([]); // not in the caller's turn
+    expect(q.length).toBe(3);
+    expect(await Promise.all(results)).toEqual([10, 20, 30]);
+    expect(ran).toEqual([1, 2, 3]);
+    expect(q.length).toBe(0);
+  });
+
+  it("rejects a task's error to its caller and goes on with the next task", async () => {
+    const q = new TurnQueue(3);
+    const bad = q.run(() => {
+      throw new Error('boom');
+    });
+    const good = q.run(() => 'after');
+    await expect(bad).rejects.toThrow('boom');
+    expect(await good).toBe('after');
+  });
+
+  it('yields the loop once a turn has spent its budget: what was scheduled meanwhile runs before the next task', async () => {
+    const q = new TurnQueue(3);
+    const order: string[] = [];
+    const spin = () => {
+      const end = performance.now() + 5; // longer than the 3 ms budget by construction
+      while (performance.now() < end);
+    };
+    const first = q.run(() => {
+      order.push('task 1');
+      setImmediate(() => order.push('other work'));
+      spin();
+    });
+    const second = q.run(() => void order.push('task 2'));
+    await Promise.all([first, second]);
+    expect(order).toEqual(['task 1', 'other work', 'task 2']);
+  });
+});
