@@ -18,7 +18,7 @@
  * --parallel is the number of chunks decoded at once (default 2), each one recogniser at a time.
  */
 import { acceptSpot, contradictingWord, judgeSpot, type SpotRule } from '../src/sinks/transcription/engines/phrase-verifier.js';
-import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, MIN_SPOT_MS_PER_PHONE, spotRule } from '../src/sinks/transcription/engines/phrases.js';
+import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, KWS_TRUSTED_LOG10, MIN_SPOT_MS_PER_PHONE, spotRule } from '../src/sinks/transcription/engines/phrases.js';
 import type { MappedWord } from '../src/sinks/transcription/engines/pocketsphinx-process.js';
 import { DEFAULT_MODEL_DIR } from '../src/sinks/transcription/engines/pocketsphinx.js';
 import { wordErrorRate } from '../src/sinks/transcription/wer.js';
@@ -116,13 +116,20 @@ interface Constants {
   a: number;
   alone: number;
   confirmed: number;
+  /** log10 above `confirmed` where the transcript no longer vetoes a spot (Infinity: never). */
+  trusted: number;
   msPerPhone: number;
 }
-const ruleOf = (k: Constants, ph: number): SpotRule => ({ alone: k.a * ph + k.alone, confirmed: k.a * ph + k.confirmed, minMs: k.msPerPhone * ph });
+const ruleOf = (k: Constants, ph: number): SpotRule => ({
+  alone: k.a * ph + k.alone,
+  confirmed: k.a * ph + k.confirmed,
+  trusted: k.a * ph + k.confirmed + k.trusted,
+  minMs: k.msPerPhone * ph,
+});
 /** acceptSpot with the transcript check remembered per spot (calibration evaluates thousands of constants). */
 const contradicted = new WeakMap<Detection, boolean>();
 function accepted(s: Detection, rule: SpotRule, w: readonly MappedWord[] | null): boolean {
-  if (w === null || judgeSpot(s, rule) === 'reject') return acceptSpot(s, rule, w);
+  if (w === null || judgeSpot(s, rule) !== 'needs-transcript') return acceptSpot(s, rule, w);
   let c = contradicted.get(s);
   if (c === undefined) contradicted.set(s, (c = contradictingWord(s, w) !== null));
   return !c;
@@ -130,9 +137,10 @@ function accepted(s: Detection, rule: SpotRule, w: readonly MappedWord[] | null)
 const twoStage = (k: Constants): Stage => ({ decide: (s, w, ph) => accepted(s, ruleOf(k, ph), w), transcript: true });
 const aloneStage = (k: Constants): Stage => ({ decide: (s, _w, ph) => acceptSpot(s, ruleOf(k, ph), null), transcript: false });
 const describe = (k: Constants) =>
-  `alone 1e(${k.alone} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones), confirmed ${Number.isFinite(k.confirmed) ? `1e(${k.confirmed} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones)` : 'none'}, ≥ ${k.msPerPhone} ms/phone`;
-/** What shipped before (commit e4fdb65): one threshold 1e(16 - 1.5 × phones), spots checked against the transcript, reported unchecked without one. */
-const previous: Constants = { a: -1.5, alone: 16, confirmed: 16, msPerPhone: 0 };
+  `alone 1e(${k.alone} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones), confirmed ${Number.isFinite(k.confirmed) ? `1e(${k.confirmed} ${k.a < 0 ? '-' : '+'} ${Math.abs(k.a)} × phones)` : 'none'}, trusted ${Number.isFinite(k.trusted) ? `${k.trusted} above confirmed` : 'never'}, ≥ ${k.msPerPhone} ms/phone`;
+/** What shipped before (commit 19fdd88): alone 1e(40 - 1.5 × phones); confirmed 1e(16 - 1.5 × phones) and every spot checked against the transcript. */
+const previous: Constants = { a: -1.5, alone: 40, confirmed: 16, trusted: Infinity, msPerPhone: 50 };
+const shipped: Constants = { a: KWS_LOG10_PER_PHONE, alone: KWS_LOG10_OFFSET, confirmed: KWS_CONFIRM_LOG10_OFFSET, trusted: KWS_TRUSTED_LOG10, msPerPhone: MIN_SPOT_MS_PER_PHONE };
 
 function table(stage: Stage, half: Half = 'heldout'): string {
   const rows: (string | number)[][] = [];
@@ -153,12 +161,13 @@ const heldout = set.phrases.filter((p) => p.half === 'heldout').length;
 const hours = (h: Half) => runs.nonMatch.filter((n) => n.half === h).reduce((s, n) => s + n.ms, 0) / 3_600_000;
 console.log(`### Phrase spotting (held-out half: ${heldout} phrases, ${hours('heldout').toFixed(2)} h of non-matching speech)\n`);
 console.log(`${machineLine()}. Chunks decoded: ${runs.chunksUsed}/${runs.chunksPlanned}${firstChunks === undefined ? '' : ` (stratified subset: the first ${firstChunks} of ${chunks} per half and kind)`}; ${runs.positives.length} phrase clips, ${(hours('tuning') + hours('heldout')).toFixed(2)} h non-matching. Wall ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
-console.log(`Shipped: ${describe({ a: KWS_LOG10_PER_PHONE, alone: KWS_LOG10_OFFSET, confirmed: KWS_CONFIRM_LOG10_OFFSET, msPerPhone: MIN_SPOT_MS_PER_PHONE })}.\n`);
+console.log(`Shipped: ${describe(shipped)}.\n`);
 console.log(`Stage 1 (the spotter alone, at its -kws threshold = confirmed):\n\n${table(shipped1)}\n`);
 console.log(`Stage 2 without a transcript (a track waiting for a transcription slot, or \`spot: true\` beside a remote engine):\n\n${table(shippedAlone)}\n`);
 if (withLm) {
   console.log(`Stage 2 (what the gateway reports for a transcribed track: a spot the verifier accepts, or the phrase word for word in the transcript):\n\n${table(shipped2)}\n`);
   console.log(`Before (${describe(previous)}), transcribed track:\n\n${table(twoStage(previous))}\n`);
+  console.log(`Before, without a transcript:\n\n${table(aloneStage(previous))}\n`);
 
   // How well the language model hears each voice: a voice it cannot transcribe leaves the spotter alone.
   const rows: (string | number)[][] = [];
@@ -175,10 +184,10 @@ if (withLm) {
   }
   console.log(`Transcript word error rate by voice (language model, whole set):\n\n${mdTable(['voice', 'WER', 'words'], rows, ['l', 'r', 'r'])}\n`);
 
-  // Two-stage calibration on the tuning half: the most detections with at most `budget` false
-  // alarms per hour per phrase, both for transcribed tracks and for the spotter alone.
-  // `confirmed` (transcribed tracks) and `alone` (no transcript) are picked separately for the
-  // same slope and shortest hit: each the lowest offset within the budget on the tuning half.
+  // Calibration on the tuning half, for a budget of false alarms per hour per phrase: the slope
+  // and offset with the most detections without a transcript (the stricter case: nothing vetoes
+  // a spot) within the budget (ties: fewer false alarms); transcribed tracks use the same floor (confirmed = alone), and
+  // `trusted` (how far above it the transcript no longer vetoes) is picked after, in its table.
   const budgets = [1, 2, 5];
   const best = new Map<string, { k: Constants; o: Outcome; alone: Outcome }>();
   const lowest = (stage: (b: number) => Stage, budget: number): { b: number; o: Outcome } | null => {
@@ -193,13 +202,20 @@ if (withLm) {
   for (const msPerPhone of [0, 50, 60]) {
     for (let a = -4; a <= 1; a += 0.5) {
       for (const budget of budgets) {
-        const c = lowest((b) => twoStage({ a, alone: b, confirmed: b, msPerPhone }), budget);
-        const al = lowest((b) => aloneStage({ a, alone: b, confirmed: b, msPerPhone }), budget);
-        if (c === null || al === null) continue;
+        const al = lowest((b) => aloneStage({ a, alone: b, confirmed: b, trusted: Infinity, msPerPhone }), budget);
+        if (al === null) continue;
+        const k: Constants = { a, alone: al.b, confirmed: al.b, trusted: KWS_TRUSTED_LOG10, msPerPhone };
+        const o = evaluate('tuning', twoStage(k));
         const key = `${budget}/${msPerPhone}`;
         const prev = best.get(key);
-        if (prev === undefined || c.o.detected > prev.o.detected || (c.o.detected === prev.o.detected && al.o.detected > prev.alone.detected)) {
-          best.set(key, { k: { a, alone: al.b, confirmed: c.b, msPerPhone }, o: c.o, alone: al.o });
+        // Most detections; on a tie the fewer false alarms (more room under the budget), then
+        // the most detections on transcribed tracks.
+        const better =
+          prev === undefined ||
+          al.o.detected > prev.alone.detected ||
+          (al.o.detected === prev.alone.detected && (al.o.fa < prev.alone.fa || (al.o.fa === prev.alone.fa && o.detected > prev.o.detected)));
+        if (better) {
+          best.set(key, { k, o, alone: al.o });
         }
       }
     }
@@ -212,11 +228,22 @@ if (withLm) {
       const held = evaluate('heldout', twoStage(b.k));
       const heldNotF3 = evaluate('heldout', twoStage(b.k), notF3);
       const heldAlone = evaluate('heldout', aloneStage(b.k));
-      calRows.push([budget, describe(b.k), pct(b.o), faH(b.o), pct(held), faH(held), pct(heldNotF3), `${pct(heldAlone)}, ${faH(heldAlone)}`]);
+      calRows.push([budget, describe(b.k), `${pct(b.alone)}, ${faH(b.alone)}`, `${pct(b.o)}, ${faH(b.o)}`, `${pct(heldAlone)}, ${faH(heldAlone)}`, `${pct(held)}, ${faH(held)}`, pct(heldNotF3)]);
     }
   }
-  console.log('Two-stage calibration (tuning half only; held-out shown for the same constants):\n');
-  console.log(mdTable(['FA budget / h / phrase', 'constants', 'tuning detected', 'tuning FA/h', 'held-out detected', 'held-out FA/h', 'held-out without espeak-f3', 'held-out without transcript (detected, FA/h)'], calRows, ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r']) + '\n');
+  console.log('Calibration (tuning half only; held-out shown for the same constants; detected, FA/h/phrase):\n');
+  console.log(mdTable(['FA budget / h / phrase', 'constants', 'tuning, no transcript', 'tuning, transcribed', 'held-out, no transcript', 'held-out, transcribed', 'held-out transcribed without espeak-f3'], calRows, ['r', 'l', 'r', 'r', 'r', 'r', 'r']) + '\n');
+
+  // How far above the floor the transcript stops vetoing spots (shipped slope and offsets).
+  const trustRows: (string | number)[][] = [];
+  for (const trusted of [0, 10, 20, 30, 40, 60, Infinity]) {
+    const k = { ...shipped, trusted };
+    const t = evaluate('tuning', twoStage(k));
+    const h = evaluate('heldout', twoStage(k));
+    trustRows.push([Number.isFinite(trusted) ? trusted : 'never', `${pct(t)}, ${faH(t)}`, `${pct(h)}, ${faH(h)}`]);
+  }
+  console.log('Transcribed tracks by `trusted` (log10 above confirmed; shipped slope and offsets):\n');
+  console.log(mdTable(['trusted', 'tuning (detected, FA/h/phrase)', 'held-out'], trustRows, ['r', 'r', 'r']) + '\n');
 }
 
 // Calibration: the stage-1 constants the tuning half picks for a false-alarm budget (mean per phrase per hour).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { acceptSpot, contradictingWord, judgeSpot, PhraseVerifier } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
-import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, kwsFileContent, MIN_SPOT_MS_PER_PHONE, normalizePhrase, spotRule } from '../../../src/sinks/transcription/engines/phrases.js';
+import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, KWS_TRUSTED_LOG10, kwsFileContent, MIN_SPOT_MS_PER_PHONE, normalizePhrase, spotRule } from '../../../src/sinks/transcription/engines/phrases.js';
 import { DEFAULT_MODEL_DIR } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
 
@@ -66,7 +66,7 @@ describe('PhraseVerifier', () => {
     const v = new PhraseVerifier(
       (h) => emitted.push(h.phrase),
       (_h, word) => rejected.push(word?.word ?? 'weak'),
-      () => ({ alone: 20, confirmed: 0, minMs: 0 }),
+      () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }),
     );
     v.addSpotted(hit);
     v.addTranscript([w('we', 1000, 1500, 1)]);
@@ -80,17 +80,33 @@ describe('PhraseVerifier', () => {
 
   it('decides a spot ending just past the last word of an utterance when that utterance arrives', () => {
     const emitted: string[] = [];
-    const v = new PhraseVerifier((h) => emitted.push(h.phrase), () => {}, () => ({ alone: 20, confirmed: 0, minMs: 0 }));
+    const v = new PhraseVerifier((h) => emitted.push(h.phrase), () => {}, () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }));
     // The spotter places the end 80 ms after the transcript's last word; the utterance ended with silence.
     v.addSpotted({ phrase: 'hang up', startMs: 1000, endMs: 1580, score: 10 });
     v.addTranscript([w('hang', 1000, 1250, 0.6), w('up', 1250, 1500, 0.5)]);
     expect(emitted).toEqual(['hang up']);
     v.close();
   });
+
+  it('reports a trusted spot at once, before any transcript, and a contradicting transcript does not take it back', () => {
+    const emitted: string[] = [];
+    const rejected: string[] = [];
+    const v = new PhraseVerifier(
+      (h) => emitted.push(h.phrase),
+      (_h, word) => rejected.push(word?.word ?? 'weak'),
+      () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }),
+    );
+    v.addSpotted({ ...hit, score: 35 });
+    expect(emitted).toEqual(['end the conference']);
+    v.addTranscript([w('office', 2230, 2590, 0.99)]);
+    v.close();
+    expect(emitted).toEqual(['end the conference']);
+    expect(rejected).toEqual([]);
+  });
 });
 
 describe('spot rules (second stage before the transcript)', () => {
-  const rule = { alone: 20, confirmed: 0, minMs: 600 };
+  const rule = { alone: 20, confirmed: 0, trusted: 30, minMs: 600 };
   const spot = (score: number, ms = 800) => ({ phrase: 'end the conference', startMs: 1000, endMs: 1000 + ms, score });
 
   it('rejects a weak or too short spot at once; checks the rest against the transcript, or needs alone strength without one', () => {
@@ -100,18 +116,28 @@ describe('spot rules (second stage before the transcript)', () => {
     expect(acceptSpot(spot(10), rule, null)).toBe(false);
     expect(acceptSpot(spot(25), rule, null)).toBe(true);
     expect(acceptSpot(spot(10), rule, [w('end', 1000, 1200, 0.95)])).toBe(true);
-    // Even a strong spot is vetoed by a confidently heard other word ("send the contract").
+    // A spot below trusted is vetoed by a confidently heard other word ("send the contract"),
     expect(acceptSpot(spot(25), rule, [w('office', 1000, 1500, 0.99)])).toBe(false);
+    // a trusted one is not (too short is still too short).
+    expect(judgeSpot(spot(30), rule)).toBe('accept');
+    expect(acceptSpot(spot(30), rule, [w('office', 1000, 1500, 0.99)])).toBe(true);
+    expect(judgeSpot(spot(35, 500), rule)).toBe('reject');
   });
 
-  it('derives thresholds from the phone count; a rule threshold sets the floor and keeps the distance to alone', () => {
+  it('derives thresholds from the phone count; a rule threshold sets the floor and keeps the distance to alone, not a lower trusted level', () => {
     const r = spotRule(13);
     expect(r.confirmed).toBeCloseTo(KWS_LOG10_PER_PHONE * 13 + KWS_CONFIRM_LOG10_OFFSET);
     expect(r.alone).toBeCloseTo(KWS_LOG10_PER_PHONE * 13 + KWS_LOG10_OFFSET);
+    expect(r.trusted).toBeCloseTo(r.confirmed + KWS_TRUSTED_LOG10);
     expect(r.minMs).toBe(MIN_SPOT_MS_PER_PHONE * 13);
+    // Longer phrases get lower thresholds.
+    expect(spotRule(6).confirmed).toBeGreaterThan(r.confirmed);
     const own = spotRule(13, 1e-10);
     expect(own.confirmed).toBeCloseTo(-10);
     expect(own.alone - own.confirmed).toBeCloseTo(KWS_LOG10_OFFSET - KWS_CONFIRM_LOG10_OFFSET);
+    // A lower floor spots more, but its spots below the default trusted level are still checked.
+    expect(own.trusted).toBeCloseTo(r.trusted);
+    expect(spotRule(13, 10 ** (r.confirmed + 5)).trusted).toBeCloseTo(r.trusted + 5);
     // No dictionary: pocketsphinx's usual 1e-5, no length check.
     expect(spotRule(Number.NaN)).toMatchObject({ confirmed: -5, minMs: 0 });
   });

@@ -7,14 +7,17 @@
  *
  * - shorter than the phrase's phones can plausibly be said in (minMs), or weaker than
  *   `confirmed`: rejected at once;
- * - on a transcribed track: the language-model transcript of the same audio is a competing
- *   explanation: when it heard, with high posterior, a word that is not in the phrase inside
- *   the spotted stretch, the spot is rejected; when it is unsure there (synthetic or noisy
- *   speech, where the spotter is most useful) the spot stands;
+ * - on a transcribed track, at least `trusted`: accepted at once (the spotter is sure enough
+ *   that the transcript would only veto true spots: the language model mishears the synthetic
+ *   voices it is most needed for, bench/RESULTS.md);
+ * - on a transcribed track, below `trusted`: the language-model transcript of the same audio is
+ *   a competing explanation: when it heard, with high posterior, a word that is not in the
+ *   phrase inside the spotted stretch, the spot is rejected; when it is unsure there (synthetic
+ *   or noisy speech, where the spotter is most useful) the spot stands;
  * - without a transcript (a track waiting for a transcription slot, a spotter beside a remote
  *   engine): only a spot at least `alone` strong counts (the session decides those).
  *
- *   spotter hit ──► judgeSpot ──reject──► decided now
+ *   spotter hit ──► judgeSpot ──reject / accept──► decided now
  *                        └── needs the transcript ──► pending ──(transcript reaches hit end,
  *                                                    or WAIT_MS passes, or close)──► decide
  *
@@ -47,22 +50,30 @@ export interface SpotRule {
   alone: number;
   /** With a transcript, a spot down to this strong is reported unless the transcript contradicts it. */
   confirmed: number;
+  /** With a transcript, a spot at least this strong is reported whatever the transcript says. */
+  trusted: number;
   /** Hits shorter than this (ms) are rejected: faster than the phrase's phones are said. */
   minMs: number;
 }
 
-/** Stage 2 before the transcript: rejected, or to be checked against it (or judged `alone`). */
-export function judgeSpot(hit: PhraseHit, rule: SpotRule): 'reject' | 'needs-transcript' {
+/**
+ * Stage 2 before the transcript, on a transcribed track: rejected, accepted (`trusted`), or to
+ * be checked against the transcript.
+ */
+export function judgeSpot(hit: PhraseHit, rule: SpotRule): 'reject' | 'accept' | 'needs-transcript' {
   if (hit.endMs - hit.startMs < rule.minMs) return 'reject';
   // A hit without a score (not from the spotter) is judged by the transcript alone.
-  return hit.score === undefined || hit.score >= rule.confirmed ? 'needs-transcript' : 'reject';
+  if (hit.score === undefined) return 'needs-transcript';
+  if (hit.score < rule.confirmed) return 'reject';
+  return hit.score >= rule.trusted ? 'accept' : 'needs-transcript';
 }
 
 /** Stage 2 as a whole: `words` the transcript of the hit's stretch, null when there is none. */
 export function acceptSpot(hit: PhraseHit, rule: SpotRule, words: readonly MappedWord[] | null): boolean {
-  if (judgeSpot(hit, rule) === 'reject') return false;
+  const judged = judgeSpot(hit, rule);
+  if (judged === 'reject') return false;
   if (words === null) return hit.score === undefined || hit.score >= rule.alone;
-  return contradictingWord(hit, words) === null;
+  return judged === 'accept' || contradictingWord(hit, words) === null;
 }
 
 interface Pending {
@@ -104,10 +115,18 @@ export class PhraseVerifier {
     }
   }
 
-  /** A spotter detection: rejected now if too weak or short, else decided once the transcript covers it. */
+  /**
+   * A spotter detection: rejected now if too weak or short, accepted now if trusted (the
+   * transcript cannot change the outcome), else decided once the transcript covers it.
+   */
   addSpotted(hit: PhraseHit): void {
-    if (judgeSpot(hit, this.#ruleOf(hit.phrase)) === 'reject') {
+    const judged = judgeSpot(hit, this.#ruleOf(hit.phrase));
+    if (judged === 'reject') {
       this.#onReject(hit, null);
+      return;
+    }
+    if (judged === 'accept') {
+      this.#emit(hit);
       return;
     }
     if (hit.endMs <= this.#coveredMs) {

@@ -97,7 +97,7 @@ export class PocketsphinxSession implements EngineSession {
   }
 
   #rule(phrase: string): SpotRule {
-    return this.#config.spotRules.get(phrase) ?? { alone: Number.NEGATIVE_INFINITY, confirmed: Number.NEGATIVE_INFINITY, minMs: 0 };
+    return this.#config.spotRules.get(phrase) ?? { alone: Number.NEGATIVE_INFINITY, confirmed: Number.NEGATIVE_INFINITY, trusted: Number.POSITIVE_INFINITY, minMs: 0 };
   }
 
   startTranscribing(): void {
