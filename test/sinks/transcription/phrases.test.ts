@@ -59,15 +59,21 @@ describe('PhraseVerifier', () => {
     expect(contradictingWord(bob, words)).toBeNull();
   });
 
-  it('waits for the transcript of the stretch, then decides', () => {
+  /** A verifier with one rule for every phrase; what it emits and rejects (the contradicting word, or 'weak'). */
+  const verifier = () => {
     const emitted: string[] = [];
     const rejected: string[] = [];
-    // A spot of middling strength: decided by the transcript.
     const v = new PhraseVerifier(
       (h) => emitted.push(h.phrase),
       (_h, word) => rejected.push(word?.word ?? 'weak'),
       () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }),
     );
+    return { v, emitted, rejected };
+  };
+
+  it('waits for the transcript of the stretch, then decides', () => {
+    const { v, emitted, rejected } = verifier();
+    // A spot of middling strength: decided by the transcript.
     v.addSpotted(hit);
     v.addTranscript([w('we', 1000, 1500, 1)]);
     expect(emitted).toEqual([]);
@@ -79,8 +85,7 @@ describe('PhraseVerifier', () => {
   });
 
   it('decides a spot ending just past the last word of an utterance when that utterance arrives', () => {
-    const emitted: string[] = [];
-    const v = new PhraseVerifier((h) => emitted.push(h.phrase), () => {}, () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }));
+    const { v, emitted } = verifier();
     // The spotter places the end 80 ms after the transcript's last word; the utterance ended with silence.
     v.addSpotted({ phrase: 'hang up', startMs: 1000, endMs: 1580, score: 10 });
     v.addTranscript([w('hang', 1000, 1250, 0.6), w('up', 1250, 1500, 0.5)]);
@@ -89,13 +94,7 @@ describe('PhraseVerifier', () => {
   });
 
   it('reports a trusted spot at once, before any transcript, and a contradicting transcript does not take it back', () => {
-    const emitted: string[] = [];
-    const rejected: string[] = [];
-    const v = new PhraseVerifier(
-      (h) => emitted.push(h.phrase),
-      (_h, word) => rejected.push(word?.word ?? 'weak'),
-      () => ({ alone: 20, confirmed: 0, trusted: 30, minMs: 0 }),
-    );
+    const { v, emitted, rejected } = verifier();
     v.addSpotted({ ...hit, score: 35 });
     expect(emitted).toEqual(['end the conference']);
     v.addTranscript([w('office', 2230, 2590, 0.99)]);
