@@ -377,7 +377,9 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       const path = join(dir, file);
       const summary = summarizeCpuProfile(
         path,
-        ['socketOnData@ws/', 'onMessage@media-socket', 'readMediaFast', 'onText@stream-session', '#onMediaDecoded', 'accept@fan-out', 'accept@recording-sink', 'accept@level-sink', 'accept@lag-sink', 'flushTick', 'writeBuffer', '(garbage collector)'],
+        // The receive path: the media socket's frame reader (frame-reader.ts), and ws's only for
+        // streams it handed over (a ping, a fragment: none in the bench's traffic).
+        ['#read@frame-reader', 'onTextBytes@stream-session', 'socketOnData@ws/', 'onMessage@media-socket', 'readMediaFast', 'onText@stream-session', '#onMediaDecoded', 'accept@fan-out', 'accept@recording-sink', 'accept@level-sink', 'accept@lag-sink', 'flushTick', 'writeBuffer', '(garbage collector)'],
         25,
         level.window,
       );
