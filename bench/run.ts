@@ -22,6 +22,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeMarkdown, runMulawDecodeBench, type DecodeBenchResult } from './mulaw-decode.bench.js';
 import { burstMarkdown, runBurst, type BurstResult } from './burst.bench.js';
+import { frameSinksMarkdown, runFrameSinksBench } from './frame-sinks.bench.js';
+import { runWsFrameBench, wsFrameMarkdown } from './ws-frame.bench.js';
+import type { CaseResult } from './lib/timing.js';
 import { P99_LIMIT_MS, highestN, ingestMarkdown, runIngest, type IngestResult, type LevelResult, type ServerKind, type Variant } from './ingest.bench.js';
 import { fmt, fmtInt, machineInfo, machineLine, mdTable } from './lib/stats.js';
 
@@ -236,7 +239,13 @@ function burstSection(burst: readonly BurstResult[]): { text: string; checks: { 
   return { text, checks };
 }
 
-export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
+/** The per-frame micro-benches (absent from runs saved before they were added). */
+export interface FrameBenchResult {
+  ws: CaseResult[];
+  sinks: CaseResult[];
+}
+
+export function resultsMarkdown(opts: { decode: DecodeBenchResult; frame?: FrameBenchResult | null; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
   const m = machineInfo();
   const out: string[] = [];
   out.push(BEGIN);
@@ -251,6 +260,14 @@ export function resultsMarkdown(opts: { decode: DecodeBenchResult; ingest: Inges
   out.push('');
   out.push(decodeMarkdown(opts.decode));
   out.push('');
+  if (opts.frame) {
+    out.push('### Per frame: receive and sinks (`bench/ws-frame.bench.ts`, `bench/frame-sinks.bench.ts`)');
+    out.push('');
+    out.push(wsFrameMarkdown(opts.frame.ws));
+    out.push('');
+    out.push(frameSinksMarkdown(opts.frame.sinks));
+    out.push('');
+  }
   const d = opts.decode.speedupVsMulawJs;
   const decodeCheck = { name: `decode ≥ ${TARGETS.decodeVsMulawJs}× mulaw-js (${fmt(d, 1)}×)`, ok: d >= TARGETS.decodeVsMulawJs };
   out.push('### Ingest (`bench/ingest.bench.ts`)');
@@ -315,7 +332,7 @@ export async function main(argv: string[]): Promise<string> {
   const renderFrom = argv.includes('--render') ? argv[argv.indexOf('--render') + 1] : undefined;
   if (renderFrom !== undefined) {
     // Re-render a saved run (its --json) without running anything.
-    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
+    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; frame?: FrameBenchResult | null; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
     const md = resultsMarkdown({ ...saved, startedAt: new Date(saved.startedAt) });
     if (opts.results !== null) writeResults(opts.results, md);
     process.stdout.write(md + '\n');
@@ -329,6 +346,8 @@ export async function main(argv: string[]): Promise<string> {
   log('bench: mu-law decode…');
   const decode = runMulawDecodeBench({ quick: opts.quick });
   log(`bench: decode ours ${fmt(decode.decode[0]!.ns.mean, 0)} ns/frame, ${fmt(decode.speedupVsMulawJs, 1)}× mulaw-js`);
+  log('bench: per-frame receive and sinks…');
+  const frame: FrameBenchResult = { ws: runWsFrameBench({ quick: opts.quick }), sinks: runFrameSinksBench({ quick: opts.quick }) };
   const both = opts.inboundLevels.map((n) => Math.max(1, Math.round(n / 2)));
   const ingest = await runIngest({
     servers: SERVERS,
@@ -357,8 +376,8 @@ export async function main(argv: string[]): Promise<string> {
   }
   const durationS = (Date.now() - t0) / 1000;
   const tree = gitDescribe();
-  const md = resultsMarkdown({ decode, ingest, burst, command: opts.command, quick: opts.quick, startedAt, durationS, tree });
-  const raw = JSON.stringify({ machine: machineInfo(), decode, ingest, burst, command: opts.command, quick: opts.quick, startedAt: startedAt.toISOString(), durationS, tree }, null, 2);
+  const md = resultsMarkdown({ decode, frame, ingest, burst, command: opts.command, quick: opts.quick, startedAt, durationS, tree });
+  const raw = JSON.stringify({ machine: machineInfo(), decode, frame, ingest, burst, command: opts.command, quick: opts.quick, startedAt: startedAt.toISOString(), durationS, tree }, null, 2);
   writeFileSync(join(opts.outDir, 'results.json'), raw);
   if (opts.json !== null) writeFileSync(opts.json, raw);
   if (opts.results !== null) {
