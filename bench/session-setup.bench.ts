@@ -41,12 +41,16 @@ export interface SetupRun {
   errors: number;
 }
 
-export async function runSetup(distDir: string, streams: number): Promise<SetupRun> {
-  const imp = (p: string): Promise<Mod> => import(pathToFileURL(join(distDir, p)).href) as Promise<Mod>;
-  const { loadConfig } = await imp('src/gateway/config.js');
-  const { createAppGateway } = await imp('src/gateway/app.js');
-  const { StreamSession } = await imp('src/gateway/media/stream-session.js');
-  const tf = await imp('bench/lib/twilio-frames.js');
+/**
+ * One run. `root` holds `src/` and `bench/`: a dist directory (the .js files), or the checkout
+ * itself with `ext` 'ts' (under vitest or tsx, as the bench smoke test runs it).
+ */
+export async function runSetup(root: string, streams: number, ext: 'js' | 'ts' = 'js'): Promise<SetupRun> {
+  const imp = (p: string): Promise<Mod> => import(pathToFileURL(join(root, `${p}.${ext}`)).href) as Promise<Mod>;
+  const { loadConfig } = await imp('src/gateway/config');
+  const { createAppGateway } = await imp('src/gateway/app');
+  const { StreamSession } = await imp('src/gateway/media/stream-session');
+  const tf = await imp('bench/lib/twilio-frames');
   const dataDir = mkdtempSync(join(tmpdir(), 'streamgate-setup-'));
   const gw = await createAppGateway(loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: dataDir }));
   try {

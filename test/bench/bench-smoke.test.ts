@@ -84,3 +84,12 @@ describe('bench/burst.bench.ts', () => {
     expect(results[1]!.recording).toBeNull();
   });
 });
+
+describe('bench/session-setup.bench.ts', () => {
+  it('starts and stops a small burst of real sessions with the production sinks: every stream ends, nothing dropped', { timeout: 60_000 }, async () => {
+    const { runSetup } = await import('../../bench/session-setup.bench.js');
+    const r = await runSetup(root, 20, 'ts');
+    expect(r).toMatchObject({ dropped: 0, errors: 0 });
+    for (const ms of [r.startTurnMs, r.startLaterMs, r.stopMs]) expect(ms).toBeGreaterThan(0);
+  });
+});
