@@ -85,6 +85,7 @@ export class PocketsphinxSession implements EngineSession {
             onWords: (words) => {
               for (const w of words) {
                 const hit = { phrase: w.word, startMs: w.startMs, endMs: w.endMs, score: w.score };
+                opts.log.debug({ hit }, 'phrase spotted');
                 if (this.#verifier === null) this.#onPhrase(hit.phrase, hit.startMs, hit.endMs);
                 // No transcript of this stretch will come: only a spot strong enough alone counts.
                 else if (!(hit.startMs >= this.#lmFromMs)) {
