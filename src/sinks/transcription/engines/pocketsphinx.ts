@@ -14,7 +14,7 @@
  *   calibrated with bench/phrases.bench.ts), or the rule's `threshold:`; spots judged by their
  *   strength and length, the weaker ones checked against the transcript (phrase-verifier.ts).
  */
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -38,13 +38,36 @@ export const LM_DECODER_ARGS: readonly string[] = [
   '-fwdflat', 'no',
 ];
 
+/**
+ * Starting cepstral mean for both decoders (`-cmninit`, written into a copy of the model's
+ * feat.params), for telephone audio as this gateway feeds it (8 kHz mu-law, upsampled by
+ * Upsampler8kTo16k). pocketsphinx subtracts a running mean of the cepstrum (live CMN); until a
+ * recogniser's first utterance has ended it uses the start value, and then the mean of that
+ * utterance alone. The model's start value (41.00,-5.29,-0.12,5.09,…: wideband microphone speech)
+ * is far from telephone speech (c1 ≈ 33 here), so every fresh recogniser decoded its first
+ * utterance against the wrong mean. The primer clip (primer.ts) helped only by replacing it with
+ * the mean of one voice saying "good morning". A stream's first words, one fresh recogniser per
+ * held-out clip ("alright then {p}", 84 clips): 49 spotted with this start value and no primer,
+ * 40 with the primer (flite-kal 12 vs 8; false spots 0 both); the espeak-ng "en" fixtures' "end
+ * the conference" scores 1e37-48 instead of 1e-2 to 1e-4. And no primer to decode at start.
+ * The primer stays for restarts (pocketsphinx-process.ts): the first utterance's mean replaces
+ * the start value entirely, however short, and a restarted recogniser's replay can begin with a
+ * speech tail that short.
+ * Value: the running mean pocketsphinx logged ("Update to") at the end of 24 non-matching
+ * paragraphs of the phrase set's tuning half (4 per voice, 6 voices), averaged.
+ */
+export const TELEPHONE_CMN_INIT = '51.13,33.07,-30.79,49.13,-21.36,3.49,8.64,-25.23,7.99,-7.96,4.73,4.40,-3.03';
+
 export interface PocketsphinxEngineOptions {
   log: Logger;
   /** Executable name or path; default `pocketsphinx_continuous` on PATH. */
   command?: string;
   /** Model directory (for the phrase dictionary check); default DEFAULT_MODEL_DIR. */
   modelDir?: string;
-  /** Warm-up clip (8 kHz mu-law); default the shipped fixture; null for none. */
+  /**
+   * Warm-up clip (8 kHz mu-law) a restarted recogniser decodes before the replayed audio (see
+   * pocketsphinx-process.ts); default the shipped fixture; null for none.
+   */
   primerPath?: string | null;
   /** Audio each recogniser may fall behind by before the oldest is dropped; default 8 s. */
   bufferSeconds?: number;
@@ -65,6 +88,8 @@ export interface PocketsphinxEngineOptions {
   upsampler?: 'fir' | 'linear';
   /** Replaces LM_DECODER_ARGS (tuning, benches). */
   lmArgs?: readonly string[];
+  /** Starting cepstral mean of both decoders; default TELEPHONE_CMN_INIT; null for the model's own. */
+  cmnInit?: string | null;
 }
 
 /** Ticks of the shared pump that moves queued audio into the recognisers. */
@@ -81,6 +106,8 @@ class PocketsphinxEngine implements SpeechEngine {
   readonly #phraseThresholds = new Map<string, number>();
   readonly #kwsPlp: number;
   readonly #lmArgs: readonly string[];
+  /** Arguments both decoders get (the starting cepstral mean). */
+  readonly #frontArgs: readonly string[];
   readonly #verifySpots: boolean;
   readonly #linear: boolean;
   readonly #sessions = new Set<PocketsphinxSession>();
@@ -104,14 +131,17 @@ class PocketsphinxEngine implements SpeechEngine {
       this.#phraseThresholds.set(phrase, Math.min(t, this.#phraseThresholds.get(phrase) ?? Number.POSITIVE_INFINITY));
     }
     this.#kwsPlp = opts.kwsPlp ?? 1e-10;
-    this.#lmArgs = opts.lmArgs ?? LM_DECODER_ARGS;
+    const cmnInit = opts.cmnInit === undefined ? TELEPHONE_CMN_INIT : opts.cmnInit;
+    const featParams = cmnInit === null ? null : this.#featParams(join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'en-us', 'feat.params'), cmnInit);
+    this.#frontArgs = featParams === null ? [] : ['-featparams', featParams];
+    this.#lmArgs = [...(opts.lmArgs ?? LM_DECODER_ARGS), ...this.#frontArgs];
     this.#verifySpots = opts.verifySpots ?? true;
     this.#linear = opts.upsampler === 'linear';
     if (opts.phrases !== undefined) this.#usablePhrases(opts.phrases);
     const primerPath = opts.primerPath === undefined ? findPrimerPath() : opts.primerPath;
     this.#primer = primerPath === null ? null : loadPrimer(primerPath);
     if (primerPath === null && opts.primerPath === undefined) {
-      this.#log.warn('speech primer clip not found; first utterances of each track may be less accurate');
+      this.#log.warn('speech primer clip not found; a restarted recogniser may mishear its first utterance');
     }
   }
 
@@ -156,6 +186,20 @@ class PocketsphinxEngine implements SpeechEngine {
     return usable;
   }
 
+  /**
+   * A copy of the model's feat.params with `-cmninit` replaced, or null without the model. A
+   * `-cmninit` on the command line does not work: pocketsphinx reads feat.params after it and
+   * the model's value wins.
+   */
+  #featParams(modelFile: string, cmnInit: string): string | null {
+    if (!existsSync(modelFile)) return null;
+    const lines = readFileSync(modelFile, 'utf8').split('\n').filter((l) => !l.startsWith('-cmninit'));
+    this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-kws-'));
+    const file = join(this.#kwsDir, 'feat.params');
+    writeFileSync(file, [...lines.filter((l) => l !== ''), `-cmninit ${cmnInit}`, ''].join('\n'));
+    return file;
+  }
+
   #spotRule(p: UsablePhrase): SpotRule {
     return spotRule(p.phones, this.#kwsThreshold ?? this.#phraseThresholds.get(p.phrase));
   }
@@ -171,7 +215,7 @@ class PocketsphinxEngine implements SpeechEngine {
       writeFileSync(file, content);
       this.#kwsFiles.set(content, file);
     }
-    return ['-logfn', '/dev/null', '-time', 'yes', '-vad_postspeech', '30', '-kws', file, '-kws_plp', String(this.#kwsPlp)];
+    return ['-logfn', '/dev/null', '-time', 'yes', '-vad_postspeech', '30', '-kws', file, '-kws_plp', String(this.#kwsPlp), ...this.#frontArgs];
   }
 
   #setPumping(proc: RecognizerProcess, on: boolean): void {

@@ -1,10 +1,11 @@
 /**
- * The warm-up clip a fresh recogniser process decodes before the stream's audio.
+ * The warm-up clip a restarted recogniser process decodes before the replayed audio.
  *
- * A new pocketsphinx process tends to get its first utterance wrong (its cepstral mean
- * normalisation starts from a default and adapts over the first utterance). Feeding a short
- * known clip first, then enough silence to close that utterance, lets the stream's first words
- * meet an adapted recogniser; the primer's own result is discarded by its position.
+ * pocketsphinx's cepstral mean normalisation takes the mean of the first utterance it decodes,
+ * however short (pocketsphinx-process.ts `primer`). Feeding a short known clip first, then enough
+ * silence to close that utterance, gives a restarted recogniser a whole utterance's mean before
+ * the replay, which may begin with a fragment of speech; the primer's own result is discarded by
+ * its position. Fresh recognisers start from pocketsphinx.ts TELEPHONE_CMN_INIT instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
