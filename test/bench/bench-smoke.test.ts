@@ -30,10 +30,10 @@ function runQuick(): Promise<{ stdout: string; stderr: string }> {
 describe('bench/run.ts --quick', () => {
   it('runs every bench and reports tables, with 0 frames lost at a small N', { timeout: 180_000 }, async () => {
     const { stdout } = await runQuick();
-    for (const heading of ['### mu-law decode', '### Ingest', '### Profile', '| decoder (160-byte frame) |', '| per media message', '| server | tracks | streams |', 'streamgate cross-checks', 'Machine: ']) {
+    for (const heading of ['### mu-law decode', '### Per frame: receive and sinks', '### Ingest', '### Profile', '| decoder (160-byte frame) |', '| per media message', '| server | tracks | streams |', 'streamgate cross-checks', 'Machine: ']) {
       expect(stdout).toContain(heading);
     }
-    for (const name of ['mulaw-js decode', 'alawmulaw mulaw.decode', 'g711 ulawToPCM', 'fast path']) expect(stdout).toContain(name);
+    for (const name of ['mulaw-js decode', 'alawmulaw mulaw.decode', 'g711 ulawToPCM', 'fast path', 'MediaFrameReader', 'TimelineBuffer.accept', 'LevelSink.accept']) expect(stdout).toContain(name);
     // The same report went into the results file, between the generator's markers.
     const written = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
     expect(written).toContain('<!-- bench/run.ts:begin');
@@ -82,5 +82,14 @@ describe('bench/burst.bench.ts', () => {
     // Every frame reached the recording too (its I/O thread ran in the bench's child).
     expect(results[0]!.recording).toEqual({ dropped: 0, errors: 0 });
     expect(results[1]!.recording).toBeNull();
+  });
+});
+
+describe('bench/session-setup.bench.ts', () => {
+  it('starts and stops a small burst of real sessions with the production sinks: every stream ends, nothing dropped', { timeout: 60_000 }, async () => {
+    const { runSetup } = await import('../../bench/session-setup.bench.js');
+    const r = await runSetup(root, 20, 'ts');
+    expect(r).toMatchObject({ dropped: 0, errors: 0 });
+    for (const ms of [r.startTurnMs, r.startLaterMs, r.stopMs]) expect(ms).toBeGreaterThan(0);
   });
 });

@@ -13,9 +13,10 @@ export class FanOut {
   #stats: SinkStats[];
   /** Every sink ever opened, so a failed one is still closed. */
   readonly #all: Sink[];
-  readonly #log: Logger;
+  /** The stream's logger, fetched only when there is something to log (it is made lazily). */
+  readonly #log: () => Logger;
 
-  constructor(sinks: { sink: Sink; stats: SinkStats }[], log: Logger) {
+  constructor(sinks: { sink: Sink; stats: SinkStats }[], log: () => Logger) {
     this.#live = sinks.map((s) => s.sink);
     this.#stats = sinks.map((s) => s.stats);
     this.#all = this.#live.slice();
@@ -42,7 +43,7 @@ export class FanOut {
   #isolate(i: number, err: unknown): void {
     const sink = this.#live[i]!;
     this.#stats[i]!.errors++;
-    this.#log.error({ err, sink: sink.name }, 'sink threw; isolated for the rest of the stream');
+    this.#log().error({ err, sink: sink.name }, 'sink threw; isolated for the rest of the stream');
     // Copy-on-write so a loop in progress elsewhere never sees a shifted array.
     this.#live = this.#live.filter((_, j) => j !== i);
     this.#stats = this.#stats.filter((_, j) => j !== i);
@@ -56,7 +57,7 @@ export class FanOut {
         try {
           await sink.close(reason, wire);
         } catch (err) {
-          this.#log.error({ err, sink: sink.name }, 'sink failed to close');
+          this.#log().error({ err, sink: sink.name }, 'sink failed to close');
         }
       }),
     );

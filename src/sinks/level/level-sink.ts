@@ -68,24 +68,34 @@ function gateOptions(opts: Omit<LevelSinkOptions, 'bus'>) {
   return { onDbfs: opts.thresholdDbfs, offDbfs: opts.releaseDbfs, attackMs: opts.attackMs, hangoverMs: opts.hangoverMs };
 }
 
+/**
+ * One track's meter: its gate, smoothed power and next progress report, in one object, so a
+ * frame touches the sink and this (not a gate, two arrays and their backing stores: with
+ * hundreds of streams, each is a cache miss per frame).
+ */
+class TrackMeter extends LevelGate {
+  /** Mean square per sample, smoothed frame to frame (−1 before the first frame). */
+  power = -1;
+  /** Media time at or after which the next progress report is due. */
+  nextProgressMs = Number.NEGATIVE_INFINITY;
+}
+
 /** The level meter of one stream (both tracks). */
 export class LevelSink implements Sink {
   readonly name = LEVEL_SINK_NAME;
   readonly #info: StreamInfo;
   readonly #bus: EventBus;
-  readonly #gates: [LevelGate, LevelGate];
-  /** Per track: media time at or after which the next progress report is due. */
-  readonly #nextProgressMs = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  readonly #inbound: TrackMeter;
+  readonly #outbound: TrackMeter;
   readonly #progressMs: number;
-  /** Per track: mean square per sample, smoothed frame to frame (−1 before the first frame). */
-  readonly #power = [-1, -1];
   readonly #onClose: (() => void) | null;
   #closed = false;
 
   constructor(info: StreamInfo, bus: EventBus, opts: Omit<LevelSinkOptions, 'bus'>, progressMs = 250, onClose: (() => void) | null = null) {
     this.#info = info;
     this.#bus = bus;
-    this.#gates = [new LevelGate(gateOptions(opts)), new LevelGate(gateOptions(opts))];
+    this.#inbound = new TrackMeter(gateOptions(opts));
+    this.#outbound = new TrackMeter(gateOptions(opts));
     this.#progressMs = progressMs;
     this.#onClose = onClose;
   }
@@ -93,32 +103,33 @@ export class LevelSink implements Sink {
   accept(frame: MediaFrame): void {
     // A late frame belongs to media time already reported; judging it now would move the clock back.
     if (this.#closed || frame.late) return;
-    const i = frame.trackIndex;
+    const m = frame.trackIndex === 0 ? this.#inbound : this.#outbound;
+    const samples = frame.samples;
+    const energy = frame.energy;
     // The meter: one multiply-add per frame; the logarithm waits until someone reads it.
-    const power = frame.samples > 0 ? frame.energy / frame.samples : 0;
-    const prev = this.#power[i]!;
-    this.#power[i] = prev < 0 ? power : prev + (power - prev) * METER_SMOOTHING;
-    const gate = this.#gates[i];
-    if (gate.update(frame.energy, frame.samples, frame.timestampMs)) {
-      this.#bus.emit('level', { info: this.#info, track: frame.track, speaking: gate.speaking, atMs: gate.changedAtMs, sinceMs: gate.sinceMs });
+    const power = samples > 0 ? energy / samples : 0;
+    const prev = m.power;
+    m.power = prev < 0 ? power : prev + (power - prev) * METER_SMOOTHING;
+    if (m.update(energy, samples, frame.timestampMs)) {
+      this.#bus.emit('level', { info: this.#info, track: frame.track, speaking: m.speaking, atMs: m.changedAtMs, sinceMs: m.sinceMs });
     }
-    const endMs = frame.timestampMs + frame.samples * 0.125;
-    if (endMs >= this.#nextProgressMs[i]!) {
-      this.#nextProgressMs[i] = endMs + this.#progressMs;
+    const endMs = frame.timestampMs + samples * 0.125;
+    if (endMs >= m.nextProgressMs) {
+      m.nextProgressMs = endMs + this.#progressMs;
       this.#bus.emit('media-progress', this.#info, frame.track, endMs);
     }
   }
 
   /** Whether a track is currently speaking (for tests and introspection). */
   speaking(trackIndex: 0 | 1): boolean {
-    return this.#gates[trackIndex].speaking;
+    return (trackIndex === 0 ? this.#inbound : this.#outbound).speaking;
   }
 
   /** Each of the stream's tracks' level in dBFS, one decimal (null until it has a frame). */
   levels(): TrackLevels {
     const out: TrackLevels = {};
     for (const track of this.#info.tracks) {
-      const p = this.#power[track === 'inbound' ? 0 : 1]!;
+      const p = (track === 'inbound' ? this.#inbound : this.#outbound).power;
       out[track] = p < 0 ? null : Math.round(energyToDbfs(p, 1) * 10) / 10;
     }
     return out;

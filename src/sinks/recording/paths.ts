@@ -9,7 +9,7 @@
  *       {StreamSid}.wav             when complete (renamed from .partial)
  *       {StreamSid}.json            manifest (written via .json.tmp + rename)
  */
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { assertSid } from '../../twilio/sids.js';
 
 export interface RecordingPaths {
@@ -25,17 +25,26 @@ export function recordingsRoot(dataDir: string): string {
   return join(dataDir, 'recordings');
 }
 
-/** Paths of one stream's files. Throws InvalidInputError when a SID is malformed. */
+/** The last data directory's recordings root: one process records under one data directory. */
+let lastRoot: { dataDir: string; root: string } | null = null;
+
+/**
+ * Paths of one stream's files. Throws InvalidInputError when a SID is malformed. A checked SID
+ * is letters and hex digits only, so its path parts are concatenated: path.join normalises the
+ * whole path on every call, which 500 streams starting at once paid five times each.
+ */
 export function recordingPaths(dataDir: string, accountSid: unknown, callSid: unknown, streamSid: unknown): RecordingPaths {
   const ac = assertSid('account', accountSid, 'accountSid');
   const ca = assertSid('call', callSid, 'callSid');
   const mz = assertSid('stream', streamSid, 'streamSid');
-  const dir = join(recordingsRoot(dataDir), ac, ca);
+  if (lastRoot?.dataDir !== dataDir) lastRoot = { dataDir, root: recordingsRoot(dataDir) };
+  const dir = `${lastRoot.root}${sep}${ac}${sep}${ca}`;
+  const file = `${dir}${sep}${mz}`;
   return {
     dir,
-    partial: join(dir, `${mz}.wav.partial`),
-    sidecar: join(dir, `${mz}.partial.json`),
-    wav: join(dir, `${mz}.wav`),
-    manifest: join(dir, `${mz}.json`),
+    partial: `${file}.wav.partial`,
+    sidecar: `${file}.partial.json`,
+    wav: `${file}.wav`,
+    manifest: `${file}.json`,
   };
 }
