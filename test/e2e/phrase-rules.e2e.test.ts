@@ -30,15 +30,18 @@ describe.runIf(isPocketsphinxInstalled())('phrase rules through the gateway (rea
     stack = undefined;
   });
 
-  it('a phrase said 1 s before the caller hangs up still ends the conference', async () => {
+  /**
+   * A conference of a speaker saying `clip` (then 1 s of silence, then the audio ends and the
+   * emulator hangs the caller up, which stops the stream) and a listener who stays (silence,
+   * looped) so only the rule can end it: ended once through the API by the phrase on the
+   * speaker's stream.
+   */
+  async function endedByPhraseIn(clip: string): Promise<void> {
     stack = await startStack({ speed: 1, rules: RULES, env: { TRANSCRIPTION: 'pocketsphinx', LOG_LEVEL: 'info', ...ROOMY } });
     const s = stack;
     const phrases: { event: PhraseEvent; afterEnd: boolean }[] = [];
     s.gateway.bus.on('phrase', (event) => phrases.push({ event, afterEnd: s.ends.has(event.streamSid) }));
-    // "i think it is time to end the conference" (flite awb) ends with the phrase; then 1 s of
-    // silence, the audio ends and the emulator hangs the caller up, which stops the stream.
-    const speaker = { label: 'speaker', audio: { type: 'mulaw' as const, data: audioOf(['phrase-flite-2', 1000]) } };
-    // The other party stays (silence, looped) so only the rule can end the conference.
+    const speaker = { label: 'speaker', audio: { type: 'mulaw' as const, data: audioOf([clip, 1000]) } };
     const listener = { label: 'listener', audio: { type: 'mulaw' as const, data: audioOf([1000]) }, loop: true };
     const conf = await s.sim.createConference({
       statusCallback: `${s.http}/twilio/conference-events`,
@@ -61,6 +64,18 @@ describe.runIf(isPocketsphinxInstalled())('phrase rules through the gateway (rea
     const decision = s.lines.find((l) => l.msg === 'conditions decision');
     expect(decision).toMatchObject({ rule: 'hang-up-phrase' });
     expect(await metricValue(s.http, 'streamgate_conditions_triggered_total', { rule: 'hang-up-phrase' })).toBe(1);
+  }
+
+  it('a phrase said 1 s before the caller hangs up still ends the conference', async () => {
+    // "i think it is time to end the conference" (flite awb) ends with the phrase.
+    await endedByPhraseIn('phrase-flite-2');
+  }, 60_000);
+
+  it('a phrase in the call\'s first words ends the conference (a fresh recogniser, espeak-ng "en")', async () => {
+    // "let us end the conference here" is the call's first utterance, decoded from the telephone
+    // starting cepstral mean (pocketsphinx.ts TELEPHONE_CMN_INIT); from the model's own start
+    // value the phrase scored 1e-3 and was missed.
+    await endedByPhraseIn('phrase-espeak-2');
   }, 60_000);
 
   it('TRANSCRIPTION_MAX_STREAMS=1: the second call is phrase-checked while it waits, shown in /v1/streams and counted, and transcribed once the slot frees', async () => {
