@@ -45,13 +45,13 @@ export interface RecognizerProcessOptions {
   /** Decoder arguments (everything but `-infile`). */
   args: readonly string[];
   /**
-   * 16 kHz audio a restarted recogniser decodes (and discards) before the replayed audio, or
-   * null. Only on restarts: a fresh one starts from the telephone cepstral mean
-   * (pocketsphinx.ts TELEPHONE_CMN_INIT). pocketsphinx replaces that mean with the mean of its
-   * first utterance however short, and the replay starts right after the last reported word,
-   * where a fraction of a second of speech tail can remain: as a first utterance it set the mean
-   * the next sentence was decoded with ("i would like to our borough large dip into…" for "i
-   * would like to order a large pizza…"); after the primer's utterance it does not.
+   * 16 kHz audio decoded (and discarded) before the stream's, or null: by the language-model
+   * decoder always, by the spotter only after a restart (a fresh one starts from the telephone
+   * cepstral mean, pocketsphinx.ts TELEPHONE_CMN_INIT). pocketsphinx replaces its starting mean
+   * with the mean of its first utterance however short, and a replay starts right after the last
+   * reported word, where a fraction of a second of speech tail can remain: as a first utterance
+   * it set the mean the next sentence was decoded with ("i would like to our borough large dip
+   * into…" for "i would like to order a large pizza…"); after the primer's utterance it does not.
    */
   primer: Int16Array | null;
   /** Ring size in 16 kHz samples. */
@@ -266,7 +266,7 @@ export class RecognizerProcess {
       child.stdin!.destroy();
     });
 
-    if (opts.primer !== null && this.restarts > 0) {
+    if (opts.primer !== null && (opts.mode === 'lm' || this.restarts > 0)) {
       child.stdin!.write(Buffer.from(opts.primer.buffer, opts.primer.byteOffset, opts.primer.byteLength));
       this.#enginePos = opts.primer.length;
     }

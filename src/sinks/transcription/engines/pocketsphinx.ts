@@ -39,7 +39,7 @@ export const LM_DECODER_ARGS: readonly string[] = [
 ];
 
 /**
- * Starting cepstral mean for both decoders (`-cmninit`, written into a copy of the model's
+ * Starting cepstral mean for the spotter (`-cmninit`, written into a copy of the model's
  * feat.params), for telephone audio as this gateway feeds it (8 kHz mu-law, upsampled by
  * Upsampler8kTo16k). pocketsphinx subtracts a running mean of the cepstrum (live CMN); until a
  * recogniser's first utterance has ended it uses the start value, and then the mean of that
@@ -49,10 +49,9 @@ export const LM_DECODER_ARGS: readonly string[] = [
  * the mean of one voice saying "good morning". A stream's first words, one fresh recogniser per
  * held-out clip ("alright then {p}", 84 clips): 49 spotted with this start value and no primer,
  * 40 with the primer (flite-kal 12 vs 8; false spots 0 both); the espeak-ng "en" fixtures' "end
- * the conference" scores 1e37-48 instead of 1e-2 to 1e-4. And no primer to decode at start.
- * The primer stays for restarts (pocketsphinx-process.ts): the first utterance's mean replaces
- * the start value entirely, however short, and a restarted recogniser's replay can begin with a
- * speech tail that short.
+ * the conference" scores 1e37-48 instead of 1e-2 to 1e-4. The language-model decoder keeps the
+ * primer: its first transcripts were worse without it (demo-alice, the two-party sink test), and
+ * it gets it again after a restart as the spotter does (pocketsphinx-process.ts `primer`).
  * Value: the running mean pocketsphinx logged ("Update to") at the end of 24 non-matching
  * paragraphs of the phrase set's tuning half (4 per voice, 6 voices), averaged.
  */
@@ -65,8 +64,8 @@ export interface PocketsphinxEngineOptions {
   /** Model directory (for the phrase dictionary check); default DEFAULT_MODEL_DIR. */
   modelDir?: string;
   /**
-   * Warm-up clip (8 kHz mu-law) a restarted recogniser decodes before the replayed audio (see
-   * pocketsphinx-process.ts); default the shipped fixture; null for none.
+   * Warm-up clip (8 kHz mu-law) the language-model recogniser decodes first, and a restarted
+   * spotter (pocketsphinx-process.ts `primer`); default the shipped fixture; null for none.
    */
   primerPath?: string | null;
   /** Audio each recogniser may fall behind by before the oldest is dropped; default 8 s. */
@@ -88,7 +87,7 @@ export interface PocketsphinxEngineOptions {
   upsampler?: 'fir' | 'linear';
   /** Replaces LM_DECODER_ARGS (tuning, benches). */
   lmArgs?: readonly string[];
-  /** Starting cepstral mean of both decoders; default TELEPHONE_CMN_INIT; null for the model's own. */
+  /** The spotter's starting cepstral mean; default TELEPHONE_CMN_INIT; null for the model's own. */
   cmnInit?: string | null;
 }
 
@@ -106,7 +105,7 @@ class PocketsphinxEngine implements SpeechEngine {
   readonly #phraseThresholds = new Map<string, number>();
   readonly #kwsPlp: number;
   readonly #lmArgs: readonly string[];
-  /** Arguments both decoders get (the starting cepstral mean). */
+  /** The spotter's starting cepstral mean (TELEPHONE_CMN_INIT). */
   readonly #frontArgs: readonly string[];
   readonly #verifySpots: boolean;
   readonly #linear: boolean;
@@ -134,14 +133,14 @@ class PocketsphinxEngine implements SpeechEngine {
     const cmnInit = opts.cmnInit === undefined ? TELEPHONE_CMN_INIT : opts.cmnInit;
     const featParams = cmnInit === null ? null : this.#featParams(join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'en-us', 'feat.params'), cmnInit);
     this.#frontArgs = featParams === null ? [] : ['-featparams', featParams];
-    this.#lmArgs = [...(opts.lmArgs ?? LM_DECODER_ARGS), ...this.#frontArgs];
+    this.#lmArgs = opts.lmArgs ?? LM_DECODER_ARGS;
     this.#verifySpots = opts.verifySpots ?? true;
     this.#linear = opts.upsampler === 'linear';
     if (opts.phrases !== undefined) this.#usablePhrases(opts.phrases);
     const primerPath = opts.primerPath === undefined ? findPrimerPath() : opts.primerPath;
     this.#primer = primerPath === null ? null : loadPrimer(primerPath);
     if (primerPath === null && opts.primerPath === undefined) {
-      this.#log.warn('speech primer clip not found; a restarted recogniser may mishear its first utterance');
+      this.#log.warn('speech primer clip not found; first utterances of each track may be less accurate');
     }
   }
 
@@ -194,7 +193,7 @@ class PocketsphinxEngine implements SpeechEngine {
   #featParams(modelFile: string, cmnInit: string): string | null {
     if (!existsSync(modelFile)) return null;
     const lines = readFileSync(modelFile, 'utf8').split('\n').filter((l) => !l.startsWith('-cmninit'));
-    this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-kws-'));
+    this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-pocketsphinx-'));
     const file = join(this.#kwsDir, 'feat.params');
     writeFileSync(file, [...lines.filter((l) => l !== ''), `-cmninit ${cmnInit}`, ''].join('\n'));
     return file;
@@ -210,7 +209,7 @@ class PocketsphinxEngine implements SpeechEngine {
     let file = this.#kwsFiles.get(content);
     if (file === undefined) {
       // Written once per distinct phrase list (normally once per gateway), not per stream.
-      this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-kws-'));
+      this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-pocketsphinx-'));
       file = join(this.#kwsDir, `phrases-${this.#kwsFiles.size}.kws`);
       writeFileSync(file, content);
       this.#kwsFiles.set(content, file);

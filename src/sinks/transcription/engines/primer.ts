@@ -1,11 +1,12 @@
 /**
- * The warm-up clip a restarted recogniser process decodes before the replayed audio.
+ * The warm-up clip the language-model recogniser decodes before the stream's audio, and a
+ * restarted spotter before the replayed audio.
  *
  * pocketsphinx's cepstral mean normalisation takes the mean of the first utterance it decodes,
  * however short (pocketsphinx-process.ts `primer`). Feeding a short known clip first, then enough
  * silence to close that utterance, gives a restarted recogniser a whole utterance's mean before
  * the replay, which may begin with a fragment of speech; the primer's own result is discarded by
- * its position. Fresh recognisers start from pocketsphinx.ts TELEPHONE_CMN_INIT instead.
+ * its position. A fresh spotter starts from pocketsphinx.ts TELEPHONE_CMN_INIT instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
