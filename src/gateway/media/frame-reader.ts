@@ -10,7 +10,9 @@
  * byte after it, and ws reads the rest of the connection as it would have from the start: its
  * receiver has seen no byte before, so it begins at that frame's first byte, and every error
  * code and close handshake stays ws's (test/gateway/frame-reader.test.ts). A frame split across
- * reads waits here (at most maxPayload + 14 bytes, bounded by the length check first).
+ * reads waits here (at most maxPayload + 8 bytes, bounded by the length check first), read again
+ * only once as many bytes as it needs have come, so one trickled in a byte at a time is copied
+ * a few times, not once per read (which would cost its size squared).
  *
  * Saves ws's Writable write, per-message Buffer views, fragments array and the two 'message'
  * emits (receiver, then WebSocket); bench/ws-frame.bench.ts measures the two side by side.
@@ -27,8 +29,11 @@ export class MediaFrameReader {
   readonly #wsOnData: DataListener;
   readonly #maxPayload: number;
   readonly #onText: TextSink;
-  /** The start of a frame that has not fully arrived yet (a copy), or null. */
-  #pending: Buffer | null = null;
+  /** The start of a frame that has not fully arrived yet: copies of the reads since, in order. */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  /** Bytes to hold before that frame is read again: its header's, then its whole length. */
+  #need = 0;
   /** Bound once: the socket's 'data' listener while this reader owns the stream. */
   readonly #onData = (chunk: Buffer): void => this.#read(chunk);
   /** True once ws reads the stream again (from the first frame this reader did not take). */
@@ -55,12 +60,18 @@ export class MediaFrameReader {
 
   #read(chunk: Buffer): void {
     let buf = chunk;
-    if (this.#pending !== null) {
-      buf = Buffer.concat([this.#pending, chunk]);
-      this.#pending = null;
+    if (this.#heldBytes > 0) {
+      // Copied: a view would keep the whole read buffer (often 64 KiB) alive until the rest comes.
+      this.#held.push(Buffer.from(chunk));
+      this.#heldBytes += chunk.length;
+      if (this.#heldBytes < this.#need) return;
+      buf = Buffer.concat(this.#held, this.#heldBytes);
+      this.#held = [];
+      this.#heldBytes = 0;
     }
     const end = buf.length;
     let at = 0;
+    let need = 2;
     while (end - at >= 2) {
       const b1 = buf[at + 1]!;
       // FIN + text, no RSV bits, masked.
@@ -68,20 +79,30 @@ export class MediaFrameReader {
       let len = b1 & 0x7f;
       let maskAt = at + 2;
       if (len === 126) {
-        if (end - at < 4) break;
+        if (end - at < 4) {
+          need = 4;
+          break;
+        }
         len = (buf[at + 2]! << 8) | buf[at + 3]!;
         maskAt = at + 4;
       } else if (len === 127) return this.#handOver(buf, at);
       if (len > this.#maxPayload) return this.#handOver(buf, at);
       const dataAt = maskAt + 4;
       const dataEnd = dataAt + len;
-      if (dataEnd > end) break;
+      if (dataEnd > end) {
+        need = dataEnd - at;
+        break;
+      }
       unmask(buf, dataAt, dataEnd, maskAt);
       at = dataEnd;
       this.#onText(buf, dataAt, dataEnd);
+      need = 2;
     }
-    // Copied: a view would keep the whole read buffer (often 64 KiB) alive until the rest comes.
-    if (at < end) this.#pending = Buffer.from(buf.subarray(at));
+    if (at < end) {
+      this.#held.push(Buffer.from(buf.subarray(at)));
+      this.#heldBytes = end - at;
+      this.#need = need;
+    }
   }
 
   /** ws reads the connection from `buf[at]` on. */
