@@ -126,7 +126,7 @@ export class RecordingSink implements Sink {
     this.#limitFrames = Math.floor((setup.maxBytes - setup.layout.headerBytes - 1) / setup.layout.blockAlign);
     this.#threshold = setup.flushThresholdFrames;
     // Frames that arrive before the open's turn wait in the buffer, as they wait for any open.
-    this.#openDone = setup.turns.run(() => this.#open()).then((opened) => opened);
+    this.#openDone = setup.turns.run(() => this.#open());
   }
 
   accept(frame: MediaFrame): void {

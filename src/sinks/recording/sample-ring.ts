@@ -21,32 +21,21 @@ export class SampleRing {
   readonly channels: number;
   readonly #pcm16: boolean;
   /** Sample frames the ring holds; slot v lives at index v % size. */
-  #size: number;
+  #size = 0;
   #pcm: Int16Array | null = null;
   #mu: Uint8Array | null = null;
-  #shared: SharedArrayBuffer;
+  #shared!: SharedArrayBuffer;
   /** Where the ring starts in #shared, bytes. */
   #offset = 0;
-  #bytes: Buffer;
+  #bytes!: Buffer;
   /** The starting ring's slab slot, held until dispose(). */
   #slot: RingSlot | null;
 
   constructor(format: RecordingFormat, channels: number, frames: number) {
     this.channels = channels;
     this.#pcm16 = format === 'pcm16';
-    this.#size = frames;
-    const slots = frames * channels;
-    const slot = (this.#slot = takeRingSlot(this.#pcm16 ? slots * 2 : slots));
-    this.#shared = slot.sab;
-    this.#offset = slot.offset;
-    if (this.#pcm16) {
-      this.#pcm = new Int16Array(slot.sab, slot.offset, slots);
-      if (!slot.fresh) this.#pcm.fill(0);
-      this.#bytes = Buffer.from(slot.sab, slot.offset, slots * 2);
-    } else {
-      this.#mu = new Uint8Array(slot.sab, slot.offset, slots).fill(0xff); // mu-law silence (positive zero, §2.3)
-      this.#bytes = Buffer.from(slot.sab, slot.offset, slots);
-    }
+    const slot = (this.#slot = takeRingSlot(this.#byteLength(frames)));
+    this.#use(slot.sab, slot.offset, frames, slot.fresh);
   }
 
   get size(): number {
@@ -77,19 +66,30 @@ export class SampleRing {
     this.#slot = null;
   }
 
-  /** A silent ring of `frames` sample frames; sets #pcm or #mu. */
-  #allocate(frames: number): SharedArrayBuffer {
+  /** Bytes of a ring of `frames` sample frames. */
+  #byteLength(frames: number): number {
+    return frames * this.channels * (this.#pcm16 ? 2 : 1);
+  }
+
+  /**
+   * Makes `frames` sample frames of `sab` from byte `offset` the ring, silent: 16-bit silence is
+   * zero, so memory never used (`zeroed`) is left as it is; mu-law silence is 0xFF (positive
+   * zero, §2.3).
+   */
+  #use(sab: SharedArrayBuffer, offset: number, frames: number, zeroed: boolean): void {
     const slots = frames * this.channels;
+    this.#shared = sab;
+    this.#offset = offset;
+    this.#size = frames;
+    this.#bytes = Buffer.from(sab, offset, this.#byteLength(frames));
     if (this.#pcm16) {
-      const sab = new SharedArrayBuffer(slots * 2);
-      this.#pcm = new Int16Array(sab);
+      this.#pcm = new Int16Array(sab, offset, slots);
+      if (!zeroed) this.#pcm.fill(0);
       this.#mu = null;
-      return sab;
+    } else {
+      this.#mu = new Uint8Array(sab, offset, slots).fill(0xff);
+      this.#pcm = null;
     }
-    const sab = new SharedArrayBuffer(slots);
-    this.#mu = new Uint8Array(sab).fill(0xff); // mu-law silence (positive zero, §2.3)
-    this.#pcm = null;
-    return sab;
   }
 
   /**
@@ -100,10 +100,7 @@ export class SampleRing {
   resize(size: number, from: number, carried: number): void {
     const oldSize = this.#size;
     const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
-    this.#shared = this.#allocate(size);
-    this.#offset = 0;
-    this.#bytes = Buffer.from(this.#shared, 0, this.#shared.byteLength);
-    this.#size = size;
+    this.#use(new SharedArrayBuffer(this.#byteLength(size)), 0, size, true);
     const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
     const chs = this.channels;
     const end = from + carried;

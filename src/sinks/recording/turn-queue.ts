@@ -29,8 +29,8 @@ export class TurnQueue {
     return this.#tasks.length - this.#head;
   }
 
-  /** Runs `task` on a later turn (after the tasks queued before it) and resolves with what it returns. */
-  run<T>(task: () => T): Promise<T> {
+  /** Runs `task` on a later turn (after the tasks queued before it) and resolves with what it returns (or resolves to). */
+  run<T>(task: () => T | PromiseLike<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#tasks.push(() => {
         try {

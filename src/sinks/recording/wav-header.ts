@@ -65,14 +65,14 @@ export function writeWavHeader(out: Buffer, layout: WavLayout, dataBytes: number
   const pad = padByte && (dataBytes & 1) === 1 ? 1 : 0;
   headerTemplate(layout).copy(out, 0);
   out.writeUInt32LE(headerBytes - 8 + dataBytes + pad, 4);
-  if (layout.format === 'pcm16') {
-    out.writeUInt32LE(dataBytes, 40);
-  } else {
-    out.writeUInt32LE(Math.floor(dataBytes / blockAlign), 46);
-    out.writeUInt32LE(dataBytes, 54);
-  }
+  if (layout.format !== 'pcm16') out.writeUInt32LE(Math.floor(dataBytes / blockAlign), FACT_FRAMES_AT);
+  // The data chunk's size is the header's last field in both layouts.
+  out.writeUInt32LE(dataBytes, headerBytes - 4);
   return headerBytes;
 }
+
+/** The mu-law header's fact chunk: its sample-frame count (patched per header, like every size). */
+const FACT_FRAMES_AT = 46;
 
 /** Per format and channel count, the header with every size 0. */
 const templates: (Buffer | undefined)[] = [];
@@ -101,7 +101,7 @@ function buildHeaderTemplate(layout: WavLayout): Buffer {
     out.writeUInt16LE(0, 36); // cbSize: no extra format bytes
     out.write('fact', 38, 'latin1');
     out.writeUInt32LE(4, 42);
-    at = 50; // the fact chunk's sample frames (46) and every size are patched per header
+    at = FACT_FRAMES_AT + 4;
   }
   out.write('data', at, 'latin1');
   return out;
