@@ -245,7 +245,20 @@ export interface FrameBenchResult {
   sinks: CaseResult[];
 }
 
-export function resultsMarkdown(opts: { decode: DecodeBenchResult; frame?: FrameBenchResult | null; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: Date; durationS: number; tree?: string }): string {
+/** What a run reports (and, with `startedAt` as a string, what its --json file holds). */
+export interface RunReport {
+  decode: DecodeBenchResult;
+  frame?: FrameBenchResult | null;
+  ingest: IngestResult;
+  burst?: BurstResult[] | null;
+  command: string;
+  quick: boolean;
+  startedAt: Date;
+  durationS: number;
+  tree?: string;
+}
+
+export function resultsMarkdown(opts: RunReport): string {
   const m = machineInfo();
   const out: string[] = [];
   out.push(BEGIN);
@@ -332,7 +345,7 @@ export async function main(argv: string[]): Promise<string> {
   const renderFrom = argv.includes('--render') ? argv[argv.indexOf('--render') + 1] : undefined;
   if (renderFrom !== undefined) {
     // Re-render a saved run (its --json) without running anything.
-    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as { decode: DecodeBenchResult; frame?: FrameBenchResult | null; ingest: IngestResult; burst?: BurstResult[] | null; command: string; quick: boolean; startedAt: string; durationS: number; tree?: string };
+    const saved = JSON.parse(readFileSync(renderFrom, 'utf8')) as Omit<RunReport, 'startedAt'> & { startedAt: string };
     const md = resultsMarkdown({ ...saved, startedAt: new Date(saved.startedAt) });
     if (opts.results !== null) writeResults(opts.results, md);
     process.stdout.write(md + '\n');
