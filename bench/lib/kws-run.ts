@@ -2,18 +2,29 @@
  * Offline keyword spotting over evaluation clips: the clips (8 kHz mu-law) are decoded and
  * upsampled exactly as the gateway does (MULAW_TO_PCM, Upsampler8kTo16k), laid end to end with
  * silence between them as one long call, and decoded by one `pocketsphinx_continuous -kws`
- * process with the engine's spotter flags. Each detection is attributed to the clip it lies in.
+ * process started exactly as the engine starts its spotter (spotter-args.ts prepareSpotter: the
+ * same flags, phone-loop probability and telephone starting cepstral mean). Each detection is
+ * attributed to the clip it lies in.
  *
  * Scores: each detection's printed posterior gives the largest log10 threshold it survives
  * (spotScoreLog10 in src/sinks/transcription/engines/pocketsphinx-output.ts).
  * So one run at a permissive threshold gives every threshold's outcome, and calibration costs
- * one decode of the set instead of one per candidate threshold.
+ * one decode of the set instead of one per candidate threshold. That is the one deliberate
+ * difference from the engine, whose `-kws` file holds each phrase's own threshold: pocketsphinx
+ * (Debian 0.8+5prealpha) compares a spot with the threshold only when reporting it, the search
+ * is the same (test/bench/phrase-set.test.ts checks a permissive decode against one at the
+ * engine's thresholds).
+ *
+ * The language-model decode (runLm) uses the engine's LM_DECODER_ARGS but not its primer clip:
+ * only the first utterance of each long call would differ.
  */
 import { spawn } from 'node:child_process';
 import { ContinuousOutputParser, spotScoreLog10 } from '../../src/sinks/transcription/engines/pocketsphinx-output.js';
 import type { MappedWord } from '../../src/sinks/transcription/engines/pocketsphinx-process.js';
-import { LM_DECODER_ARGS } from '../../src/sinks/transcription/engines/pocketsphinx.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { DEFAULT_MODEL_DIR, LM_DECODER_ARGS } from '../../src/sinks/transcription/engines/pocketsphinx.js';
+import { prepareSpotter, SPOTTER_DEFAULTS, type SpotterSettings } from '../../src/sinks/transcription/engines/spotter-args.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Upsampler8kTo16k } from '../../src/sinks/dsp/resample.js';
 import { MULAW_TO_PCM } from '../../src/twilio/mulaw.js';
@@ -64,11 +75,6 @@ export function writeStream<T extends { file: string }>(items: readonly T[], dir
   return placed;
 }
 
-/** The spotter flags the engine uses (pocketsphinx.ts kwsArgs), with the `-kws` file given. */
-export function kwsArgs(kwsFile: string, plp: number): string[] {
-  return ['-logfn', '/dev/null', '-time', 'yes', '-vad_postspeech', '30', '-kws', kwsFile, '-kws_plp', String(plp)];
-}
-
 function decode(rawFile: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('pocketsphinx_continuous', ['-infile', rawFile, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -80,9 +86,18 @@ function decode(rawFile: string, args: readonly string[]): Promise<string> {
   });
 }
 
-/** Runs the spotter over a raw 16 kHz file; returns every detection with its score. */
-export async function runKws(rawFile: string, kwsFile: string, plp: number): Promise<Detection[]> {
-  const out = await decode(rawFile, kwsArgs(kwsFile, plp));
+/**
+ * Runs the spotter over a raw 16 kHz file, started as the engine starts it (`settings` default:
+ * what ships); returns every detection with its score.
+ */
+export async function runKws(rawFile: string, kwsFile: string, settings: SpotterSettings = SPOTTER_DEFAULTS): Promise<Detection[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'streamgate-kws-run-'));
+  let out: string;
+  try {
+    out = await decode(rawFile, prepareSpotter(settings, DEFAULT_MODEL_DIR, dir)(kwsFile));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const detections: Detection[] = [];
   for (const line of out.split('\n')) {
     const m = /^(.*\S)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+([\d.]+(?:e[-+]?\d+)?)$/.exec(line);

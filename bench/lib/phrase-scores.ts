@@ -6,8 +6,9 @@
  * The set is cut into chunks: per half and kind (phrase clips, non-matching speech) the clips are
  * dealt round-robin into `chunks` parts, so every chunk holds every voice, carrier and phrase
  * length in proportion (a stratified sample). Each chunk is one long call decoded by one spotter
- * process and, with `lm`, one language-model process; its output is cached in
- * bench/out/phrase-runs/ under a name that includes a hash of its clips and phrases. So a long
+ * process and, with `lm`, one language-model process; their outputs are cached apart in
+ * bench/out/phrase-runs/ under names that include a hash of the chunk's clips and phrases and
+ * one of each decoder's settings (a spotter change decodes the spotter again, not the LM). So a long
  * evaluation can be run a few chunks at a time (`only`), resumed after an interruption, or
  * reported on a stratified subset (the first k chunks of each half and kind).
  */
@@ -17,13 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MappedWord } from '../../src/sinks/transcription/engines/pocketsphinx-process.js';
+import { SPOTTER_DEFAULTS, spotterFingerprint } from '../../src/sinks/transcription/engines/spotter-args.js';
+import { LM_DECODER_ARGS } from '../../src/sinks/transcription/engines/pocketsphinx.js';
 import { attribute, runKws, runLm, writeStream, type Detection, type Placed } from './kws-run.js';
 import type { Half, NonMatchClip, PhraseCase, PhraseSet } from './phrase-set.js';
 
 /** Threshold for the collecting decode: far below any useful one, so every candidate shows. */
 export const PERMISSIVE_LOG10 = -40;
-/** Spotter phone-loop probability, as the engine's default (pocketsphinx.ts). */
-const KWS_PLP = 1e-10;
 
 /** One clip's decoder output, times relative to the clip's start (ms). */
 export interface ClipOutput {
@@ -82,7 +83,7 @@ export function chunkJobs(set: PhraseSet, chunks: number): ChunkJob[] {
       for (let i = 0; i < chunks; i++) {
         const clips = list.filter((_, j) => j % chunks === i);
         if (clips.length === 0) continue;
-        const hash = createHash('sha256').update(JSON.stringify([clips.map((c) => c.file), phrases, PERMISSIVE_LOG10, KWS_PLP])).digest('hex').slice(0, 10);
+        const hash = createHash('sha256').update(JSON.stringify([clips.map((c) => c.file), phrases])).digest('hex').slice(0, 10);
         jobs.push({ key: `${half}-${kind}-${i}of${chunks}-${hash}`, index: i, half, kind, clips, phrases });
       }
     }
@@ -92,45 +93,66 @@ export function chunkJobs(set: PhraseSet, chunks: number): ChunkJob[] {
   return jobs.sort((a, b) => a.index - b.index);
 }
 
-interface CachedChunk {
-  /** Per clip (job order): its output. */
-  clips: ClipOutput[];
+/** A chunk's spotter output, per clip (job order), and each clip's length. */
+interface CachedSpots {
+  spots: Detection[][];
   msByClip: number[];
 }
 
-function cacheFile(runDir: string, job: ChunkJob, lm: boolean): string {
-  return join(runDir, `${job.key}${lm ? '' : '-kws'}.json`);
+/** A chunk's language-model transcript, per clip (job order). */
+interface CachedWords {
+  words: MappedWord[][];
 }
 
-function readCached(runDir: string, job: ChunkJob): CachedChunk | null {
-  for (const lm of [true, false]) {
-    const file = cacheFile(runDir, job, lm);
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as CachedChunk;
-  }
-  return null;
+/**
+ * The spotter's and the language model's outputs are cached apart, each under a key of its own
+ * decoder settings (spotter-args.ts spotterFingerprint, LM_DECODER_ARGS): a change to the spotter
+ * decodes the spotter again and keeps the transcripts.
+ */
+const SPOTTER_KEY = createHash('sha256').update(JSON.stringify([PERMISSIVE_LOG10, spotterFingerprint(SPOTTER_DEFAULTS)])).digest('hex').slice(0, 8);
+const LM_KEY = createHash('sha256').update(JSON.stringify(LM_DECODER_ARGS)).digest('hex').slice(0, 8);
+
+function spotsFile(runDir: string, job: ChunkJob): string {
+  return join(runDir, `${job.key}-kws-${SPOTTER_KEY}.json`);
 }
 
-/** Decodes one chunk (spotter, and the language model with `lm`) and caches its output. */
+function wordsFile(runDir: string, job: ChunkJob): string {
+  return join(runDir, `${job.key}-lm-${LM_KEY}.json`);
+}
+
+function readJson<T>(file: string): T | null {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : null;
+}
+
+/** What a chunk still needs decoded. */
+function missing(runDir: string, job: ChunkJob, lm: boolean): { kws: boolean; lm: boolean } {
+  return { kws: !existsSync(spotsFile(runDir, job)), lm: lm && !existsSync(wordsFile(runDir, job)) };
+}
+
+/** Decodes what one chunk lacks (spotter; the language model with `lm`) and caches it. */
 async function decodeChunk(job: ChunkJob, audioDir: string, runDir: string, lm: boolean): Promise<void> {
+  const need = missing(runDir, job, lm);
+  if (!need.kws && !need.lm) return;
   const tmp = mkdtempSync(join(tmpdir(), 'streamgate-phrase-runs-'));
   try {
-    const kws = join(tmp, 'phrases.kws');
-    writeFileSync(kws, job.phrases.map((p) => `${p} /1e${PERMISSIVE_LOG10}/\n`).join(''));
     const raw = join(tmp, 'call.raw');
     const placed = writeStream(job.clips, audioDir, raw, job.kind === 'p' ? 1000 : 500);
-    const detections = await runKws(raw, kws, KWS_PLP);
-    const words = lm ? await runLm(raw) : null;
-    const spots = attribute(placed, detections);
-    const wordsOf = words === null ? null : wordsByClip(placed, words);
-    const out: CachedChunk = {
-      clips: placed.map((p, i) => ({
-        spots: spots[i]!.map((d) => ({ ...d, startMs: d.startMs - p.startMs, endMs: d.endMs - p.startMs })),
-        words: wordsOf === null ? null : wordsOf[i]!.map((w) => ({ ...w, startMs: w.startMs - p.startMs, endMs: w.endMs - p.startMs })),
-      })),
-      msByClip: placed.map((p) => p.endMs - p.startMs),
-    };
     mkdirSync(runDir, { recursive: true });
-    writeFileSync(cacheFile(runDir, job, lm), JSON.stringify(out));
+    if (need.kws) {
+      const kws = join(tmp, 'phrases.kws');
+      writeFileSync(kws, job.phrases.map((p) => `${p} /1e${PERMISSIVE_LOG10}/\n`).join(''));
+      const spots = attribute(placed, await runKws(raw, kws));
+      const out: CachedSpots = {
+        spots: placed.map((p, i) => spots[i]!.map((d) => ({ ...d, startMs: d.startMs - p.startMs, endMs: d.endMs - p.startMs }))),
+        msByClip: placed.map((p) => p.endMs - p.startMs),
+      };
+      writeFileSync(spotsFile(runDir, job), JSON.stringify(out));
+    }
+    if (need.lm) {
+      const wordsOf = wordsByClip(placed, await runLm(raw));
+      const out: CachedWords = { words: placed.map((p, i) => wordsOf[i]!.map((w) => ({ ...w, startMs: w.startMs - p.startMs, endMs: w.endMs - p.startMs }))) };
+      writeFileSync(wordsFile(runDir, job), JSON.stringify(out));
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -157,8 +179,8 @@ export async function decodeSet(set: PhraseSet, opts: DecodeOptions): Promise<vo
   const runDir = opts.runDir ?? defaultRunDir();
   const lm = opts.lm ?? true;
   const jobs = selected(set, opts).filter((job) => {
-    const cached = readCached(runDir, job);
-    return cached === null || (lm && cached.clips.some((c) => c.words === null));
+    const need = missing(runDir, job, lm);
+    return need.kws || need.lm;
   });
   let next = 0;
   let done = 0;
@@ -175,8 +197,7 @@ export async function decodeSet(set: PhraseSet, opts: DecodeOptions): Promise<vo
         continue;
       }
       try {
-        const cached = readCached(runDir, job);
-        if (cached === null || (lm && cached.clips.some((c) => c.words === null))) await decodeChunk(job, opts.audioDir, runDir, lm);
+        await decodeChunk(job, opts.audioDir, runDir, lm);
       } finally {
         rmSync(lock, { force: true });
       }
@@ -199,11 +220,12 @@ export function loadRuns(set: PhraseSet, opts: Pick<DecodeOptions, 'runDir' | 'c
   const jobs = selected(set, opts);
   const runs: PhraseRuns = { positives: [], nonMatch: [], chunksUsed: 0, chunksPlanned: jobs.length };
   for (const job of jobs) {
-    const cached = readCached(runDir, job);
+    const cached = readJson<CachedSpots>(spotsFile(runDir, job));
     if (cached === null) continue;
+    const transcript = readJson<CachedWords>(wordsFile(runDir, job));
     runs.chunksUsed++;
     job.clips.forEach((clip, i) => {
-      const out = cached.clips[i]!;
+      const out: ClipOutput = { spots: cached.spots[i]!, words: transcript === null ? null : transcript.words[i]! };
       if (job.kind === 'p') {
         const c = clip as PhraseCase;
         runs.positives.push({ phrase: c.phrase, voice: c.voice, carrier: c.carrier, half: c.half, text: c.text, ...out });

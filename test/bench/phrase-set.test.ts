@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { attribute, runKws, scoreLog10, writeStream } from '../../bench/lib/kws-run.js';
+import { PERMISSIVE_LOG10 } from '../../bench/lib/phrase-scores.js';
 import { CARRIERS_PER_PHRASE, ensurePhraseSet, phraseSet, VOICES } from '../../bench/lib/phrase-set.js';
 import { acceptSpot } from '../../src/sinks/transcription/engines/phrase-verifier.js';
 import { checkPhrases, defaultKwsThreshold, kwsFileContent, spotRule } from '../../src/sinks/transcription/engines/phrases.js';
@@ -54,7 +55,7 @@ describe('phrase evaluation set', () => {
     writeFileSync(kws, kwsFileContent(usable.map((u) => ({ phrase: u.phrase, threshold: defaultKwsThreshold(u.phones) }))));
     const raw = join(dir, 'gate.raw');
     const placed = writeStream([...cases, ...other], dir, raw);
-    const byClip = attribute(placed, await runKws(raw, kws, 1e-10));
+    const byClip = attribute(placed, await runKws(raw, kws));
     const spotted = cases.filter((c, i) => byClip[i]!.some((d) => d.phrase === c.phrase));
     expect(cases.length).toBe(8);
     expect(spotted.length, `missed: ${cases.filter((c) => !spotted.includes(c)).map((c) => c.file).join(', ')}`).toBeGreaterThanOrEqual(7);
@@ -67,5 +68,14 @@ describe('phrase evaluation set', () => {
     const kept = cases.filter((c, i) => byClip[i]!.some((d) => d.phrase === c.phrase && alone(d)));
     expect(kept.length, `not kept: ${cases.filter((c) => !kept.includes(c)).map((c) => c.file).join(', ')}`).toBeGreaterThanOrEqual(6);
     expect(byClip.slice(cases.length).flat().filter(alone)).toEqual([]);
+
+    // The evaluation decodes once at a permissive threshold and applies the engine's afterwards
+    // (bench/lib/phrase-scores.ts): the same spots, with the same scores, must come out.
+    const permissive = join(dir, 'permissive.kws');
+    writeFileSync(permissive, kwsFileContent(usable.map((u) => ({ phrase: u.phrase, threshold: 10 ** PERMISSIVE_LOG10 }))));
+    const all = attribute(placed, await runKws(raw, permissive));
+    const atShipped = all.map((spots) => spots.filter((d) => d.score >= spotRule(phones.get(d.phrase)!).confirmed));
+    const key = (spots: { phrase: string; startMs: number; endMs: number; score: number }[]) => spots.map((d) => `${d.phrase} ${d.startMs}-${d.endMs} ${d.score.toFixed(3)}`);
+    expect(atShipped.map(key)).toEqual(byClip.map(key));
   });
 });

@@ -73,7 +73,7 @@ describe.runIf(isPocketsphinxInstalled())('phrase rules through the gateway (rea
 
   it('a phrase in the call\'s first words ends the conference (a fresh recogniser, espeak-ng "en")', async () => {
     // "let us end the conference here" is the call's first utterance, decoded from the telephone
-    // starting cepstral mean (pocketsphinx.ts TELEPHONE_CMN_INIT); from the model's own start
+    // starting cepstral mean (spotter-args.ts TELEPHONE_CMN_INIT); from the model's own start
     // value the phrase scored 1e-3 and was missed.
     await endedByPhraseIn('phrase-espeak-2');
   }, 60_000);

@@ -2,8 +2,12 @@
  * The pocketsphinx engine against real `pocketsphinx_continuous` processes on the speech
  * fixtures. No mocks: what is asserted is what the recogniser does with 8 kHz telephone audio.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPocketsphinxEngine, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
+import { createPocketsphinxEngine, DEFAULT_MODEL_DIR, isPocketsphinxInstalled } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
+import { prepareSpotter, SPOTTER_DEFAULTS, spotterFingerprint, TELEPHONE_CMN_INIT } from '../../../src/sinks/transcription/engines/spotter-args.js';
 import type { PocketsphinxSession } from '../../../src/sinks/transcription/engines/pocketsphinx-session.js';
 import { readClipPcm, speechClip } from '../../../src/sinks/transcription/speech-fixtures.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
@@ -261,5 +265,39 @@ describe.runIf(isPocketsphinxInstalled())('pocketsphinx engine', () => {
     const cat = await childPidOf(lm!);
     expect(cat === null || (await readFile(`/proc/${cat}/comm`, 'utf8')).trim() === 'cat').toBe(true);
     await session.end();
+  });
+
+  it('starts its spotter with exactly the arguments and front-end the phrase evaluation decodes with (spotter-args.ts)', async () => {
+    const session = engine.open({ log: quietLog, phrases: [PHRASE], ...collector().callbacks }) as PocketsphinxSession;
+    const { readFile } = await import('node:fs/promises');
+    try {
+      const argv = (await readFile(`/proc/${session.pids().kws}/cmdline`, 'utf8')).split('\0').slice(0, -1);
+      // argv: pocketsphinx_continuous -infile /dev/fd/N, then the spotter's arguments.
+      expect(argv[1]).toBe('-infile');
+      const args = argv.slice(3);
+      const kwsFile = args[args.indexOf('-kws') + 1]!;
+      const featParams = args[args.indexOf('-featparams') + 1]!;
+      const dir = mkdtempSync(join(tmpdir(), 'sg-spotter-args-'));
+      try {
+        const expected = prepareSpotter(SPOTTER_DEFAULTS, DEFAULT_MODEL_DIR, dir)(kwsFile);
+        expect(args).toEqual(expected.map((a) => (a === join(dir, 'feat.params') ? featParams : a)));
+        expect(await readFile(featParams, 'utf8')).toBe(await readFile(join(dir, 'feat.params'), 'utf8'));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      // One starting mean, the telephone one (pocketsphinx reads feat.params after the command line).
+      expect((await readFile(featParams, 'utf8')).split('\n').filter((l) => l.startsWith('-cmninit'))).toEqual([`-cmninit ${TELEPHONE_CMN_INIT}`]);
+    } finally {
+      await session.end();
+    }
+  });
+});
+
+describe('spotter arguments', () => {
+  it('change their fingerprint (the phrase evaluation\'s cache key) with every setting', () => {
+    const base = spotterFingerprint(SPOTTER_DEFAULTS);
+    expect(spotterFingerprint({ ...SPOTTER_DEFAULTS })).toBe(base);
+    expect(spotterFingerprint({ ...SPOTTER_DEFAULTS, kwsPlp: 1e-20 })).not.toBe(base);
+    expect(spotterFingerprint({ ...SPOTTER_DEFAULTS, cmnInit: null })).not.toBe(base);
   });
 });

@@ -47,7 +47,7 @@ export interface RecognizerProcessOptions {
   /**
    * 16 kHz audio decoded (and discarded) before the stream's, or null: by the language-model
    * decoder always, by the spotter only after a restart (a fresh one starts from the telephone
-   * cepstral mean, pocketsphinx.ts TELEPHONE_CMN_INIT). pocketsphinx replaces its starting mean
+   * cepstral mean, spotter-args.ts TELEPHONE_CMN_INIT). pocketsphinx replaces its starting mean
    * with the mean of its first utterance however short, and a replay starts right after the last
    * reported word, where a fraction of a second of speech tail can remain: as a first utterance
    * it set the mean the next sentence was decoded with ("i would like to our borough large dip

@@ -10,11 +10,11 @@
  *   as well saves little CPU and costs accuracy (5.2 %).
  * - `-vad_postspeech 30`: 0.3 s of silence ends an utterance; results arrive ~0.35-0.42 s after
  *   the last word's audio is written.
- * - Spotter `-kws_plp 1e-10`, thresholds per phrase from its phone count (phrases.ts spotRule,
+ * - Spotter: the arguments of spotter-args.ts (also what bench/lib/kws-run.ts decodes with), thresholds per phrase from its phone count (phrases.ts spotRule,
  *   calibrated with bench/phrases.bench.ts), or the rule's `threshold:`; spots judged by their
  *   strength and length, the weaker ones checked against the transcript (phrase-verifier.ts).
  */
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -24,6 +24,7 @@ import { checkPhrases, kwsFileContent, normalizePhrase, spotRule, type UsablePhr
 import type { RecognizerProcess } from './pocketsphinx-process.js';
 import { PocketsphinxSession } from './pocketsphinx-session.js';
 import { findPrimerPath, loadPrimer } from './primer.js';
+import { prepareSpotter, SPOTTER_DEFAULTS } from './spotter-args.js';
 
 /** Where Debian's pocketsphinx-en-us puts the model the binary was built to use. */
 export const DEFAULT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
@@ -37,25 +38,6 @@ export const LM_DECODER_ARGS: readonly string[] = [
   '-maxhmmpf', '3000',
   '-fwdflat', 'no',
 ];
-
-/**
- * Starting cepstral mean for the spotter (`-cmninit`, written into a copy of the model's
- * feat.params), for telephone audio as this gateway feeds it (8 kHz mu-law, upsampled by
- * Upsampler8kTo16k). pocketsphinx subtracts a running mean of the cepstrum (live CMN); until a
- * recogniser's first utterance has ended it uses the start value, and then the mean of that
- * utterance alone. The model's start value (41.00,-5.29,-0.12,5.09,…: wideband microphone speech)
- * is far from telephone speech (c1 ≈ 33 here), so every fresh recogniser decoded its first
- * utterance against the wrong mean. The primer clip (primer.ts) helped only by replacing it with
- * the mean of one voice saying "good morning". A stream's first words, one fresh recogniser per
- * held-out clip ("alright then {p}", 84 clips): 49 spotted with this start value and no primer,
- * 40 with the primer (flite-kal 12 vs 8; false spots 0 both); the espeak-ng "en" fixtures' "end
- * the conference" scores 1e37-48 instead of 1e-2 to 1e-4. The language-model decoder keeps the
- * primer: its first transcripts were worse without it (demo-alice, the two-party sink test), and
- * it gets it again after a restart as the spotter does (pocketsphinx-process.ts `primer`).
- * Value: the running mean pocketsphinx logged ("Update to") at the end of 24 non-matching
- * paragraphs of the phrase set's tuning half (4 per voice, 6 voices), averaged.
- */
-export const TELEPHONE_CMN_INIT = '51.13,33.07,-30.79,49.13,-21.36,3.49,8.64,-25.23,7.99,-7.96,4.73,4.40,-3.03';
 
 export interface PocketsphinxEngineOptions {
   log: Logger;
@@ -79,7 +61,7 @@ export interface PocketsphinxEngineOptions {
   phrases?: readonly string[];
   /** Thresholds by phrase (rules' `threshold:`; the lowest wins); others get defaultKwsThreshold(phones). */
   phraseThresholds?: ReadonlyMap<string, number>;
-  /** Keyword-spotting phone-loop probability; default 1e-10. */
+  /** Keyword-spotting phone-loop probability; default spotter-args.ts KWS_PLP. */
   kwsPlp?: number;
   /** Check spotted phrases against the transcript (phrase-verifier.ts); default true. */
   verifySpots?: boolean;
@@ -87,7 +69,7 @@ export interface PocketsphinxEngineOptions {
   upsampler?: 'fir' | 'linear';
   /** Replaces LM_DECODER_ARGS (tuning, benches). */
   lmArgs?: readonly string[];
-  /** The spotter's starting cepstral mean; default TELEPHONE_CMN_INIT; null for the model's own. */
+  /** The spotter's starting cepstral mean; default spotter-args.ts TELEPHONE_CMN_INIT; null for the model's own. */
   cmnInit?: string | null;
 }
 
@@ -103,10 +85,9 @@ class PocketsphinxEngine implements SpeechEngine {
   readonly #ringSamples: number;
   readonly #kwsThreshold: number | undefined;
   readonly #phraseThresholds = new Map<string, number>();
-  readonly #kwsPlp: number;
   readonly #lmArgs: readonly string[];
-  /** The spotter's starting cepstral mean (TELEPHONE_CMN_INIT). */
-  readonly #frontArgs: readonly string[];
+  /** The spotter's arguments for a phrase file (spotter-args.ts). */
+  readonly #spotterArgs: (kwsFile: string) => string[];
   readonly #verifySpots: boolean;
   readonly #linear: boolean;
   readonly #sessions = new Set<PocketsphinxSession>();
@@ -129,10 +110,12 @@ class PocketsphinxEngine implements SpeechEngine {
       const phrase = normalizePhrase(raw);
       this.#phraseThresholds.set(phrase, Math.min(t, this.#phraseThresholds.get(phrase) ?? Number.POSITIVE_INFINITY));
     }
-    this.#kwsPlp = opts.kwsPlp ?? 1e-10;
-    const cmnInit = opts.cmnInit === undefined ? TELEPHONE_CMN_INIT : opts.cmnInit;
-    const featParams = cmnInit === null ? null : this.#featParams(join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'en-us', 'feat.params'), cmnInit);
-    this.#frontArgs = featParams === null ? [] : ['-featparams', featParams];
+    const settings = {
+      kwsPlp: opts.kwsPlp ?? SPOTTER_DEFAULTS.kwsPlp,
+      cmnInit: opts.cmnInit === undefined ? SPOTTER_DEFAULTS.cmnInit : opts.cmnInit,
+    };
+    this.#kwsDir = mkdtempSync(join(tmpdir(), 'streamgate-pocketsphinx-'));
+    this.#spotterArgs = prepareSpotter(settings, opts.modelDir ?? DEFAULT_MODEL_DIR, this.#kwsDir);
     this.#lmArgs = opts.lmArgs ?? LM_DECODER_ARGS;
     this.#verifySpots = opts.verifySpots ?? true;
     this.#linear = opts.upsampler === 'linear';
@@ -185,20 +168,6 @@ class PocketsphinxEngine implements SpeechEngine {
     return usable;
   }
 
-  /**
-   * A copy of the model's feat.params with `-cmninit` replaced, or null without the model. A
-   * `-cmninit` on the command line does not work: pocketsphinx reads feat.params after it and
-   * the model's value wins.
-   */
-  #featParams(modelFile: string, cmnInit: string): string | null {
-    if (!existsSync(modelFile)) return null;
-    const lines = readFileSync(modelFile, 'utf8').split('\n').filter((l) => !l.startsWith('-cmninit'));
-    this.#kwsDir ??= mkdtempSync(join(tmpdir(), 'streamgate-pocketsphinx-'));
-    const file = join(this.#kwsDir, 'feat.params');
-    writeFileSync(file, [...lines.filter((l) => l !== ''), `-cmninit ${cmnInit}`, ''].join('\n'));
-    return file;
-  }
-
   #spotRule(p: UsablePhrase): SpotRule {
     return spotRule(p.phones, this.#kwsThreshold ?? this.#phraseThresholds.get(p.phrase));
   }
@@ -214,7 +183,7 @@ class PocketsphinxEngine implements SpeechEngine {
       writeFileSync(file, content);
       this.#kwsFiles.set(content, file);
     }
-    return ['-logfn', '/dev/null', '-time', 'yes', '-vad_postspeech', '30', '-kws', file, '-kws_plp', String(this.#kwsPlp), ...this.#frontArgs];
+    return this.#spotterArgs(file);
   }
 
   #setPumping(proc: RecognizerProcess, on: boolean): void {

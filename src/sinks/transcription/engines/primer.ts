@@ -6,7 +6,7 @@
  * however short (pocketsphinx-process.ts `primer`). Feeding a short known clip first, then enough
  * silence to close that utterance, gives a restarted recogniser a whole utterance's mean before
  * the replay, which may begin with a fragment of speech; the primer's own result is discarded by
- * its position. A fresh spotter starts from pocketsphinx.ts TELEPHONE_CMN_INIT instead.
+ * its position. A fresh spotter starts from spotter-args.ts TELEPHONE_CMN_INIT instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
