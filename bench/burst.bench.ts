@@ -27,6 +27,7 @@ import { spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { LoopMarkReport, ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
 import { fmt, fmtInt, mdTable } from './lib/stats.js';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpuprofile.js';
+import { threadCpuMs, threadCpuSplit, type ThreadCpuSplit } from './lib/thread-cpu.js';
 
 const PHASES = ['start', 'steady', 'stop'] as const;
 type Phase = (typeof PHASES)[number];
@@ -36,6 +37,8 @@ export interface PhaseResult {
   lag: LagSnapshot;
   probe: LagSnapshot;
   cpuUsPerMsg: number;
+  /** The server's CPU in the phase, event-loop thread and the others (I/O thread, libuv pool, GC helpers). */
+  threads: ThreadCpuSplit;
   /** The phase on CLOCK_MONOTONIC (to cut a --cpu-prof profile to it). */
   monoMs: { from: number; to: number };
   /** With --profile: the gateway's self time in this phase. */
@@ -93,10 +96,14 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     let phase: Phase = 'start';
     const results: Partial<Record<Phase, PhaseResult>> = {};
     const s = srv;
+    let threadsAt = threadCpuMs(ready.pid);
     /** Closes the current phase: window (CPU, lag) and the fine loop monitor, then opens the next. */
     const endPhase = async (next: Phase | null): Promise<void> => {
       const win = await s.request<WindowReport>({ type: 'window-end' }, 'window', 30_000);
       const loop = await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 30_000);
+      const threadsNow = threadCpuMs(ready.pid);
+      const threads = threadCpuSplit(ready.pid, threadsAt, threadsNow);
+      threadsAt = threadsNow;
       const ended = phase;
       if (next !== null) {
         s.send({ type: 'window-start' });
@@ -107,11 +114,13 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
         lag: win.lag,
         probe: probes[ended].snapshot(),
         cpuUsPerMsg: win.frames > 0 ? (win.cpuUserUs + win.cpuSystemUs) / win.frames : NaN,
+        threads,
         monoMs: { from: win.startMonoMs, to: win.endMonoMs },
       };
     };
 
     await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 10_000);
+    threadsAt = threadCpuMs(ready.pid);
     s.send({ type: 'window-start' });
     const stopProbe = startProbe(ready.port, 20, () => probes[phase]);
 
@@ -171,7 +180,10 @@ export async function runBurst(opts: { servers: ServerKind[]; streams: number; s
     out.push(r);
     opts.log?.(
       `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}${lostInRecording(r)}; ` +
-        PHASES.map((p) => `${p}: loop p99/max ${fmt(r.phases[p].loop.p99Ms, 1)}/${fmt(r.phases[p].loop.maxMs, 1)} ms, probe p99 ${fmt(r.phases[p].probe.p99Ms, 1)} ms`).join('; '),
+        PHASES.map((p) => {
+          const x = r.phases[p];
+          return `${p}: loop p99/max ${fmt(x.loop.p99Ms, 1)}/${fmt(x.loop.maxMs, 1)} ms, probe p99 ${fmt(x.probe.p99Ms, 1)} ms, CPU main/other ${fmtInt(x.threads.mainMs)}/${fmtInt(x.threads.otherMs)} ms`;
+        }).join('; '),
     );
   }
   return out;
@@ -195,11 +207,12 @@ export function burstMarkdown(results: readonly BurstResult[]): string {
         `${fmt(x.probe.p50Ms, 1)} / ${fmt(x.probe.p99Ms, 1)} / ${fmt(x.probe.maxMs, 1)} (${x.probe.count})`,
         `${fmt(x.lag.p99Ms, 2)} / ${fmt(x.lag.maxMs, 1)}`,
         p === 'steady' ? fmt(x.cpuUsPerMsg, 2) : '–',
+        `${fmtInt(x.threads.mainMs)} / ${fmtInt(x.threads.otherMs)} (${x.threads.others.map((ms) => fmtInt(ms)).join(', ')})`,
         p === 'start' ? `${fmtInt(r.connectMs)} ms` : p === 'stop' ? `${r.sent - r.received} lost${lostInRecording(r)}` : '',
       ]);
     }
   }
-  return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'connect / lost'], rows);
+  return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'CPU ms: main / other threads (busiest)', 'connect / lost'], rows);
 }
 
 /** The profiled phases' top functions by self time (ms of CPU in the phase, and share of busy time). */
