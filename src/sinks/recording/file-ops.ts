@@ -4,7 +4,7 @@
  * that belongs to the main thread. None of it is on the hot path.
  */
 import { createHash } from 'node:crypto';
-import { writeSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -72,6 +72,56 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
     await fh.close();
   }
   await rename(tmp, path);
+}
+
+/**
+ * {@link writeTextAtomic} for the recording I/O thread: the same steps (temp file beside it,
+ * fsync, rename), but the metadata calls run synchronously on the calling thread and only the
+ * fsync waits on libuv's pool. Creating a file costs ~0.3 ms of kernel CPU on an ext4 VM disk;
+ * run as pool jobs, a burst of 500 puts four pool threads beside the event loop on its core
+ * (bench/RESULTS.md, "Issue 19 work"), here it stays on the I/O thread, at its priority.
+ */
+export async function writeTextAtomicOnThread(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (err) {
+    // The directory was removed under a live stream (an operator cleaning up): make it again.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dirname(path), { recursive: true });
+    fd = openSync(tmp, 'w');
+  }
+  try {
+    const bytes = Buffer.from(text);
+    writeFullySync(fd, bytes, 0, bytes.length, 0);
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** fsync(fd) on libuv's pool: the wait for the disk is the pool's, not the caller's thread. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
+}
+
+/** {@link fsyncDir}, with the open and close on the calling thread and the fsync on the pool. */
+export async function fsyncDirOnThread(dir: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await fsyncFd(fd);
+  } catch {
+    // EISDIR/EPERM/EINVAL on some platforms; the rename itself already happened.
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
  *   main thread                                      I/O thread
  *   sink.#drain ── write {ring (shared), slots, at} ──► pwrite from the ring, header patch at 0
  *               ◄── done ───────────────────────────── (sync: page-cache writes are short)
- *   sink.open   ── open {paths, header, sidecar} ────► mkdir, exclusive open, sidecar, header
+ *   sink.open   ── open {paths, header, sidecar} ────► mkdir, exclusive open, header, sidecar
  *   sink.close  ── finish {sizes, header, manifest} ─► truncate, fsync, rename, hash, manifest,
  *               ◄── {bytes, sha256} ──────────────── sidecar removed (async: fsyncs and the
  *                                                     hash read run on libuv's pool in parallel)

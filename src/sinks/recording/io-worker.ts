@@ -1,23 +1,53 @@
 /**
  * The recording I/O thread's code (started by io-thread.ts; the protocol is io-messages.ts). It
  * owns every recording file: requests arrive in batches, in order, and answers go back batched
- * per turn of this thread's loop. Writes are synchronous pwrites to the page cache (short);
- * opens and finishes (fsync, rename, hash, manifest) are async, so libuv's pool runs many at once.
+ * per turn of this thread's loop. Writes are synchronous pwrites to the page cache (short).
+ * Opens and finishes make their files, renames and closes synchronously on this thread too and
+ * wait on libuv's pool only for fsyncs and the hash's reads, so many run at once while the disk
+ * syncs, but their CPU (creating a file is ~0.3 ms of kernel time on an ext4 VM disk) is this
+ * thread's, not four pool threads' beside the event loop.
+ *
+ * The thread runs at a lower priority than the event loop (Linux: a thread has its own nice
+ * value): when both want the core (a gateway pinned to one, a burst of 500 opens or finishes)
+ * the loop's frames and probes go first and the file work fills the loop's idle time; a lone
+ * I/O thread still gets the whole core. Measured: bench/RESULTS.md, "Issue 19 work".
  */
 import { parentPort } from 'node:worker_threads';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { exists, fsyncDir, sha256OfFile, writeFully, writeFullySync, writeJsonAtomic, writeTextAtomic } from './file-ops.js';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
 import type { IoMessage, IoReply } from './io-messages.js';
 
 type Op<K extends IoMessage['op']> = Extract<IoMessage, { op: K }>;
 
+/**
+ * How much nicer than the thread that started it the I/O thread runs. +5 is CFS weight 335
+ * against the loop's 1024: while the loop wants the whole core the thread still gets a quarter
+ * of it, several times what the steady writes of 500 streams take (~5 %), so a busy loop delays
+ * the disk without starving it (a starved thread would turn load into dropped frames once the
+ * rings' 5 s are full). +10 (weight 110, ~10 %) left too little margin.
+ */
+const IO_THREAD_NICER_BY = 5;
+
 const port = parentPort!;
 /** Silence blocks (16-bit zero or mu-law 0xFF): a silence write is at most one of these. */
 const SILENCE = { pcm16: Buffer.alloc(65536, 0), mulaw: Buffer.alloc(65536, 0xff) };
-const files = new Map<number, FileHandle>();
+/** Open .partial files: descriptor by the sink's file number. */
+const files = new Map<number, number>();
 /** Each file's ring, as its latest write that carried one sent it. */
 const rings = new Map<number, Uint8Array>();
+
+/** Lowers this thread's priority (Linux: /proc/thread-self names its thread id); elsewhere nothing. */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    // A new thread starts at its parent's nice value; raising it needs no privilege.
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + IO_THREAD_NICER_BY));
+  } catch {
+    // No /proc, or not allowed: the thread keeps the process's priority.
+  }
+}
+lowerPriority();
 
 let out: IoReply[] = [];
 let queued = false;
@@ -39,41 +69,41 @@ function failure(id: number, err: unknown, extra?: Partial<IoReply>): void {
 }
 
 /** Copies an open file's bytes back to `partial` (its directory was removed while it was written). */
-async function restorePartial(fh: FileHandle, partial: string, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const outFh = await open(partial, 'wx');
+async function restorePartial(fd: number, partial: string, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const outFd = openSync(partial, 'wx');
   try {
-    const size = (await fh.stat()).size;
+    const size = fstatSync(fd).size;
     const chunk = Buffer.allocUnsafe(1 << 20);
     for (let pos = 0; pos < size; ) {
-      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - pos), pos);
+      const bytesRead = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
       if (bytesRead === 0) throw new Error(`${partial}: could not read back byte ${pos} of ${size}`);
-      await writeFully(outFh, chunk, 0, bytesRead, pos);
+      writeFullySync(outFd, chunk, 0, bytesRead, pos);
       pos += bytesRead;
     }
-    await outFh.sync();
+    await fsyncFd(outFd);
   } finally {
-    await outFh.close();
+    closeSync(outFd);
   }
 }
 
 async function openFile(m: Op<'open'>): Promise<void> {
-  let fh: FileHandle | null = null;
+  let fd: number | null = null;
   try {
-    await mkdir(m.dir, { recursive: true });
-    if (await exists(m.wav)) throw new Error(`${m.wav} already exists; refusing to overwrite it`);
-    fh = await open(m.partial, 'wx+');
-    files.set(m.file, fh);
-    await writeTextAtomic(m.sidecar, m.sidecarJson);
-    writeFullySync(fh.fd, m.header, 0, m.header.length, 0);
+    mkdirSync(m.dir, { recursive: true });
+    if (existsSync(m.wav)) throw new Error(`${m.wav} already exists; refusing to overwrite it`);
+    fd = openSync(m.partial, 'wx+');
+    files.set(m.file, fd);
+    writeFullySync(fd, m.header, 0, m.header.length, 0);
+    await writeTextAtomicOnThread(m.sidecar, m.sidecarJson);
     answer({ id: m.id });
   } catch (err) {
-    failure(m.id, err, { opened: fh !== null });
+    failure(m.id, err, { opened: fd !== null });
   }
 }
 
 function write(m: Op<'write'>): void {
-  const fd = files.get(m.file)!.fd;
+  const fd = files.get(m.file)!;
   if (m.ring !== undefined) rings.set(m.file, new Uint8Array(m.ring));
   if (m.len > 0) {
     const src = m.silence === undefined ? rings.get(m.file)! : SILENCE[m.silence];
@@ -84,48 +114,73 @@ function write(m: Op<'write'>): void {
 }
 
 async function finish(m: Op<'finish'>): Promise<void> {
-  const fh = files.get(m.file)!;
+  const fd = files.get(m.file)!;
   let closed = false;
   try {
-    await fh.truncate(m.size);
-    if (m.pad) writeFullySync(fh.fd, SILENCE.pcm16, 0, 1, m.size);
-    writeFullySync(fh.fd, m.header, 0, m.header.length, 0);
-    await fh.sync();
+    ftruncateSync(fd, m.size);
+    if (m.pad) writeFullySync(fd, SILENCE.pcm16, 0, 1, m.size);
+    writeFullySync(fd, m.header, 0, m.header.length, 0);
+    await fsyncFd(fd);
     let restored = false;
-    if (!(await exists(m.partial))) {
-      await restorePartial(fh, m.partial, m.dir);
+    if (!existsSync(m.partial)) {
+      await restorePartial(fd, m.partial, m.dir);
       restored = true;
     }
     files.delete(m.file);
     rings.delete(m.file);
     closed = true;
-    await fh.close();
-    await rename(m.partial, m.wav);
-    await fsyncDir(m.dir);
-    const [st, hex] = await Promise.all([stat(m.wav), sha256OfFile(m.wav)]);
+    closeSync(fd);
+    renameSync(m.partial, m.wav);
+    await fsyncDirOnThread(m.dir);
+    const size = statSync(m.wav).size;
+    const hex = await sha256OfFile(m.wav);
     const manifest = JSON.parse(m.manifestJson) as Record<string, unknown>;
-    manifest.bytes = st.size;
+    manifest.bytes = size;
     manifest.sha256 = hex;
-    await writeJsonAtomic(m.manifest, manifest);
-    await unlink(m.sidecar).catch(() => undefined);
-    await fsyncDir(m.dir);
-    answer({ id: m.id, bytes: st.size, sha256: hex, restored });
+    await writeTextAtomicOnThread(m.manifest, jsonFileText(manifest));
+    try {
+      unlinkSync(m.sidecar);
+    } catch {
+      // already gone
+    }
+    await fsyncDirOnThread(m.dir);
+    answer({ id: m.id, bytes: size, sha256: hex, restored });
   } catch (err) {
     if (!closed) {
       files.delete(m.file);
       rings.delete(m.file);
-      await fh.close().catch(() => undefined);
+      try {
+        closeSync(fd);
+      } catch {
+        // closed already
+      }
     }
     failure(m.id, err);
   }
 }
 
-async function close(m: Op<'close'>): Promise<void> {
-  const fh = files.get(m.file);
+function close(m: Op<'close'>): void {
+  const fd = files.get(m.file);
   files.delete(m.file);
   rings.delete(m.file);
-  if (fh !== undefined) await fh.close().catch(() => undefined);
+  if (fd !== undefined) {
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+  }
   answer({ id: m.id });
+}
+
+/** Whether `path` exists (stat succeeds), as file-ops' exists() but on this thread. */
+function existsSync(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function run(m: IoMessage): Promise<void> | void {
@@ -135,7 +190,7 @@ function run(m: IoMessage): Promise<void> | void {
     case 'write':
       return write(m);
     case 'sidecar':
-      return writeTextAtomic(m.path, m.json).then(() => answer({ id: m.id }));
+      return writeTextAtomicOnThread(m.path, m.json).then(() => answer({ id: m.id }));
     case 'finish':
       return finish(m);
     case 'close':

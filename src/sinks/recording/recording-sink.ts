@@ -207,8 +207,8 @@ export class RecordingSink implements Sink {
     writeWavHeader(this.#header, layout, 0);
     try {
       // The I/O thread makes the directory, refuses an existing .wav, opens the .partial
-      // exclusively and only then writes the sidecar (a stream that reuses a live SID must fail
-      // there, not overwrite the live stream's sidecar: recovery believes it), then the header.
+      // exclusively, writes the header and only then the sidecar (a stream that reuses a live
+      // SID must fail at the open, not overwrite the live stream's sidecar: recovery believes it).
       await ioRequest({ op: 'open', file, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: jsonFileText(this.#sidecar()), header: this.#headerCopy() });
       this.#headerFrames = 0;
       this.#file = file;
