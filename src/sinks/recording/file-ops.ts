@@ -4,7 +4,7 @@
  * that belongs to the main thread. None of it is on the hot path.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -37,6 +37,23 @@ export function writeFullySync(fd: number, buf: Uint8Array, offset: number, leng
     offset += n;
     length -= n;
     position += n;
+  }
+}
+
+/**
+ * Writes `views` one after another from file `position` with pwritev, finishing a short write
+ * view by view ({@link writeFullySync}).
+ */
+export function writevFullySync(fd: number, views: readonly Uint8Array[], position: number): void {
+  let n = writevSync(fd, views as Uint8Array[], position);
+  for (const v of views) {
+    if (n >= v.length) {
+      n -= v.length;
+    } else {
+      writeFullySync(fd, v, n, v.length - n, position + n);
+      n = 0;
+    }
+    position += v.length;
   }
 }
 

@@ -5,9 +5,11 @@
  * back batched the same way:
  *
  *   main thread                                      I/O thread
- *   sink.#drain ── write {ring (shared), slots, at} ──► pwrite from the ring, header patch at 0
- *               ◄── done ───────────────────────────── (sync: page-cache writes are short)
- *   sink.open   ── open {paths, header, sidecar} ────► mkdir, exclusive open, header, sidecar
+ *   sink.#drain ── flush {ring (shared), [off, len, at]…, ► pwrite(v) from the ring, then the
+ *                         data size}                   header's sizes patched and written at 0
+ *               ◄── written ────────────────────────── (sync: page-cache writes are short)
+ *   sink.open   ── open {paths, layout, header,  ────► mkdir, exclusive open, header, sidecar
+ *                        sidecar}
  *   sink.close  ── finish {sizes, header, manifest} ─► truncate, fsync, rename, hash, manifest,
  *               ◄── {bytes, sha256} ──────────────── sidecar removed (async: fsyncs and the
  *                                                     hash read run on libuv's pool in parallel)
@@ -32,15 +34,21 @@
 import { Worker } from 'node:worker_threads';
 import type { IoMessage, IoReply, IoRequest } from './io-messages.js';
 
-export type { IoReply, IoRequest, IoWrite } from './io-messages.js';
+export type { IoFlush, IoReply, IoRequest } from './io-messages.js';
 
 /** An error from the I/O thread, with the file system's code (EFBIG, ENOENT, …) kept. */
 export class IoError extends Error {
   readonly code: string | undefined;
-  constructor(message: string, code: string | undefined) {
-    super(message);
+  /** open: the file was created before the failure. */
+  readonly opened: boolean;
+  /** flush: the writes that reached the file before the failure. */
+  readonly written: number;
+  constructor(reply: IoReply) {
+    super(reply.error);
     this.name = 'IoError';
-    this.code = code;
+    this.code = reply.code;
+    this.opened = reply.opened === true;
+    this.written = reply.written ?? 0;
   }
 }
 
@@ -82,7 +90,7 @@ function start(): Worker {
       const p = pending.get(m.id);
       if (p === undefined) continue;
       pending.delete(m.id);
-      if (m.error !== undefined) p.reject(Object.assign(new IoError(m.error, m.code), { opened: m.opened === true }));
+      if (m.error !== undefined) p.reject(new IoError(m));
       else p.resolve(m);
     }
     if (pending.size === 0) w.unref();

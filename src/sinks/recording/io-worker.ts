@@ -15,8 +15,9 @@
 import { parentPort } from 'node:worker_threads';
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
+import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
 import type { IoMessage, IoReply } from './io-messages.js';
+import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
 type Op<K extends IoMessage['op']> = Extract<IoMessage, { op: K }>;
 
@@ -32,10 +33,20 @@ const IO_THREAD_NICER_BY = 5;
 const port = parentPort!;
 /** Silence blocks (16-bit zero or mu-law 0xFF): a silence write is at most one of these. */
 const SILENCE = { pcm16: Buffer.alloc(65536, 0), mulaw: Buffer.alloc(65536, 0xff) };
-/** Open .partial files: descriptor by the sink's file number. */
-const files = new Map<number, number>();
-/** Each file's ring, as its latest write that carried one sent it. */
-const rings = new Map<number, Uint8Array>();
+/** One open .partial: its descriptor, its ring (as the latest flush that carried one sent it), its header. */
+interface OpenFile {
+  readonly fd: number;
+  ring: Uint8Array | null;
+  /** The header as last written; a flush patches its sizes here (wav-header.ts) and writes it. */
+  readonly header: Buffer;
+  readonly layout: WavLayout;
+}
+/** Open files by the sink's file number. */
+const files = new Map<number, OpenFile>();
+/** The views of one run of writes that continue each other in the file (reused). */
+const runViews: Uint8Array[] = [];
+/** Most writes merged into one pwritev (Linux's IOV_MAX is 1024; a drain rarely has more than 2). */
+const MAX_RUN = 64;
 
 /** Lowers this thread's priority (Linux: /proc/thread-self names its thread id); elsewhere nothing. */
 function lowerPriority(): void {
@@ -93,7 +104,7 @@ async function openFile(m: Op<'open'>): Promise<void> {
     mkdirSync(m.dir, { recursive: true });
     if (existsSync(m.wav)) throw new Error(`${m.wav} already exists; refusing to overwrite it`);
     fd = openSync(m.partial, 'wx+');
-    files.set(m.file, fd);
+    files.set(m.file, { fd, ring: null, header: Buffer.from(m.header), layout: wavLayout(m.format, m.channels) });
     writeFullySync(fd, m.header, 0, m.header.length, 0);
     await writeTextAtomicOnThread(m.sidecar, m.sidecarJson);
     answer({ id: m.id });
@@ -102,19 +113,47 @@ async function openFile(m: Op<'open'>): Promise<void> {
   }
 }
 
-function write(m: Op<'write'>): void {
-  const fd = files.get(m.file)!;
-  if (m.ring !== undefined) rings.set(m.file, new Uint8Array(m.ring));
-  if (m.len > 0) {
-    const src = m.silence === undefined ? rings.get(m.file)! : SILENCE[m.silence];
-    writeFullySync(fd, src, m.off, m.len, m.pos);
+/**
+ * A drain's writes in order (each run of writes that continue each other in the file, such as
+ * the two halves of a ring wrap, as one pwritev), then the header patch. On an error the answer
+ * says how many writes reached the file before it.
+ */
+function flush(m: Op<'flush'>): void {
+  const f = files.get(m.file)!;
+  if (m.ring !== undefined) f.ring = new Uint8Array(m.ring);
+  const w = m.writes;
+  let written = 0;
+  try {
+    for (let i = 0; i < w.length; ) {
+      const pos = w[i + 2]!;
+      let end = pos;
+      let j = i;
+      while (j < w.length && w[j + 2] === end && runViews.length < MAX_RUN) {
+        const off = w[j]!;
+        const len = w[j + 1]!;
+        runViews.push(off < 0 ? SILENCE[f.layout.format].subarray(0, len) : f.ring!.subarray(off, off + len));
+        end += len;
+        j += 3;
+      }
+      if (runViews.length === 1) writeFullySync(f.fd, runViews[0]!, 0, runViews[0]!.length, pos);
+      else writevFullySync(f.fd, runViews, pos);
+      runViews.length = 0;
+      written = j / 3;
+      i = j;
+    }
+    if (m.dataBytes >= 0) {
+      const n = writeWavHeader(f.header, f.layout, m.dataBytes);
+      writeFullySync(f.fd, f.header, 0, n, 0);
+    }
+    answer({ id: m.id, written });
+  } catch (err) {
+    runViews.length = 0;
+    failure(m.id, err, { written });
   }
-  if (m.header !== undefined) writeFullySync(fd, m.header, 0, m.header.length, 0);
-  answer({ id: m.id });
 }
 
 async function finish(m: Op<'finish'>): Promise<void> {
-  const fd = files.get(m.file)!;
+  const fd = files.get(m.file)!.fd;
   let closed = false;
   try {
     ftruncateSync(fd, m.size);
@@ -127,7 +166,6 @@ async function finish(m: Op<'finish'>): Promise<void> {
       restored = true;
     }
     files.delete(m.file);
-    rings.delete(m.file);
     closed = true;
     closeSync(fd);
     renameSync(m.partial, m.wav);
@@ -148,7 +186,6 @@ async function finish(m: Op<'finish'>): Promise<void> {
   } catch (err) {
     if (!closed) {
       files.delete(m.file);
-      rings.delete(m.file);
       try {
         closeSync(fd);
       } catch {
@@ -160,9 +197,8 @@ async function finish(m: Op<'finish'>): Promise<void> {
 }
 
 function close(m: Op<'close'>): void {
-  const fd = files.get(m.file);
+  const fd = files.get(m.file)?.fd;
   files.delete(m.file);
-  rings.delete(m.file);
   if (fd !== undefined) {
     try {
       closeSync(fd);
@@ -187,8 +223,8 @@ function run(m: IoMessage): Promise<void> | void {
   switch (m.op) {
     case 'open':
       return openFile(m);
-    case 'write':
-      return write(m);
+    case 'flush':
+      return flush(m);
     case 'sidecar':
       return writeTextAtomicOnThread(m.path, m.json).then(() => answer({ id: m.id }));
     case 'finish':

@@ -22,7 +22,7 @@ import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { jsonFileText } from './file-ops.js';
-import { ioRequest, newIoFile, type IoReply, type IoWrite } from './io-thread.js';
+import { IoError, ioRequest, newIoFile, type IoFlush, type IoReply } from './io-thread.js';
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
@@ -93,6 +93,9 @@ export class RecordingSink implements Sink {
   #pumping = false;
   #pumpDone: Promise<void> = Promise.resolve();
   #kickQueued = false;
+  /** The drain's writes (flat triples, IoFlush) and the file position each completes; reused, one drain at a time. */
+  readonly #writes: number[] = [];
+  readonly #ends: number[] = [];
   /** Sample frames fully on disk, in timeline order. */
   #dataFrames = 0;
   /** What the on-disk header claims (-1 before the first header). */
@@ -209,14 +212,14 @@ export class RecordingSink implements Sink {
       // The I/O thread makes the directory, refuses an existing .wav, opens the .partial
       // exclusively, writes the header and only then the sidecar (a stream that reuses a live
       // SID must fail at the open, not overwrite the live stream's sidecar: recovery believes it).
-      await ioRequest({ op: 'open', file, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: jsonFileText(this.#sidecar()), header: this.#headerCopy() });
+      await ioRequest({ op: 'open', file, format: layout.format, channels: layout.channels, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: jsonFileText(this.#sidecar()), header: this.#headerCopy() });
       this.#headerFrames = 0;
       this.#file = file;
       // Frames that arrived while the file was being made may already pass the threshold.
       if (this.#buf.unsubmitted >= this.#threshold) this.#schedule();
     } catch (err) {
       // On error close() still finishes a file the thread created.
-      if ((err as { opened?: boolean }).opened === true) this.#file = file;
+      if (err instanceof IoError && err.opened) this.#file = file;
       this.#fail(err);
     }
   }
@@ -227,18 +230,21 @@ export class RecordingSink implements Sink {
   }
 
   /**
-   * The writer: plans everything up to the horizon (or, at close, the end), sends it as one
-   * batch of writes, the header patch riding on the last, and releases the slots when they are
-   * on disk. The thread runs requests in order, so the batch lands as one sequence of pwrites.
+   * The writer: plans everything up to the horizon (or, at close, the end) and sends it as one
+   * flush request: the writes in file order, then the header's new sizes, which the I/O thread
+   * patches after them (so the header never claims more than the file holds). The slots are
+   * released when the answer says they are on disk.
    */
   async #drain(final: boolean): Promise<void> {
     const buf = this.#buf;
-    const { headerBytes, blockAlign, format } = this.#setup.layout;
+    const { headerBytes, blockAlign } = this.#setup.layout;
     const maxSilence = Math.floor(SILENCE_BYTES / blockAlign);
     const file = this.#file!;
-    const reqs: IoWrite[] = [];
-    /** File position (sample frames) each request completes. */
-    const ends: number[] = [];
+    // Reused: the request is cloned when it is posted, and the next drain starts after the answer.
+    const writes = this.#writes;
+    const ends = this.#ends;
+    writes.length = 0;
+    ends.length = 0;
     let submitted = 0;
     try {
       while (true) {
@@ -253,39 +259,29 @@ export class RecordingSink implements Sink {
         }
         const pos = headerBytes + buf.planPos * blockAlign;
         if (plan === Plan.data) {
-          const off = buf.sharedOffset + buf.planSlot * blockAlign;
+          writes.push(buf.sharedOffset + buf.planSlot * blockAlign, n * blockAlign, pos);
           buf.submitData(n);
           submitted += n;
-          const req: IoWrite = { op: 'write', file, off, len: n * blockAlign, pos };
-          if (buf.shared !== this.#ringSent) req.ring = this.#ringSent = buf.shared;
-          reqs.push(req);
         } else {
+          writes.push(-1, n * blockAlign, pos);
           buf.submitSilence(n);
-          reqs.push({ op: 'write', file, silence: format, off: 0, len: n * blockAlign, pos });
         }
         ends.push(buf.filePos);
       }
       const patch = buf.filePos !== this.#headerFrames && (this.#headerDue || performance.now() - this.#headerAt >= this.#setup.headerIntervalMs);
-      if (patch) {
-        writeWavHeader(this.#header, this.#setup.layout, buf.filePos * blockAlign);
-        const header = this.#headerCopy();
-        if (reqs.length > 0) reqs[reqs.length - 1]!.header = header;
-        else reqs.push({ op: 'write', file, len: 0, off: 0, pos: 0, header });
-        ends.push(buf.filePos);
-      }
       this.#headerDue = false;
-      if (reqs.length > 0) {
-        const done = await Promise.allSettled(reqs.map((r) => ioRequest(r)));
-        // What reached the disk: every write up to the first that failed.
+      if (ends.length > 0 || patch) {
+        const req: IoFlush = { op: 'flush', file, writes, dataBytes: patch ? buf.filePos * blockAlign : -1 };
+        if (buf.shared !== this.#ringSent) req.ring = this.#ringSent = buf.shared;
         let err: unknown = null;
-        for (let i = 0; i < done.length; i++) {
-          const d = done[i]! as PromiseSettledResult<IoReply>;
-          if (d.status === 'rejected') {
-            err = d.reason;
-            break;
-          }
-          this.#dataFrames = ends[i]!;
+        try {
+          await ioRequest(req);
+        } catch (e) {
+          err = e;
         }
+        // What reached the disk: every write up to the first that failed.
+        const written = err === null ? ends.length : err instanceof IoError ? err.written : 0;
+        if (written > 0) this.#dataFrames = ends[written - 1]!;
         if (err === null && patch) {
           this.#headerFrames = this.#dataFrames;
           this.#headerAt = performance.now();
