@@ -63,6 +63,9 @@ export const generatorArgs = (): string[] => {
   return dir ? [...childArgs, '--cpu-prof', `--cpu-prof-dir=${dir}`] : childArgs;
 };
 
+/** The gateway child's extra node flags: BENCH_GATEWAY_NODE_ARGS='--trace-gc' (space-separated) to see its collections in the level's log. */
+export const gatewayArgs = (): string[] => (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 /** Pass criteria (the brief's): p99 ingest lag under this, and no frame lost. */
 export const P99_LIMIT_MS = 10;
 /** A generator later than this at p99 cannot offer the load; the level is not the server's fault. */
@@ -218,7 +221,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
   try {
     srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, {
       env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] },
-      nodeArgs: [...childArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+      nodeArgs: [...childArgs, ...gatewayArgs(), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
       logFile,
     });
     const ready = await srv.next<ReadyReport>('ready', 30_000);
