@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MappedWord } from '../../src/sinks/transcription/engines/pocketsphinx-process.js';
-import { SPOTTER_DEFAULTS, spotterFingerprint } from '../../src/sinks/transcription/engines/spotter-args.js';
+import { SPOTTER_DEFAULTS, spotterFingerprint, type SpotterSettings } from '../../src/sinks/transcription/engines/spotter-args.js';
 import { LM_DECODER_ARGS } from '../../src/sinks/transcription/engines/pocketsphinx.js';
 import { attribute, runKws, runLm, writeStream, type Detection, type Placed } from './kws-run.js';
 import type { Half, NonMatchClip, PhraseCase, PhraseSet } from './phrase-set.js';
@@ -109,11 +109,11 @@ interface CachedWords {
  * decoder settings (spotter-args.ts spotterFingerprint, LM_DECODER_ARGS): a change to the spotter
  * decodes the spotter again and keeps the transcripts.
  */
-const SPOTTER_KEY = createHash('sha256').update(JSON.stringify([PERMISSIVE_LOG10, spotterFingerprint(SPOTTER_DEFAULTS)])).digest('hex').slice(0, 8);
+const spotterKey = (s: SpotterSettings): string => createHash('sha256').update(JSON.stringify([PERMISSIVE_LOG10, spotterFingerprint(s)])).digest('hex').slice(0, 8);
 const LM_KEY = createHash('sha256').update(JSON.stringify(LM_DECODER_ARGS)).digest('hex').slice(0, 8);
 
-function spotsFile(runDir: string, job: ChunkJob): string {
-  return join(runDir, `${job.key}-kws-${SPOTTER_KEY}.json`);
+function spotsFile(runDir: string, job: ChunkJob, spotter: SpotterSettings): string {
+  return join(runDir, `${job.key}-kws-${spotterKey(spotter)}.json`);
 }
 
 function wordsFile(runDir: string, job: ChunkJob): string {
@@ -125,13 +125,13 @@ function readJson<T>(file: string): T | null {
 }
 
 /** What a chunk still needs decoded. */
-function missing(runDir: string, job: ChunkJob, lm: boolean): { kws: boolean; lm: boolean } {
-  return { kws: !existsSync(spotsFile(runDir, job)), lm: lm && !existsSync(wordsFile(runDir, job)) };
+function missing(runDir: string, job: ChunkJob, lm: boolean, spotter: SpotterSettings): { kws: boolean; lm: boolean } {
+  return { kws: !existsSync(spotsFile(runDir, job, spotter)), lm: lm && !existsSync(wordsFile(runDir, job)) };
 }
 
 /** Decodes what one chunk lacks (spotter; the language model with `lm`) and caches it. */
-async function decodeChunk(job: ChunkJob, audioDir: string, runDir: string, lm: boolean): Promise<void> {
-  const need = missing(runDir, job, lm);
+async function decodeChunk(job: ChunkJob, audioDir: string, runDir: string, lm: boolean, spotter: SpotterSettings): Promise<void> {
+  const need = missing(runDir, job, lm, spotter);
   if (!need.kws && !need.lm) return;
   const tmp = mkdtempSync(join(tmpdir(), 'streamgate-phrase-runs-'));
   try {
@@ -141,12 +141,12 @@ async function decodeChunk(job: ChunkJob, audioDir: string, runDir: string, lm: 
     if (need.kws) {
       const kws = join(tmp, 'phrases.kws');
       writeFileSync(kws, job.phrases.map((p) => `${p} /1e${PERMISSIVE_LOG10}/\n`).join(''));
-      const spots = attribute(placed, await runKws(raw, kws));
+      const spots = attribute(placed, await runKws(raw, kws, spotter));
       const out: CachedSpots = {
         spots: placed.map((p, i) => spots[i]!.map((d) => ({ ...d, startMs: d.startMs - p.startMs, endMs: d.endMs - p.startMs }))),
         msByClip: placed.map((p) => p.endMs - p.startMs),
       };
-      writeFileSync(spotsFile(runDir, job), JSON.stringify(out));
+      writeFileSync(spotsFile(runDir, job, spotter), JSON.stringify(out));
     }
     if (need.lm) {
       const wordsOf = wordsByClip(placed, await runLm(raw));
@@ -171,6 +171,8 @@ export interface DecodeOptions {
   firstChunks?: number;
   /** Only these halves. */
   halves?: readonly Half[];
+  /** The spotter's settings (default: what ships); each setting has its own cache. */
+  spotter?: SpotterSettings;
   onChunk?(job: ChunkJob, done: number, total: number): void;
 }
 
@@ -178,8 +180,9 @@ export interface DecodeOptions {
 export async function decodeSet(set: PhraseSet, opts: DecodeOptions): Promise<void> {
   const runDir = opts.runDir ?? defaultRunDir();
   const lm = opts.lm ?? true;
+  const spotter = opts.spotter ?? SPOTTER_DEFAULTS;
   const jobs = selected(set, opts).filter((job) => {
-    const need = missing(runDir, job, lm);
+    const need = missing(runDir, job, lm, spotter);
     return need.kws || need.lm;
   });
   let next = 0;
@@ -190,14 +193,14 @@ export async function decodeSet(set: PhraseSet, opts: DecodeOptions): Promise<vo
       const job = jobs[next++]!;
       // Several runs may share the cache (a long evaluation spread over processes): a lock
       // file claims the chunk; a chunk another run finished meanwhile is not decoded again.
-      const lock = join(runDir, `${job.key}.lock`);
+      const lock = join(runDir, `${job.key}-${spotterKey(spotter)}.lock`);
       try {
         writeFileSync(lock, String(process.pid), { flag: 'wx' });
       } catch {
         continue;
       }
       try {
-        await decodeChunk(job, opts.audioDir, runDir, lm);
+        await decodeChunk(job, opts.audioDir, runDir, lm, spotter);
       } finally {
         rmSync(lock, { force: true });
       }
@@ -215,12 +218,12 @@ function selected(set: PhraseSet, opts: Pick<DecodeOptions, 'chunks' | 'firstChu
 }
 
 /** Every cached chunk of the selection, as per-clip outputs. Chunks not decoded are left out. */
-export function loadRuns(set: PhraseSet, opts: Pick<DecodeOptions, 'runDir' | 'chunks' | 'firstChunks' | 'halves'> = {}): PhraseRuns {
+export function loadRuns(set: PhraseSet, opts: Pick<DecodeOptions, 'runDir' | 'chunks' | 'firstChunks' | 'halves' | 'spotter'> = {}): PhraseRuns {
   const runDir = opts.runDir ?? defaultRunDir();
   const jobs = selected(set, opts);
   const runs: PhraseRuns = { positives: [], nonMatch: [], chunksUsed: 0, chunksPlanned: jobs.length };
   for (const job of jobs) {
-    const cached = readJson<CachedSpots>(spotsFile(runDir, job));
+    const cached = readJson<CachedSpots>(spotsFile(runDir, job, opts.spotter ?? SPOTTER_DEFAULTS));
     if (cached === null) continue;
     const transcript = readJson<CachedWords>(wordsFile(runDir, job));
     runs.chunksUsed++;

@@ -300,5 +300,18 @@ describe('spotter arguments', () => {
     expect(spotterFingerprint({ ...SPOTTER_DEFAULTS })).toBe(base);
     expect(spotterFingerprint({ ...SPOTTER_DEFAULTS, kwsPlp: 1e-20 })).not.toBe(base);
     expect(spotterFingerprint({ ...SPOTTER_DEFAULTS, cmnInit: null })).not.toBe(base);
+    expect(spotterFingerprint({ ...SPOTTER_DEFAULTS, flags: ['-beam', '1e-80'] })).not.toBe(base);
+  });
+
+  it('append further flags (levers the phrase evaluation measures) after the front-end, and none by default', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-spotter-args-'));
+    try {
+      const plain = prepareSpotter(SPOTTER_DEFAULTS, DEFAULT_MODEL_DIR, dir)('p.kws');
+      const warped = prepareSpotter({ ...SPOTTER_DEFAULTS, flags: ['-warp_type', 'inverse_linear', '-warp_params', '1.1'] }, DEFAULT_MODEL_DIR, dir)('p.kws');
+      expect(warped).toEqual([...plain, '-warp_type', 'inverse_linear', '-warp_params', '1.1']);
+      expect(plain).not.toContain('-warp_type');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -41,6 +41,8 @@ export interface SpotterSettings {
   kwsPlp: number;
   /** Starting cepstral mean; null for the model's own. */
   cmnInit: string | null;
+  /** Further flags (search, front-end), appended last; none by default. */
+  flags?: readonly string[];
 }
 
 export const SPOTTER_DEFAULTS: Readonly<SpotterSettings> = { kwsPlp: KWS_PLP, cmnInit: TELEPHONE_CMN_INIT };
@@ -57,7 +59,7 @@ export const SPOTTER_DEFAULTS: Readonly<SpotterSettings> = { kwsPlp: KWS_PLP, cm
 export function prepareSpotter(settings: SpotterSettings, modelDir: string, dir: string): (kwsFile: string) => string[] {
   const featParams = settings.cmnInit === null ? null : writeFeatParams(join(modelDir, 'en-us', 'feat.params'), settings.cmnInit, dir);
   const front = featParams === null ? [] : ['-featparams', featParams];
-  return (kwsFile) => [...SPOTTER_BASE_ARGS, '-kws', kwsFile, '-kws_plp', String(settings.kwsPlp), ...front];
+  return (kwsFile) => [...SPOTTER_BASE_ARGS, '-kws', kwsFile, '-kws_plp', String(settings.kwsPlp), ...front, ...(settings.flags ?? [])];
 }
 
 function writeFeatParams(modelFile: string, cmnInit: string, dir: string): string | null {
