@@ -109,9 +109,11 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   const maxTrackLagMs = checkRange('maxTrackLagMs', opts.maxTrackLagMs ?? 500, 0, 60_000);
   const capacityFrames = Math.ceil(bufferMs * SAMPLES_PER_MS);
   const lagFrames = Math.min(Math.round(maxTrackLagMs * SAMPLES_PER_MS), capacityFrames >> 1);
-  // What a stream holds while the disk keeps up: two flush intervals. The ring starts there (plus
-  // the two-track lag) and grows toward capacityFrames only when it does not; past it (and at
-  // most a quarter of the buffer, or 1 s) the writer starts without waiting for its tick.
+  // What a stream holds while the disk keeps up: two flush intervals. The ring starts there and
+  // grows toward capacityFrames only when it does not, or when one of two tracks lags (the horizon
+  // then holds up to lagFrames back: a two-track ring no longer starts with room for a lag most
+  // calls never have, 16 KiB per stream); past it (and at most a quarter of the buffer, or 1 s)
+  // the writer starts without waiting for its tick.
   const steadyFrames = 2 * flushIntervalMs * SAMPLES_PER_MS;
   const flushThresholdFrames = Math.max(160, Math.min(capacityFrames >> 2, 8000, steadyFrames));
   const tickMs = Math.max(1, Math.round(flushIntervalMs / FLUSH_PHASES));
@@ -199,7 +201,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
         trackOfChannel,
         channelOfTrack,
         capacityFrames,
-        initialFrames: Math.min(capacityFrames, steadyFrames + (channels === 2 ? lagFrames : 0)),
+        initialFrames: Math.min(capacityFrames, steadyFrames),
         lagFrames,
         flushThresholdFrames,
         headerIntervalMs,

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamInfo } from '../../../src/core/stream.js';
+import type { MediaFrame } from '../../../src/sinks/sink.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
 import { RecordingSink } from '../../../src/sinks/recording/recording-sink.js';
 import { loadCapture, tempDir, testContext } from './helpers.js';
@@ -46,14 +47,37 @@ describe('createRecordingSinkFactory', () => {
     await factory.shutdown();
   });
 
-  it('starts each ring at two flush intervals (plus the track lag for stereo), not the whole buffer', async () => {
+  it('starts each ring at two flush intervals, not the whole buffer, and grows a two-track ring only when a track lags', async () => {
     const factory = createRecordingSinkFactory({ dataDir: dir, bufferMs: 5000, flushIntervalMs: 500, maxTrackLagMs: 500 });
     const mono = factory.open(streamInfo(1), testContext())!;
     const stereo = factory.open(streamInfo(2, ['inbound', 'outbound']), testContext())!;
     expect(mono.ringFrames).toBe(8000); // 1 s of 8 kHz
-    expect(stereo.ringFrames).toBe(12_000); // 1.5 s
+    expect(stereo.ringFrames).toBe(8000); // the lag's room is taken only when a track lags
     const small = createRecordingSinkFactory({ dataDir: dir, bufferMs: 300 }).open(streamInfo(3), testContext())!;
     expect(small.ringFrames).toBe(2400); // never more than the buffer itself
+
+    // Two tracks in step, flushed every 500 ms: 2 s fit the starting ring.
+    const frame: MediaFrame = { track: 'inbound', trackIndex: 0, timestampMs: 0, chunk: 0, sequenceNumber: 0, samples: 160, pcm: new Int16Array(160).fill(99), mulaw: new Uint8Array(160), energy: 0, receivedAt: 0, late: false };
+    const send = (trackIndex: 0 | 1, i: number) => {
+      frame.trackIndex = trackIndex;
+      frame.track = trackIndex === 0 ? 'inbound' : 'outbound';
+      frame.timestampMs = 1000 + i * 20;
+      stereo.accept(frame);
+    };
+    for (let i = 0; i < 100; i++) {
+      send(0, i);
+      send(1, i);
+      if (i % 25 === 24) await stereo.flush();
+    }
+    expect(stereo.ringFrames).toBe(8000);
+    // Then the outbound track pauses for 500 ms and stays that far behind: the horizon holds the
+    // lag back, so with a flush a little late (520 ms) the audio outgrows the starting ring.
+    for (let i = 100; i < 204; i++) {
+      send(0, i);
+      if (i >= 125) send(1, i - 25);
+      if (i % 26 === 25) await stereo.flush();
+    }
+    expect(stereo.ringFrames).toBeGreaterThan(8000);
     await Promise.all([mono, stereo, small].map((s) => s.close('stopped')));
     await factory.shutdown();
   });
