@@ -129,6 +129,13 @@ gateway.bus.on('media-progress', (info, _track, atMs) => {
 });
 const phraseEvents: { streamSid: string; phrase: string; endMs: number; wall: number }[] = [];
 gateway.bus.on('phrase', (e) => phraseEvents.push({ streamSid: e.streamSid, phrase: e.phrase, endMs: e.endMs, wall: performance.now() }));
+/** Per stream: (wall ms, media end ms) of its final transcripts, to tell what a decision waited for. */
+const transcripts = new Map<string, { wall: number; endMs: number }[]>();
+gateway.bus.on('transcript', (e) => {
+  let list = transcripts.get(e.streamSid);
+  if (list === undefined) transcripts.set(e.streamSid, (list = []));
+  list.push({ wall: performance.now(), endMs: e.endMs });
+});
 const updates = new Map<string, number>();
 sim.on('request', (e) => {
   if (e.operation !== 'UpdateConference') return;
@@ -157,6 +164,8 @@ interface Result {
   endErrMs: number;
   /** Phrase end → the gateway's phrase event (wall ms): the engine's part of the latency. */
   eventMs: number;
+  /** Phrase end → the final transcript of the utterance holding it (wall ms); NaN if none came. */
+  transcriptMs: number;
   ended: 'phrase' | 'missed' | 'talker';
 }
 const results: Result[] = [];
@@ -194,11 +203,13 @@ for (let r = 0; r < rounds; r++) {
     const update = updates.get(x.conf);
     const firstSpeaker = phraseEvents.find((e) => e.streamSid === speaker && e.phrase === x.c.phrase);
     const firstTalker = phraseEvents.find((e) => e.streamSid === talker);
-    if (update === undefined) results.push({ c: x.c, latencyMs: NaN, endErrMs: NaN, eventMs: NaN, ended: 'missed' });
-    else if (firstSpeaker === undefined || (firstTalker !== undefined && firstTalker.wall < firstSpeaker.wall)) results.push({ c: x.c, latencyMs: NaN, endErrMs: NaN, eventMs: NaN, ended: firstSpeaker === undefined && firstTalker === undefined ? 'missed' : 'talker' });
+    if (update === undefined) results.push({ c: x.c, latencyMs: NaN, endErrMs: NaN, eventMs: NaN, transcriptMs: NaN, ended: 'missed' });
+    else if (firstSpeaker === undefined || (firstTalker !== undefined && firstTalker.wall < firstSpeaker.wall)) results.push({ c: x.c, latencyMs: NaN, endErrMs: NaN, eventMs: NaN, transcriptMs: NaN, ended: firstSpeaker === undefined && firstTalker === undefined ? 'missed' : 'talker' });
     else {
       const end = wallAtMedia(speaker, x.phraseEndMs);
-      results.push({ c: x.c, latencyMs: update - end, endErrMs: firstSpeaker.endMs - x.phraseEndMs, eventMs: firstSpeaker.wall - end, ended: 'phrase' });
+      // The utterance holding the phrase's last word: the first final ending at most 300 ms before the phrase end.
+      const final = (transcripts.get(speaker) ?? []).find((t) => t.endMs >= x.phraseEndMs - 300);
+      results.push({ c: x.c, latencyMs: update - end, endErrMs: firstSpeaker.endMs - x.phraseEndMs, eventMs: firstSpeaker.wall - end, transcriptMs: final === undefined ? NaN : final.wall - end, ended: 'phrase' });
     }
   }
   // The next round starts once these streams are closed (their recognisers done, slots free),
@@ -239,6 +250,17 @@ console.log(`${machineLine()}. ${rounds} rounds of ${CONFERENCES_PER_ROUND} conf
 console.log(mdTable(['speaker voice', 'conference ended by the phrase', 'latency p50 ms', 'p95 ms', 'max ms'], rows, ['l', 'r', 'r', 'r', 'r']) + '\n');
 const events = results.filter((x) => x.ended === 'phrase').map((x) => x.eventMs);
 console.log(`Ended by a false alarm on the talker's speech: ${results.filter((x) => x.ended === 'talker').length}; missed: ${results.filter((x) => x.ended === 'missed').length}. Detected phrase end − true end: median ${percentile(endErr, 0.5).toFixed(0)} ms. Phrase end → the engine's phrase event: p50 ${percentile(events, 0.5).toFixed(0)} ms, p95 ${percentile(events, 0.95).toFixed(0)} ms (the rest is the rule and the REST call).\n`);
+// What the decisions waited for: a phrase event before the phrase's transcript was decided by the
+// spotter alone (trusted, or the verifier's wait for the transcript ran out); after it, by the transcript.
+const decided = results.filter((x) => x.ended === 'phrase');
+const before = decided.filter((x) => !(x.transcriptMs <= x.eventMs));
+const after = decided.filter((x) => x.transcriptMs <= x.eventMs);
+const ms = (xs: Result[], f: (x: Result) => number) => (xs.length === 0 ? '–' : `p50 ${percentile(xs.map(f), 0.5).toFixed(0)} ms, p95 ${percentile(xs.map(f), 0.95).toFixed(0)} ms`);
+const lags = decided.filter((x) => Number.isFinite(x.transcriptMs));
+console.log(
+  `What the decisions waited for: ${before.length} decided before the phrase's transcript came (the spot: trusted, or its wait for the transcript ran out; latency ${ms(before, (x) => x.latencyMs)}), ` +
+    `${after.length} once it came (${ms(after, (x) => x.latencyMs)}). Phrase end → the phrase's final transcript: ${ms(lags, (x) => x.transcriptMs)} (${lags.length} of ${decided.length}).\n`,
+);
 console.log(
   `Capacity: ${transcribedSnapshots.filter(Boolean).length}/${transcribedSnapshots.length} tracks "transcribed" in /v1/streams with all four live; engine dropped frames (sink_dropped_frames_total{sink="transcription"}): ${dropped}. ` +
     `Load while measured: ${wallS.toFixed(0)} s wall; this process ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU, recognisers ${childCpu.toFixed(0)} s CPU (${((100 * ((cpu.user + cpu.system) / 1e6 + childCpu)) / wallS / cpus().length).toFixed(0)} % of ${cpus().length} cores); ` +

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { acceptSpot, contradictingWord, judgeSpot, PhraseVerifier } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
+import { describe, expect, it, vi } from 'vitest';
+import { acceptSpot, contradictingWord, judgeSpot, PhraseVerifier, TRANSCRIPT_WAIT_MS } from '../../../src/sinks/transcription/engines/phrase-verifier.js';
 import { checkPhrases, findPhrase, KWS_CONFIRM_LOG10_OFFSET, KWS_LOG10_OFFSET, KWS_LOG10_PER_PHONE, KWS_TRUSTED_LOG10, kwsFileContent, MIN_SPOT_MS_PER_PHONE, normalizePhrase, spotRule } from '../../../src/sinks/transcription/engines/phrases.js';
 import { DEFAULT_MODEL_DIR } from '../../../src/sinks/transcription/engines/pocketsphinx.js';
 import { wordErrorRate } from '../../../src/sinks/transcription/wer.js';
@@ -91,6 +91,37 @@ describe('PhraseVerifier', () => {
     v.addTranscript([w('hang', 1000, 1250, 0.6), w('up', 1250, 1500, 0.5)]);
     expect(emitted).toEqual(['hang up']);
     v.close();
+  });
+
+  it('decides a spot whose transcript is late after TRANSCRIPT_WAIT_MS, as without a transcript: strong enough alone, and not contradicted by what was heard', () => {
+    vi.useFakeTimers();
+    try {
+      const { v, emitted, rejected } = verifier();
+      // Below trusted (30), at least alone (20): reported at the deadline without its transcript.
+      v.addSpotted({ ...hit, score: 25 });
+      // Below alone: rejected at the deadline (the transcript could have let it through).
+      v.addSpotted({ ...hit, phrase: 'cancel my order', score: 10 });
+      vi.advanceTimersByTime(TRANSCRIPT_WAIT_MS - 1);
+      expect(emitted).toEqual([]);
+      expect(rejected).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(emitted).toEqual(['end the conference']);
+      expect(rejected).toEqual(['weak']);
+      // A confidently heard other word already in the stretch still vetoes at the deadline.
+      v.addTranscript([w('office', 5230, 5590, 0.99)]);
+      v.addSpotted({ ...hit, startMs: 5000, endMs: 6000, score: 25 });
+      vi.advanceTimersByTime(TRANSCRIPT_WAIT_MS);
+      expect(rejected).toEqual(['weak', 'office']);
+      // A transcript in time decides before the deadline, as before.
+      v.addSpotted({ ...hit, startMs: 9000, endMs: 9800, score: 25 });
+      v.addTranscript([w('office', 9230, 9590, 0.99)]);
+      expect(rejected).toEqual(['weak', 'office', 'office']);
+      vi.advanceTimersByTime(TRANSCRIPT_WAIT_MS);
+      expect(emitted).toEqual(['end the conference']);
+      v.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports a trusted spot at once, before any transcript, and a contradicting transcript does not take it back', () => {

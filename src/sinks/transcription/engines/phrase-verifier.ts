@@ -19,7 +19,8 @@
  *
  *   spotter hit ──► judgeSpot ──reject / accept──► decided now
  *                        └── needs the transcript ──► pending ──(transcript reaches hit end,
- *                                                    or WAIT_MS passes, or close)──► decide
+ *                                                    or close)──► decide
+ *                                                      └──(TRANSCRIPT_WAIT_MS passes)──► decide as `alone`
  *
  * Calibrated and measured with bench/phrases.bench.ts (bench/RESULTS.md).
  */
@@ -29,16 +30,23 @@ import type { MappedWord } from './pocketsphinx-process.js';
 /** Posterior at or above which a transcript word counts as heard. */
 export const CONFIDENT_WORD = 0.9;
 /**
- * Longest a hit waits for the transcript of its stretch (wall time). The transcript normally
- * arrives 0.3-0.5 s after the speech; the bound only matters when the recogniser lags (a
- * starved CPU), where deciding without it lets near misses through.
+ * Longest a hit waits for the transcript of its stretch (wall time from the spot). Then it is
+ * judged as on a track without a transcript (`alone`), plus any contradicting word already heard.
+ * Both decoders report at the end of an utterance (after the same 0.3 s of silence), so the
+ * transcript normally comes with the spot, also for a spot inside a sentence. It is late while
+ * the language model catches up (eight recognisers starting with two calls: 1.4-2.3 s after the
+ * phrase; 3.7-5.2 s on a host at load 6-9, bench/RESULTS.md), and then the spot, which comes
+ * 0.3-0.5 s after the phrase (up to ~1 s on that host), decides after this wait instead:
+ * 500 ms keeps phrase end → UpdateConference within the issue's 1.5 s. The false alarms a late
+ * transcript lets through are bounded by the `alone` level's (calibrated for the budget without
+ * any transcript).
  */
-const WAIT_MS = 5000;
+export const TRANSCRIPT_WAIT_MS = 500;
 /**
  * A transcript result ends an utterance, which the recogniser does only after -vad_postspeech
  * (0.3 s, pocketsphinx.ts LM_DECODER_ARGS) of non-speech past its last word: that audio is decoded
  * too. Without this, a spot ending a few ms after the transcript's last word (two decoders place
- * the end differently) waited WAIT_MS for speech that never came (phrase-latency bench: ~9 s).
+ * the end differently) waited out the whole wait for speech that never came (phrase-latency bench: ~9 s).
  */
 const UTTERANCE_TAIL_MS = 300;
 /** Transcript words kept for checking (a few utterances). */
@@ -139,8 +147,8 @@ export class PhraseVerifier {
         const i = this.#pending.indexOf(pending);
         if (i === -1) return;
         this.#pending.splice(i, 1);
-        this.#decide(hit);
-      }, WAIT_MS),
+        this.#decideWithout(hit);
+      }, TRANSCRIPT_WAIT_MS),
     };
     pending.timer.unref();
     this.#pending.push(pending);
@@ -159,6 +167,12 @@ export class PhraseVerifier {
     const contradiction = contradictingWord(hit, this.#words);
     if (contradiction === null) this.#emit(hit);
     else this.#onReject(hit, contradiction);
+  }
+
+  /** The transcript of the hit's stretch is late: a spot strong enough alone, and not contradicted by what was heard. */
+  #decideWithout(hit: PhraseHit): void {
+    if (acceptSpot(hit, this.#ruleOf(hit.phrase), null)) this.#decide(hit);
+    else this.#onReject(hit, null);
   }
 }
 
