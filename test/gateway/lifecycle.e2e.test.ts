@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,6 +184,45 @@ describe('admission control', () => {
     expect(sink.streams.find((s) => s.info.streamSid === a.streamSid)!.frames).toHaveLength(10);
     wa.close();
     wb.close();
+  });
+
+  it('a burst of upgrades arriving together admits MAX_STREAMS, though handshakes wait for later loop turns', async () => {
+    gw = await startTestGateway({ MAX_STREAMS: '1' }, { sinkFactories: [] });
+    const { port } = new URL(gw.http);
+    // 30 connections first, then their upgrade requests written in one go: the gateway reads
+    // and vets them in one poll phase, before the first handshake's turn has made its session,
+    // so the handshakes still waiting must count toward MAX_STREAMS.
+    const connectOne = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const sock = connect(Number(port), '127.0.0.1');
+        sock.once('connect', () => resolve(sock)).once('error', reject);
+      });
+    const socks = await Promise.all(Array.from({ length: 30 }, connectOne));
+    // ...and accepted by the gateway, so all 30 requests arrive on sockets it is reading.
+    const server = gw.gw.app.server;
+    await waitFor(async () => (await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) >= 30, 10_000, 'the 30 connections accepted');
+    const statuses = socks.map(
+      (sock) =>
+        new Promise<number>((resolve, reject) => {
+          let head = '';
+          sock.setEncoding('latin1');
+          sock.on('data', (d: string) => {
+            head += d;
+            const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+            if (m !== null) resolve(Number(m[1]));
+          });
+          sock.on('error', reject);
+        }),
+    );
+    for (const sock of socks) {
+      sock.write(`GET /media HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
+    }
+    // Every socket stays open until all have their answer (a closed one would free its slot).
+    const answered = await Promise.all(statuses);
+    for (const sock of socks) sock.destroy();
+    expect(answered.filter((s) => s === 101)).toHaveLength(1);
+    expect(answered.filter((s) => s === 503)).toHaveLength(29);
+    expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'capacity' })).toBe(29);
   });
 
   it('refuses upgrades with 503 while event-loop delay is past MAX_EVENT_LOOP_DELAY_MS, counted as overload; a live stream loses no frame', async () => {

@@ -1,7 +1,11 @@
 /**
  * The `/media` WebSocket endpoint. Upgrades are vetted in the HTTP 'upgrade' event, before any
- * 101 (ws abortHandshake style): path, draining, admission, then X-Twilio-Signature. The
- * message handler is a module-level function that finds its session through `this[kSession]`.
+ * 101 (ws abortHandshake style): path, X-Twilio-Signature, draining, admission. The handshake
+ * of a vetted upgrade (101, WebSocket, session) then waits its turn in a queue that runs about
+ * HANDSHAKE_TURN_MS of them per loop turn, so a burst of 500 connects does not hold the loop
+ * for all of them at once; the client sends nothing before its 101 (RFC 6455 §4.1), so nothing
+ * is read meanwhile. The message handler is a module-level function that finds its session
+ * through `this[kSession]`.
  *
  * Every socket is tracked until it is closed, not only until its session ended: a peer may keep
  * the socket after `stop` (closed by us after STOP_GRACE_MS) or ignore our close frame (destroyed
@@ -23,6 +27,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { SessionRegistry } from './session-registry.js';
 import { MediaFrameReader } from './frame-reader.js';
 import { CLOSE, StreamSession } from './stream-session.js';
+import { TurnQueue } from '../../core/turn-queue.js';
 
 /** After `stop`, how long the peer may keep the socket (Twilio closes at once) before we close it with 1000. */
 export const STOP_GRACE_MS = 1000;
@@ -34,6 +39,12 @@ export const CLOSE_HANDSHAKE_MS = 2000;
  * audio faster than real time, and it bounds what a lying stream can make us write beyond real time.
  */
 export const MEDIA_CLOCK_SLACK_MS = 120_000;
+
+/**
+ * Most of a loop turn the queued handshakes may take (each ~0.3 ms: 101, ws objects, session);
+ * the rest wait for the next turn, so timers, probes and live streams' frames run in between.
+ */
+const HANDSHAKE_TURN_MS = 3;
 
 const kSession = Symbol('streamgate.session');
 const kTimer = Symbol('streamgate.closeTimer');
@@ -65,6 +76,9 @@ export class MediaEndpoint {
   readonly #sockets = new Set<SessionSocket>();
   /** Open sockets whose session has already ended (a peer that stays after `stop` or a close). */
   #lingering = 0;
+  /** Vetted upgrades whose handshake waits in #handshakes (admission counts them). */
+  #waiting = 0;
+  readonly #handshakes = new TurnQueue(HANDSHAKE_TURN_MS);
   #onSocketsGone: (() => void) | null = null;
 
   constructor(opts: MediaEndpointOptions) {
@@ -98,12 +112,24 @@ export class MediaEndpoint {
       const refusal = f.admission?.() ?? null;
       if (refusal !== null) return this.#reject(socket, 503, refusal);
     }
+    // Node's HTTP server took its 'error' listener off the socket before 'upgrade'; a reset
+    // while the handshake waits must not become an uncaught error (ws adds its own listener).
+    socket.on('error', destroyOnError);
+    this.#waiting++;
+    void this.#handshakes.run(() => this.#handshake(req, socket, head));
+  }
+
+  #handshake(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#waiting--;
+    socket.off('error', destroyOnError);
+    // A peer gone meanwhile: ws destroys the socket. A drain begun meanwhile refuses as at vetting.
+    if (this.#opts.isDraining() && !socket.destroyed) return this.#reject(socket, 503, 'draining');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws as SessionSocket, socket));
   }
 
-  /** What admission counts: live sessions, plus open sockets whose session has ended. */
+  /** What admission counts: live sessions, vetted upgrades waiting for their handshake, and open sockets whose session has ended. */
   get streamsHeld(): number {
-    return this.#opts.registry.sessions.size + this.#lingering;
+    return this.#opts.registry.sessions.size + this.#waiting + this.#lingering;
   }
 
   #reject(socket: Duplex, status: 403 | 404 | 503, reason: string): void {
@@ -181,6 +207,10 @@ export class MediaEndpoint {
     for (const ws of this.#sockets) closeSocket(ws, CLOSE.GOING_AWAY, 'shutdown');
     await gone;
   }
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** Starts a close handshake (once) and destroys the socket if the peer has not finished it in time. */

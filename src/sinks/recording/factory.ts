@@ -19,7 +19,7 @@ import { LocalDirectoryArchiver, type Archiver } from './archiver.js';
 import { DiskGuard } from './disk-guard.js';
 import type { RecordingStopReason } from './manifest.js';
 import { startIoThread } from './io-thread.js';
-import { TurnQueue } from './turn-queue.js';
+import { TurnQueue } from '../../core/turn-queue.js';
 import { recordingPaths } from './paths.js';
 import { RecordingSink } from './recording-sink.js';
 import { wavLayout, type RecordingFormat } from './wav-header.js';
@@ -93,7 +93,7 @@ const SAMPLES_PER_MS = 8;
 const FLUSH_PHASES = 8;
 /**
  * Most of a loop turn that opens and finishes may take before the rest wait for the next turn
- * (turn-queue.ts): well under the 10 ms loop-delay target, so a burst of 500 never holds the
+ * (core/turn-queue.ts): well under the 10 ms loop-delay target, so a burst of 500 never holds the
  * loop much longer than one slice.
  */
 const TURN_BUDGET_MS = 3;

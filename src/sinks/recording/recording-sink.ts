@@ -26,7 +26,7 @@ import { IoError, ioRequest, newIoFile, type IoFlush, type IoReply } from './io-
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
-import type { TurnQueue } from './turn-queue.js';
+import type { TurnQueue } from '../../core/turn-queue.js';
 import { MAX_HEADER_BYTES, SAMPLE_RATE, writeWavHeader, type WavLayout } from './wav-header.js';
 
 /** The I/O thread's silence block (16-bit zero or mu-law 0xFF, §2.3): a silence write's largest size. */

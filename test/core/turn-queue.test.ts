@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { TurnQueue } from '../../../src/sinks/recording/turn-queue.js';
+import { TurnQueue } from '../../src/core/turn-queue.js';
 
 describe('TurnQueue', () => {
   it('runs tasks on a later turn, in the order queued, resolving with what each returns', async () => {
