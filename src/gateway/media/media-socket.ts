@@ -116,7 +116,11 @@ export class MediaEndpoint {
     // while the handshake waits must not become an uncaught error (ws adds its own listener).
     socket.on('error', destroyOnError);
     this.#waiting++;
-    void this.#handshakes.run(() => this.#handshake(req, socket, head));
+    this.#handshakes.run(() => this.#handshake(req, socket, head)).catch((err: unknown) => {
+      // Run synchronously in the 'upgrade' event this would have been an uncaught exception.
+      this.#opts.log.error({ err }, 'media handshake failed');
+      socket.destroy();
+    });
   }
 
   #handshake(req: IncomingMessage, socket: Duplex, head: Buffer): void {
