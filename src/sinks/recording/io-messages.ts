@@ -16,21 +16,25 @@ export interface IoReply {
 }
 
 /**
- * One drain of one stream (recording-sink.ts #drain): its writes in file order, then, if
- * `dataBytes` is not -1, the header patched to say so. The writes are flat triples in `writes`:
- * ring offset (-1: silence of the file's format), length, file position. A drain is one
- * request and one answer however many writes it has (a ring wrap, skipped silence): a request
- * object, a promise and a structured clone each cost the event loop more than the pwrite costs
- * the thread. `ring` is sent only when the ring changed (the first drain, a resize): passing a
- * SharedArrayBuffer costs a cross-thread registration per message.
+ * The requests of one turn of the event loop, as they travel in one postMessage. A drain of one
+ * stream (recording-sink.ts #drain) is one flush, encoded in `flushes` rather than as an object:
+ * id, file, dataBytes (the data chunk's size the header is patched to after the writes; -1: no
+ * patch), the number of writes, then per write its ring offset (-1: silence of the file's
+ * format), length and file position. A flush bucket of 125 streams is then one typed array to
+ * clone, not 125 objects with nested arrays. `rings` pairs a flush id with the stream's ring when
+ * it changed (the first drain, a resize): passing a SharedArrayBuffer costs a cross-thread
+ * registration per message. Everything else (opens, finishes, sidecars, hashes) is `requests`.
  */
-export interface IoFlush {
-  op: 'flush';
-  file: number;
-  ring?: SharedArrayBuffer;
-  writes: number[];
-  /** The data chunk's size the header is patched to after the writes; -1: no patch. */
-  dataBytes: number;
+export interface IoBatch {
+  requests: IoMessage[];
+  flushes: Float64Array | null;
+  rings: (number | SharedArrayBuffer)[];
+}
+
+/** The thread's answers of one turn: the ids of the flushes that succeeded, and every other answer (a failed flush's too) as a reply. */
+export interface IoAnswers {
+  replies: IoReply[];
+  flushed: Float64Array | null;
 }
 
 export type IoRequest =
@@ -47,7 +51,6 @@ export type IoRequest =
       sidecarJson: string;
       header: Uint8Array;
     }
-  | IoFlush
   | { op: 'sidecar'; path: string; json: string }
   | {
       op: 'finish';

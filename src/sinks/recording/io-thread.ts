@@ -32,9 +32,9 @@
  * request is.
  */
 import { Worker } from 'node:worker_threads';
-import type { IoMessage, IoReply, IoRequest } from './io-messages.js';
+import type { IoAnswers, IoBatch, IoMessage, IoReply, IoRequest } from './io-messages.js';
 
-export type { IoFlush, IoReply, IoRequest } from './io-messages.js';
+export type { IoReply, IoRequest } from './io-messages.js';
 
 /** An error from the I/O thread, with the file system's code (EFBIG, ENOENT, …) kept. */
 export class IoError extends Error {
@@ -62,7 +62,13 @@ let nextId = 1;
 let nextFile = 1;
 const pending = new Map<number, Pending>();
 let outbox: IoMessage[] = [];
+/** This turn's flushes, encoded as IoBatch.flushes says; grows, and is copied out at each post. */
+let flushes = new Float64Array(8192);
+let flushLen = 0;
+let flushRings: (number | SharedArrayBuffer)[] = [];
 let posting = false;
+/** What a flush that succeeded resolves to (the sink reads nothing from it). */
+const FLUSHED: IoReply = Object.freeze({ id: 0 });
 
 function failAll(err: Error): void {
   for (const p of pending.values()) p.reject(err);
@@ -85,7 +91,16 @@ function spawnThread(): Worker {
 
 function start(): Worker {
   const w = spawnThread();
-  w.on('message', (replies: IoReply[]) => {
+  w.on('message', ({ replies, flushed }: IoAnswers) => {
+    if (flushed !== null) {
+      for (let i = 0; i < flushed.length; i++) {
+        const id = flushed[i]!;
+        const p = pending.get(id);
+        if (p === undefined) continue;
+        pending.delete(id);
+        p.resolve(FLUSHED);
+      }
+    }
     for (const m of replies) {
       const p = pending.get(m.id);
       if (p === undefined) continue;
@@ -111,24 +126,61 @@ function start(): Worker {
 
 function post(): void {
   posting = false;
-  const batch = outbox;
+  const f = flushLen > 0 ? flushes.slice(0, flushLen) : null;
+  const batch: IoBatch = { requests: outbox, flushes: f, rings: flushRings };
   outbox = [];
+  flushLen = 0;
+  if (flushRings.length > 0) flushRings = [];
   const w = (worker ??= start());
   w.ref();
-  w.postMessage(batch);
+  // The copy of the flushes is ours alone: moved, not cloned.
+  w.postMessage(batch, f !== null ? [f.buffer] : []);
+}
+
+function sendSoon(): void {
+  if (!posting) {
+    posting = true;
+    queueMicrotask(post);
+  }
+}
+
+function waitFor(id: number): Promise<IoReply> {
+  return new Promise<IoReply>((resolve, reject) => pending.set(id, { resolve, reject }));
 }
 
 /** Sends one request; requests made in the same tick go in one message. */
 export function ioRequest(req: IoRequest): Promise<IoReply> {
   const id = nextId++;
-  return new Promise<IoReply>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    outbox.push({ ...req, id });
-    if (!posting) {
-      posting = true;
-      queueMicrotask(post);
-    }
-  });
+  outbox.push({ ...req, id });
+  sendSoon();
+  return waitFor(id);
+}
+
+/**
+ * Sends one stream's drain (IoBatch.flushes): `writes` are (ring offset or -1 for silence,
+ * length, file position) triples, written in order, then the header patched to say `dataBytes`
+ * of data (-1: no patch). `ring` only when it changed. Rejects with an IoError whose `written`
+ * counts the writes that reached the file.
+ */
+export function ioFlush(file: number, ring: SharedArrayBuffer | undefined, writes: readonly number[], dataBytes: number): Promise<IoReply> {
+  const id = nextId++;
+  const need = flushLen + 4 + writes.length;
+  if (need > flushes.length) {
+    const grown = new Float64Array(Math.max(need, flushes.length * 2));
+    grown.set(flushes.subarray(0, flushLen));
+    flushes = grown;
+  }
+  const f = flushes;
+  f[flushLen] = id;
+  f[flushLen + 1] = file;
+  f[flushLen + 2] = dataBytes;
+  f[flushLen + 3] = writes.length / 3;
+  flushLen += 4;
+  for (let i = 0; i < writes.length; i++) f[flushLen + i] = writes[i]!;
+  flushLen += writes.length;
+  if (ring !== undefined) flushRings.push(id, ring);
+  sendSoon();
+  return waitFor(id);
 }
 
 /**

@@ -16,7 +16,7 @@ import { parentPort } from 'node:worker_threads';
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
-import type { IoMessage, IoReply } from './io-messages.js';
+import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
 type Op<K extends IoMessage['op']> = Extract<IoMessage, { op: K }>;
@@ -61,17 +61,25 @@ function lowerPriority(): void {
 lowerPriority();
 
 let out: IoReply[] = [];
+/** Ids of the flushes that succeeded this turn (all their writes and the header patch made). */
+let flushedOut: number[] = [];
 let queued = false;
-function answer(r: IoReply): void {
-  out.push(r);
+function sendAnswers(): void {
+  queued = false;
+  const flushed = flushedOut.length > 0 ? Float64Array.from(flushedOut) : null;
+  const answers: IoAnswers = { replies: out, flushed };
+  out = [];
+  flushedOut = [];
+  port.postMessage(answers, flushed !== null ? [flushed.buffer] : []);
+}
+function answerSoon(): void {
   if (queued) return;
   queued = true;
-  setImmediate(() => {
-    queued = false;
-    const o = out;
-    out = [];
-    port.postMessage(o);
-  });
+  setImmediate(sendAnswers);
+}
+function answer(r: IoReply): void {
+  out.push(r);
+  answerSoon();
 }
 
 function failure(id: number, err: unknown, extra?: Partial<IoReply>): void {
@@ -118,10 +126,9 @@ async function openFile(m: Op<'open'>): Promise<void> {
  * the two halves of a ring wrap, as one pwritev), then the header patch. On an error the answer
  * says how many writes reached the file before it.
  */
-function flush(m: Op<'flush'>): void {
-  const f = files.get(m.file)!;
-  if (m.ring !== undefined) f.ring = new Uint8Array(m.ring);
-  const w = m.writes;
+function flush(id: number, file: number, ring: SharedArrayBuffer | undefined, w: Float64Array, dataBytes: number): void {
+  const f = files.get(file)!;
+  if (ring !== undefined) f.ring = new Uint8Array(ring);
   let written = 0;
   try {
     for (let i = 0; i < w.length; ) {
@@ -141,14 +148,31 @@ function flush(m: Op<'flush'>): void {
       written = j / 3;
       i = j;
     }
-    if (m.dataBytes >= 0) {
-      const n = writeWavHeader(f.header, f.layout, m.dataBytes);
+    if (dataBytes >= 0) {
+      const n = writeWavHeader(f.header, f.layout, dataBytes);
       writeFullySync(f.fd, f.header, 0, n, 0);
     }
-    answer({ id: m.id, written });
+    flushedOut.push(id);
+    answerSoon();
   } catch (err) {
     runViews.length = 0;
-    failure(m.id, err, { written });
+    failure(id, err, { written });
+  }
+}
+
+/** The flushes of a batch, decoded (IoBatch.flushes). */
+function flushAll(fl: Float64Array, rings: readonly (number | SharedArrayBuffer)[]): void {
+  let r = 0;
+  for (let i = 0; i < fl.length; ) {
+    const id = fl[i]!;
+    const n = fl[i + 3]! * 3;
+    let ring: SharedArrayBuffer | undefined;
+    if (r < rings.length && rings[r] === id) {
+      ring = rings[r + 1] as SharedArrayBuffer;
+      r += 2;
+    }
+    flush(id, fl[i + 1]!, ring, fl.subarray(i + 4, i + 4 + n), fl[i + 2]!);
+    i += 4 + n;
   }
 }
 
@@ -223,8 +247,6 @@ function run(m: IoMessage): Promise<void> | void {
   switch (m.op) {
     case 'open':
       return openFile(m);
-    case 'flush':
-      return flush(m);
     case 'sidecar':
       return writeTextAtomicOnThread(m.path, m.json).then(() => answer({ id: m.id }));
     case 'finish':
@@ -236,8 +258,11 @@ function run(m: IoMessage): Promise<void> | void {
   }
 }
 
-port.on('message', (batch: IoMessage[]) => {
-  for (const m of batch) {
+port.on('message', (batch: IoBatch) => {
+  // A stream's open is answered before its first flush is sent, and its finish is sent after
+  // its last flush is answered, so requests and flushes of one batch never concern one file in
+  // an order that matters; requests go first all the same.
+  for (const m of batch.requests) {
     try {
       const r = run(m);
       if (r !== undefined) r.catch((err: unknown) => failure(m.id, err));
@@ -245,4 +270,5 @@ port.on('message', (batch: IoMessage[]) => {
       failure(m.id, err);
     }
   }
+  if (batch.flushes !== null) flushAll(batch.flushes, batch.rings);
 });

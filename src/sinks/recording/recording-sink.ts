@@ -22,7 +22,7 @@ import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { jsonFileText } from './file-ops.js';
-import { IoError, ioRequest, newIoFile, type IoFlush, type IoReply } from './io-thread.js';
+import { IoError, ioFlush, ioRequest, newIoFile, type IoReply } from './io-thread.js';
 import { reportDiscontinuities, reportGaps, type RecordingManifest, type RecordingSidecar, type RecordingStopReason } from './manifest.js';
 import type { RecordingPaths } from './paths.js';
 import { Outcome, Plan, TimelineBuffer } from './timeline-buffer.js';
@@ -240,7 +240,7 @@ export class RecordingSink implements Sink {
     const { headerBytes, blockAlign } = this.#setup.layout;
     const maxSilence = Math.floor(SILENCE_BYTES / blockAlign);
     const file = this.#file!;
-    // Reused: the request is cloned when it is posted, and the next drain starts after the answer.
+    // Reused: ioFlush encodes them at once, and the next drain starts after the answer.
     const writes = this.#writes;
     const ends = this.#ends;
     writes.length = 0;
@@ -271,11 +271,11 @@ export class RecordingSink implements Sink {
       const patch = buf.filePos !== this.#headerFrames && (this.#headerDue || performance.now() - this.#headerAt >= this.#setup.headerIntervalMs);
       this.#headerDue = false;
       if (ends.length > 0 || patch) {
-        const req: IoFlush = { op: 'flush', file, writes, dataBytes: patch ? buf.filePos * blockAlign : -1 };
-        if (buf.shared !== this.#ringSent) req.ring = this.#ringSent = buf.shared;
+        let ring: SharedArrayBuffer | undefined;
+        if (buf.shared !== this.#ringSent) ring = this.#ringSent = buf.shared;
         let err: unknown = null;
         try {
-          await ioRequest(req);
+          await ioFlush(file, ring, writes, patch ? buf.filePos * blockAlign : -1);
         } catch (e) {
           err = e;
         }
