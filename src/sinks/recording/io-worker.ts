@@ -7,28 +7,18 @@
  * syncs, but their CPU (creating a file is ~0.3 ms of kernel time on an ext4 VM disk) is this
  * thread's, not four pool threads' beside the event loop.
  *
- * The thread runs at a lower priority than the event loop (Linux: a thread has its own nice
- * value): when both want the core (a gateway pinned to one, a burst of 500 opens or finishes)
- * the loop's frames and probes go first and the file work fills the loop's idle time; a lone
- * I/O thread still gets the whole core. Measured: bench/RESULTS.md, "Issue 19 work".
+ * The thread keeps the process's priority: a lower one (it was 5 nicer for a while) did not
+ * shorten the bursts' loop delay clearly, and on a host where other processes want the cores it
+ * let the thread fall more than the rings' 5 s behind, which drops audio (bench/RESULTS.md,
+ * "Issue 19 work").
  */
 import { parentPort } from 'node:worker_threads';
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
 import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
 type Op<K extends IoMessage['op']> = Extract<IoMessage, { op: K }>;
-
-/**
- * How much nicer than the thread that started it the I/O thread runs. +5 is CFS weight 335
- * against the loop's 1024: while the loop wants the whole core the thread still gets a quarter
- * of it, several times what the steady writes of 500 streams take (~5 %), so a busy loop delays
- * the disk without starving it (a starved thread would turn load into dropped frames once the
- * rings' 5 s are full). +10 (weight 110, ~10 %) left too little margin.
- */
-const IO_THREAD_NICER_BY = 5;
 
 const port = parentPort!;
 /** Silence blocks (16-bit zero or mu-law 0xFF): a silence write is at most one of these. */
@@ -47,18 +37,6 @@ const files = new Map<number, OpenFile>();
 const runViews: Uint8Array[] = [];
 /** Most writes merged into one pwritev (Linux's IOV_MAX is 1024; a drain rarely has more than 2). */
 const MAX_RUN = 64;
-
-/** Lowers this thread's priority (Linux: /proc/thread-self names its thread id); elsewhere nothing. */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    // A new thread starts at its parent's nice value; raising it needs no privilege.
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + IO_THREAD_NICER_BY));
-  } catch {
-    // No /proc, or not allowed: the thread keeps the process's priority.
-  }
-}
-lowerPriority();
 
 let out: IoReply[] = [];
 /** Ids of the flushes that succeeded this turn (all their writes and the header patch made). */
