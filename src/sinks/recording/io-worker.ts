@@ -13,7 +13,7 @@
  * "Issue 19 work").
  */
 import { parentPort } from 'node:worker_threads';
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
 import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
@@ -105,7 +105,13 @@ async function openFile(m: Op<'open'>): Promise<void> {
  * says how many writes reached the file before it.
  */
 function flush(id: number, file: number, ring: SharedArrayBuffer | undefined, w: Float64Array, dataBytes: number): void {
-  const f = files.get(file)!;
+  const f = files.get(file);
+  // The sink flushes only between its open's answer and its finish; a flush for a file the
+  // thread does not hold fails alone instead of throwing the thread (and every recording) away.
+  if (f === undefined) {
+    failure(id, new Error(`recording file ${file} is not open`), { written: 0 });
+    return;
+  }
   if (ring !== undefined) f.ring = new Uint8Array(ring);
   let written = 0;
   try {
@@ -209,16 +215,6 @@ function close(m: Op<'close'>): void {
     }
   }
   answer({ id: m.id });
-}
-
-/** Whether `path` exists (stat succeeds), as file-ops' exists() but on this thread. */
-function existsSync(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function run(m: IoMessage): Promise<void> | void {
