@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -69,36 +69,13 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 
 /**
  * Writes `text` to `path` so that a reader (or a crash) sees the old file or the new one, never
- * half of it: temp file beside it, fsync, rename.
+ * half of it: temp file beside it, fsync, rename. The metadata calls run synchronously on the
+ * calling thread (the recording I/O thread, or start-up recovery before any stream) and only the
+ * fsync waits on libuv's pool: creating a file costs ~0.3 ms of kernel CPU on an ext4 VM disk, and
+ * as pool jobs a burst of 500 put four pool threads beside the event loop on its core
+ * (bench/RESULTS.md, "Issue 19 work").
  */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  let fh: FileHandle;
-  try {
-    fh = await open(tmp, 'w');
-  } catch (err) {
-    // The directory was removed under a live stream (an operator cleaning up): make it again.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true });
-    fh = await open(tmp, 'w');
-  }
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-/**
- * {@link writeTextAtomic} for the recording I/O thread: the same steps (temp file beside it,
- * fsync, rename), but the metadata calls run synchronously on the calling thread and only the
- * fsync waits on libuv's pool. Creating a file costs ~0.3 ms of kernel CPU on an ext4 VM disk;
- * run as pool jobs, a burst of 500 puts four pool threads beside the event loop on its core
- * (bench/RESULTS.md, "Issue 19 work"), here it stays on the I/O thread, at its priority.
- */
-export async function writeTextAtomicOnThread(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
   let fd: number;
   try {
@@ -124,8 +101,11 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
 }
 
-/** {@link fsyncDir}, with the open and close on the calling thread and the fsync on the pool. */
-export async function fsyncDirOnThread(dir: string): Promise<void> {
+/**
+ * Makes a rename inside `dir` durable. Best effort: not every platform can fsync a directory. The
+ * open and close run on the calling thread, the fsync on the pool.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
   let fd: number;
   try {
     fd = openSync(dir, 'r');
@@ -161,19 +141,6 @@ export async function sha256OfFile(path: string): Promise<string> {
   }
 }
 
-/** Makes a rename inside `dir` durable. Best effort: not every platform can fsync a directory. */
-export async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // EISDIR/EPERM/EINVAL on some platforms; the rename itself already happened.
-  }
-}
 
 export async function exists(path: string): Promise<boolean> {
   try {

@@ -14,7 +14,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { fsyncDirOnThread, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomicOnThread, jsonFileText } from './file-ops.js';
+import { fsyncDir, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomic, jsonFileText } from './file-ops.js';
 import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
@@ -92,7 +92,7 @@ async function openFile(m: Op<'open'>): Promise<void> {
     fd = openSync(m.partial, 'wx+');
     files.set(m.file, { fd, ring: null, header: Buffer.from(m.header), layout: wavLayout(m.format, m.channels) });
     writeFullySync(fd, m.header, 0, m.header.length, 0);
-    await writeTextAtomicOnThread(m.sidecar, m.sidecarJson);
+    await writeTextAtomic(m.sidecar, m.sidecarJson);
     answer({ id: m.id });
   } catch (err) {
     failure(m.id, err, { opened: fd !== null });
@@ -177,19 +177,19 @@ async function finish(m: Op<'finish'>): Promise<void> {
     closed = true;
     closeSync(fd);
     renameSync(m.partial, m.wav);
-    await fsyncDirOnThread(m.dir);
+    await fsyncDir(m.dir);
     const size = statSync(m.wav).size;
     const hex = await sha256OfFile(m.wav);
     const manifest = JSON.parse(m.manifestJson) as Record<string, unknown>;
     manifest.bytes = size;
     manifest.sha256 = hex;
-    await writeTextAtomicOnThread(m.manifest, jsonFileText(manifest));
+    await writeTextAtomic(m.manifest, jsonFileText(manifest));
     try {
       unlinkSync(m.sidecar);
     } catch {
       // already gone
     }
-    await fsyncDirOnThread(m.dir);
+    await fsyncDir(m.dir);
     answer({ id: m.id, bytes: size, sha256: hex, restored });
   } catch (err) {
     if (!closed) {
@@ -222,7 +222,7 @@ function run(m: IoMessage): Promise<void> | void {
     case 'open':
       return openFile(m);
     case 'sidecar':
-      return writeTextAtomicOnThread(m.path, m.json).then(() => answer({ id: m.id }));
+      return writeTextAtomic(m.path, m.json).then(() => answer({ id: m.id }));
     case 'finish':
       return finish(m);
     case 'close':

@@ -17,7 +17,7 @@ const SPOTTER_BASE_ARGS: readonly string[] = ['-logfn', '/dev/null', '-time', 'y
 
 /**
  * Starting cepstral mean for the spotter (`-cmninit`, written into a copy of the model's
- * feat.params by writeSpotterFeatParams), for telephone audio as this gateway feeds it (8 kHz
+ * feat.params by writeFeatParams), for telephone audio as this gateway feeds it (8 kHz
  * mu-law, upsampled by Upsampler8kTo16k). pocketsphinx subtracts a running mean of the cepstrum
  * (live CMN); until a recogniser's first utterance has ended it uses the start value, and then
  * the mean of that utterance alone. The model's start value (41.00,-5.29,-0.12,5.09,…: wideband
