@@ -47,11 +47,10 @@ export type IoRequest =
       dir: string;
       wav: string;
       partial: string;
-      sidecar: string;
-      sidecarJson: string;
       header: Uint8Array;
     }
-  | { op: 'sidecar'; path: string; json: string }
+  /** Written once, with the first media (recording-sink.ts #drain); `dir` is made again if it was removed. */
+  | { op: 'sidecar'; dir: string; path: string; json: string }
   | {
       op: 'finish';
       file: number;

@@ -8,8 +8,8 @@
  *   sink.#drain ── flush {ring (shared), [off, len, at]…, ► pwrite(v) from the ring, then the
  *                         data size}                   header's sizes patched and written at 0
  *               ◄── written ────────────────────────── (sync: page-cache writes are short)
- *   sink.open   ── open {paths, layout, header,  ────► mkdir, exclusive open, header, sidecar
- *                        sidecar}
+ *   sink.open   ── open {paths, layout, header} ───► mkdir, exclusive open, header
+ *   first drain ── sidecar {json} (with its flush) ─► the sidecar, written once, in place
  *   sink.close  ── finish {sizes, header, manifest} ─► truncate, fsync, rename, hash, manifest,
  *               ◄── {bytes, sha256} ──────────────── sidecar removed (async: fsyncs and the
  *                                                     hash read run on libuv's pool in parallel)

@@ -84,19 +84,54 @@ async function restorePartial(fd: number, partial: string, dir: string): Promise
   }
 }
 
-async function openFile(m: Op<'open'>): Promise<void> {
+/**
+ * A stream's start: its directory, the .partial created exclusively (a live stream's SID reused
+ * fails here), the header. The sidecar follows with the first media ({@link writeSidecar}), so
+ * a start costs two file creations (directory, .partial) instead of four (the sidecar was also
+ * created here and again, through a temp file, once the first media timestamp was known).
+ */
+function openFile(m: Op<'open'>): void {
   let fd: number | null = null;
   try {
-    mkdirSync(m.dir, { recursive: true });
-    if (existsSync(m.wav)) throw new Error(`${m.wav} already exists; refusing to overwrite it`);
+    // A directory made just now (mkdirSync answers the first one it made) holds no .wav to refuse.
+    if (mkdirSync(m.dir, { recursive: true }) === undefined && existsSync(m.wav)) {
+      throw new Error(`${m.wav} already exists; refusing to overwrite it`);
+    }
     fd = openSync(m.partial, 'wx+');
     files.set(m.file, { fd, ring: null, header: Buffer.from(m.header), layout: wavLayout(m.format, m.channels) });
     writeFullySync(fd, m.header, 0, m.header.length, 0);
-    await writeTextAtomic(m.sidecar, m.sidecarJson);
     answer({ id: m.id });
   } catch (err) {
     failure(m.id, err, { opened: fd !== null });
   }
+}
+
+/**
+ * The sidecar, written once, in place: no temp file, no rename, no fsync. What a crash can lose:
+ * a kill -9 keeps the page cache, so a sidecar whose write returned is there for recovery; one
+ * killed inside this call leaves an empty or cut file, which recover.ts reads as no sidecar (its
+ * JSON does not parse), as it reads a stream killed before its first media (no sidecar yet), and
+ * takes format and channels from the WAV header, losing only the metadata (conference, custom
+ * parameters, wall start, media start). The .partial's audio is not fsynced before the finish
+ * either, so after a power loss the sidecar is no less durable than the audio it describes.
+ */
+function writeSidecar(m: Op<'sidecar'>): void {
+  const bytes = Buffer.from(m.json);
+  let fd: number;
+  try {
+    fd = openSync(m.path, 'w');
+  } catch (err) {
+    // The directory was removed under a live stream (an operator cleaning up): make it again.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(m.dir, { recursive: true });
+    fd = openSync(m.path, 'w');
+  }
+  try {
+    writeFullySync(fd, bytes, 0, bytes.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  answer({ id: m.id });
 }
 
 /**
@@ -222,7 +257,7 @@ function run(m: IoMessage): Promise<void> | void {
     case 'open':
       return openFile(m);
     case 'sidecar':
-      return writeTextAtomic(m.path, m.json).then(() => answer({ id: m.id }));
+      return writeSidecar(m);
     case 'finish':
       return finish(m);
     case 'close':

@@ -104,7 +104,8 @@ export class RecordingSink implements Sink {
   #headerAt = 0;
   /** flush() wants the header patched at the end of the next drain, whatever the interval. */
   #headerDue = false;
-  #sidecarHasStart = false;
+  /** The sidecar was sent (once, with the first media timestamp). */
+  #sidecarWritten = false;
   #queuedShown = 0;
   #error: string | null = null;
   #closed: Promise<void> | null = null;
@@ -210,9 +211,9 @@ export class RecordingSink implements Sink {
     writeWavHeader(this.#header, layout, 0);
     try {
       // The I/O thread makes the directory, refuses an existing .wav, opens the .partial
-      // exclusively, writes the header and only then the sidecar (a stream that reuses a live
-      // SID must fail at the open, not overwrite the live stream's sidecar: recovery believes it).
-      await ioRequest({ op: 'open', file, format: layout.format, channels: layout.channels, dir: paths.dir, wav: paths.wav, partial: paths.partial, sidecar: paths.sidecar, sidecarJson: jsonFileText(this.#sidecar()), header: this.#headerCopy() });
+      // exclusively and writes the header. The sidecar waits for the first media (#drain): a
+      // stream that reuses a live SID fails here and never writes one (recovery believes it).
+      await ioRequest({ op: 'open', file, format: layout.format, channels: layout.channels, dir: paths.dir, wav: paths.wav, partial: paths.partial, header: this.#headerCopy() });
       this.#headerFrames = 0;
       this.#file = file;
       // Frames that arrived while the file was being made may already pass the threshold.
@@ -246,6 +247,18 @@ export class RecordingSink implements Sink {
     writes.length = 0;
     ends.length = 0;
     let submitted = 0;
+    // The sidecar, once, as soon as the first media timestamp is known: in the same batch as
+    // this drain's writes and ahead of them (the thread runs requests first), so no audio is
+    // on disk without it. Settled to its error (or null) so a failed flush leaves no rejection.
+    let sidecar: Promise<unknown> | null = null;
+    if (!this.#sidecarWritten && buf.firstTimestampMs !== null) {
+      this.#sidecarWritten = true;
+      const { dir, sidecar: path } = this.#setup.paths;
+      sidecar = ioRequest({ op: 'sidecar', dir, path, json: jsonFileText(this.#sidecar()) }).then(
+        () => null,
+        (err: unknown) => err ?? new Error('sidecar write failed'),
+      );
+    }
     try {
       while (true) {
         const plan = final ? buf.plan(buf.frontier, buf.finalEnd, maxSilence) : buf.plan(buf.horizon(), 0, maxSilence);
@@ -289,9 +302,9 @@ export class RecordingSink implements Sink {
         this.#showQueued();
         if (err !== null) throw err;
       }
-      if (!this.#sidecarHasStart && buf.firstTimestampMs !== null) {
-        this.#sidecarHasStart = true;
-        await ioRequest({ op: 'sidecar', path: this.#setup.paths.sidecar, json: jsonFileText(this.#sidecar()) });
+      if (sidecar !== null) {
+        const err = await sidecar;
+        if (err !== null) throw err;
       }
     } catch (err) {
       this.#fail(err);

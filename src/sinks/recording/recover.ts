@@ -1,7 +1,8 @@
 /**
  * Start-up repair of recordings a dead process left behind. A killed gateway leaves, per stream,
  * `{StreamSid}.wav.partial` (valid up to its last header patch, and holding audio written after
- * it) and the `{StreamSid}.partial.json` sidecar. For each one found:
+ * it) and, once the stream had media, the `{StreamSid}.partial.json` sidecar (written once, in
+ * place: an empty or cut one reads as none). For each one found:
  *
  *   .wav.partial ─► header sizes rewritten from the file length (cut to whole sample frames)
  *                ─► fsync, rename to .wav ─► manifest with "recovered": true ─► sidecar removed

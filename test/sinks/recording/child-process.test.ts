@@ -19,11 +19,14 @@ await module[process.argv[3]](process.argv[2]);`;
 let dir: string;
 tempDirEachTest((d) => (dir = d), 'sg-rec-');
 
-/** Starts the recording child, waits until it has fed `frames` frames, kills it with SIGKILL. */
-function recordThenKill(frames: number): Promise<number> {
+/**
+ * Starts the recording child's `scenario`, waits until it has printed a line that `enough`
+ * accepts, kills it with SIGKILL and resolves with that line.
+ */
+function runThenKill(scenario: string, enough: (line: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', RUN_CHILD, CHILD, dir, 'live'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let last = 0;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', RUN_CHILD, CHILD, dir, scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let last = '';
     let err = '';
     let buffered = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -31,8 +34,9 @@ function recordThenKill(frames: number): Promise<number> {
       buffered += d.toString();
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
-      for (const l of lines) last = Number(l);
-      if (last >= frames && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+      if (child.killed) return;
+      for (const l of lines) last = l;
+      if (lines.length > 0 && enough(last) && child.exitCode === null) child.kill('SIGKILL');
     });
     child.on('exit', (code, signal) => {
       if (signal === 'SIGKILL') resolve(last);
@@ -43,7 +47,7 @@ function recordThenKill(frames: number): Promise<number> {
 
 describe('RecordingSink under kill -9', () => {
   it('loses at most about the last second: recovery yields a valid WAV of everything before it', async () => {
-    const fed = await recordThenKill(200); // 4 s of audio, fed in real time
+    const fed = Number(await runThenKill('live', (l) => Number(l) >= 200)); // 4 s of audio, fed in real time
     const callDir = join(dir, 'recordings', capture.info.accountSid, capture.info.callSid);
     expect(readdirSync(callDir).sort()).toEqual([`${capture.info.streamSid}.partial.json`, `${capture.info.streamSid}.wav.partial`]);
 
@@ -60,6 +64,21 @@ describe('RecordingSink under kill -9', () => {
     expect(firstDiff(got, want)).toBe(-1);
     expect(manifest).toMatchObject({ recovered: true, mediaStartMs: 99, durationMs: frames * 20, streamSid: capture.info.streamSid });
     expect((await soxInfo(wavPath)).Duration).toMatch(new RegExp(`= ${frames * 160} samples`));
+  });
+
+  it('killed after the open and before the first media (no sidecar yet): recovery takes the layout from the WAV header', async () => {
+    await runThenKill('opened', (l) => l === 'opened');
+    const callDir = join(dir, 'recordings', capture.info.accountSid, capture.info.callSid);
+    expect(readdirSync(callDir)).toEqual([`${capture.info.streamSid}.wav.partial`]);
+
+    const report = await recoverPartialRecordings(dir, testContext().log);
+    expect(report.failed).toEqual([]);
+    expect(report.recovered).toHaveLength(1);
+    const { wavPath, manifest } = report.recovered[0]!;
+    expect(readWav(wavPath)).toMatchObject({ formatTag: 7, channels: 2, dataSize: 0 });
+    expect(manifest).toMatchObject({ recovered: true, format: 'mulaw', channels: 2, tracks: ['inbound', 'outbound'], durationMs: 0, mediaStartMs: null, streamSid: capture.info.streamSid });
+    expect((await soxInfo(wavPath)).Channels).toBe('2');
+    expect(readdirSync(callDir).sort()).toEqual([`${capture.info.streamSid}.json`, `${capture.info.streamSid}.wav`]);
   });
 });
 

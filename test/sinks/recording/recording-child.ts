@@ -31,6 +31,21 @@ export function live(dataDir: string): void {
 }
 
 /**
+ * Opens a stereo mu-law recording and, once its open is done (the .partial and its header are on
+ * disk), prints `opened` and waits, with no media: no sidecar is written before the first media
+ * timestamp, so a kill now is the window between the open and the sidecar.
+ */
+export async function opened(dataDir: string): Promise<void> {
+  const capture = loadCapture();
+  const factory = createRecordingSinkFactory({ dataDir, format: 'mulaw' });
+  const sink = factory.open({ ...capture.info, tracks: ['inbound', 'outbound'] }, { log: pino({ level: 'silent' }), stats: { dropped: 0, errors: 0, queued: 0 } });
+  if (sink === null) throw new Error('sink refused the capture');
+  await sink.flush(); // waits for the open; with no media it writes nothing
+  process.stdout.write('opened\n');
+  setInterval(() => undefined, 1000);
+}
+
+/**
  * Records the whole capture as fast as the writer drains, closes, and prints one JSON line: the
  * stats and the error log lines. Run under `ulimit -f` to make writes fail part-way.
  */

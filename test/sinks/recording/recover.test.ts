@@ -188,6 +188,27 @@ describe('recoverPartialRecordings', () => {
     expect(ctx.lines.some((l) => l.level === 40 && String(l.msg).includes('sidecar ignored'))).toBe(true);
   });
 
+  it('reads an empty or cut sidecar (a kill inside its one in-place write) as none, and takes the layout from the header', async () => {
+    const d = callDir(dir);
+    mkdirSync(d, { recursive: true });
+    const other = `MZ${'b'.repeat(32)}`;
+    const data = Buffer.alloc(1600, 0x7f); // 800 stereo mu-law sample frames
+    const whole = JSON.stringify({ version: 1, format: 'mulaw', channels: 2, tracks: ['inbound', 'outbound'], customParameters: { a: 'b' }, mediaStartMs: 5, wallStart: '2026-01-01T00:00:00.000Z' });
+    for (const [sid, sidecar] of [[streamSid, ''], [other, whole.slice(0, whole.length - 1)]] as const) {
+      writeFileSync(join(d, `${sid}.wav.partial`), Buffer.concat([header(7, 2, 0), data]));
+      writeFileSync(join(d, `${sid}.partial.json`), sidecar);
+    }
+    const report = await recoverPartialRecordings(dir, testContext().log);
+    expect(report.failed).toEqual([]);
+    expect(report.recovered).toHaveLength(2);
+    for (const sid of [streamSid, other]) {
+      const m = JSON.parse(readFileSync(join(d, `${sid}.json`), 'utf8')) as RecordingManifest;
+      expect(m).toMatchObject({ recovered: true, format: 'mulaw', channels: 2, tracks: ['inbound', 'outbound'], customParameters: {}, mediaStartMs: null, durationMs: 100, error: null });
+      expect(readWav(join(d, `${sid}.wav`))).toMatchObject({ formatTag: 7, channels: 2, dataSize: 1600 });
+    }
+    expect(readdirSync(d).sort()).toEqual([`${other}.json`, `${other}.wav`, `${streamSid}.json`, `${streamSid}.wav`].sort());
+  });
+
   it('gives a file cut inside its header an empty, valid header', async () => {
     const d = callDir(dir);
     mkdirSync(d, { recursive: true });
