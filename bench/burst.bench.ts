@@ -2,8 +2,15 @@
  * Burst bench: N streams open within about a second, stream for a while, and stop within about
  * a second, the way a conference starting (or a process taking over another's streams) does.
  * For each server the run is cut into three phases, and each reports the server's event-loop
- * delay (1 ms monitor), the frames' ingest lag, and an HTTP probe's latency (GET /healthz every
- * 20 ms from this process, one at a time, as a balancer would):
+ * delay (1 ms monitor), the frames' ingest lag, and two HTTP probes' latency (GET /healthz every
+ * 20 ms from this process, one at a time each), made the same way against every server:
+ *
+ *   kept-alive:     one connection, opened and used once before the burst (a scraper's), so a
+ *                   probe waits only for the server's loop to read and answer it;
+ *   new connection: a connection per probe (`Connection: close`, a balancer's health check), so
+ *                   a probe also waits in the listen socket's accept queue. Node (libuv >= 1.45)
+ *                   accepts one connection per loop iteration, so behind a burst of connects a
+ *                   probe waits about (connections queued ahead) x (the server's iteration time).
  *
  *   start:  generator connects all N at once (connectConcurrency = N) … 1 s after the last start
  *   steady: the generator's measured window
@@ -17,6 +24,7 @@
  * servers in the same run (the brief's target: within 10 ms of the floor's, loop p99 < 10 ms).
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +43,10 @@ type Phase = (typeof PHASES)[number];
 export interface PhaseResult {
   loop: LoopMarkReport;
   lag: LagSnapshot;
+  /** GET /healthz on one kept-alive connection (opened before the burst). */
   probe: LagSnapshot;
+  /** GET /healthz on a new connection each time (through the accept queue); absent in runs saved before it. */
+  probeNew?: LagSnapshot;
   cpuUsPerMsg: number;
   /** The server's CPU in the phase, event-loop thread and the others (I/O thread, libuv pool, GC helpers). */
   threads: ThreadCpuSplit;
@@ -57,20 +68,36 @@ export interface BurstResult {
   phases: Record<Phase, PhaseResult>;
 }
 
+/** One GET /healthz; resolves with its latency in ms (5000 on an error or after 5 s). */
+function probeOnce(port: number, agent: Agent | false): Promise<number> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let done = false;
+    const finish = (ms: number) => {
+      if (done) return;
+      done = true;
+      resolve(ms);
+    };
+    // agent false: Node's client sends `Connection: close` and the server closes after answering.
+    const req = request({ host: '127.0.0.1', port, path: '/healthz', agent, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => finish(performance.now() - t0));
+      res.on('error', () => finish(5000));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => finish(5000));
+    req.end();
+  });
+}
+
 /** One probe at a time, every `everyMs`, each latency recorded in the current phase's histogram. */
-function startProbe(port: number, everyMs: number, current: () => LagRecorder): () => Promise<void> {
+function startProbe(port: number, agent: Agent | false, everyMs: number, current: () => LagRecorder): () => Promise<void> {
   let running = true;
   const done = (async () => {
     while (running) {
       const rec = current();
       const t0 = performance.now();
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
-        await res.arrayBuffer();
-        rec.record(performance.now() - t0);
-      } catch {
-        rec.record(5000);
-      }
+      rec.record(await probeOnce(port, agent));
       const wait = everyMs - (performance.now() - t0);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
@@ -93,6 +120,7 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: generatorArgs(), logFile });
 
     const probes: Record<Phase, LagRecorder> = { start: new LagRecorder(), steady: new LagRecorder(), stop: new LagRecorder() };
+    const probesNew: Record<Phase, LagRecorder> = { start: new LagRecorder(), steady: new LagRecorder(), stop: new LagRecorder() };
     let phase: Phase = 'start';
     const results: Partial<Record<Phase, PhaseResult>> = {};
     const s = srv;
@@ -113,16 +141,24 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
         loop,
         lag: win.lag,
         probe: probes[ended].snapshot(),
+        probeNew: probesNew[ended].snapshot(),
         cpuUsPerMsg: win.frames > 0 ? (win.cpuUserUs + win.cpuSystemUs) / win.frames : NaN,
         threads,
         monoMs: { from: win.startMonoMs, to: win.endMonoMs },
       };
     };
 
+    // Both probes' first request is made (and the kept-alive connection opened) before the
+    // burst, for every server alike: a first connection racing the N connects would wait in the
+    // accept queue behind them, and only in the runs where the generator started first.
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    await probeOnce(ready.port, keepAlive);
+    await probeOnce(ready.port, false);
     await s.request<LoopMarkReport>({ type: 'loop-mark' }, 'loop', 10_000);
     threadsAt = threadCpuMs(ready.pid);
     s.send({ type: 'window-start' });
-    const stopProbe = startProbe(ready.port, 20, () => probes[phase]);
+    const stopProbe = startProbe(ready.port, keepAlive, 20, () => probes[phase]);
+    const stopProbeNew = startProbe(ready.port, false, 20, () => probesNew[phase]);
 
     const g = gen;
     const connectedP = g.next<Extract<GeneratorEvent, { type: 'connected' }>>('connected', 120_000);
@@ -145,6 +181,8 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     await new Promise((r) => setTimeout(r, 1500));
     await endPhase(null);
     await stopProbe();
+    await stopProbeNew();
+    keepAlive.destroy();
     s.send({ type: 'shutdown' });
     await s.stop(60_000);
     await g.stop(2000);
@@ -182,7 +220,7 @@ export async function runBurst(opts: { servers: ServerKind[]; streams: number; s
       `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}${lostInRecording(r)}; ` +
         PHASES.map((p) => {
           const x = r.phases[p];
-          return `${p}: loop p99/max ${fmt(x.loop.p99Ms, 1)}/${fmt(x.loop.maxMs, 1)} ms, probe p99 ${fmt(x.probe.p99Ms, 1)} ms, CPU main/other ${fmtInt(x.threads.mainMs)}/${fmtInt(x.threads.otherMs)} ms`;
+          return `${p}: loop p99/max ${fmt(x.loop.p99Ms, 1)}/${fmt(x.loop.maxMs, 1)} ms, probe p99 kept/new ${fmt(x.probe.p99Ms, 1)}/${fmt(x.probeNew?.p99Ms ?? NaN, 1)} ms, CPU main/other ${fmtInt(x.threads.mainMs)}/${fmtInt(x.threads.otherMs)} ms`;
         }).join('; '),
     );
   }
@@ -205,6 +243,7 @@ export function burstMarkdown(results: readonly BurstResult[]): string {
         fmtInt(r.streams),
         `${fmt(x.loop.p99Ms, 1)} / ${fmt(x.loop.maxMs, 1)}`,
         `${fmt(x.probe.p50Ms, 1)} / ${fmt(x.probe.p99Ms, 1)} / ${fmt(x.probe.maxMs, 1)} (${x.probe.count})`,
+        x.probeNew === undefined ? '–' : `${fmt(x.probeNew.p50Ms, 1)} / ${fmt(x.probeNew.p99Ms, 1)} / ${fmt(x.probeNew.maxMs, 1)} (${x.probeNew.count})`,
         `${fmt(x.lag.p99Ms, 2)} / ${fmt(x.lag.maxMs, 1)}`,
         p === 'steady' ? fmt(x.cpuUsPerMsg, 2) : '–',
         `${fmtInt(x.threads.mainMs)} / ${fmtInt(x.threads.otherMs)} (${x.threads.others.map((ms) => fmtInt(ms)).join(', ')})`,
@@ -212,7 +251,7 @@ export function burstMarkdown(results: readonly BurstResult[]): string {
       ]);
     }
   }
-  return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'CPU ms: main / other threads (busiest)', 'connect / lost'], rows);
+  return mdTable(['server', 'phase', 'streams', 'loop delay p99 / max ms', 'probe kept-alive p50 / p99 / max ms (n)', 'probe new connection p50 / p99 / max ms (n)', 'ingest lag p99 / max ms', 'CPU µs/msg', 'CPU ms: main / other threads (busiest)', 'connect / lost'], rows);
 }
 
 /** The profiled phases' top functions by self time (ms of CPU in the phase, and share of busy time). */

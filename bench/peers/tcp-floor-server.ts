@@ -17,6 +17,7 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const PAYLOAD_KEY = Buffer.from('"payload":"');
 const HEADER_END = Buffer.from('\r\n\r\n');
 const KEY_RE = /^sec-websocket-key:\s*(\S+)\s*$/im;
+const CLOSE_RE = /^connection:\s*close\s*$/im;
 const MAX_FRAME = 64 * 1024;
 
 runServerChild(async (lag: LagRecorder) => {
@@ -64,15 +65,22 @@ runServerChild(async (lag: LagRecorder) => {
     socket.on('data', (chunk: Buffer) => {
       let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
       pending = null;
-      if (!upgraded) {
+      while (!upgraded) {
         const h = buf.indexOf(HEADER_END);
         if (h < 0) {
-          pending = buf;
+          pending = buf.length > 0 ? buf : null;
           return;
         }
-        const key = KEY_RE.exec(buf.toString('latin1', 0, h))?.[1];
-        // Not an upgrade: an HTTP probe (the burst bench's health check); answer it and close.
-        if (!key) return void socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+        const head = buf.toString('latin1', 0, h);
+        const key = KEY_RE.exec(head)?.[1];
+        // Not an upgrade: an HTTP probe (the burst bench's health checks). Kept alive unless the
+        // client asks to close, as Node's HTTP servers do, so both probe kinds cost what they cost there.
+        if (!key) {
+          if (CLOSE_RE.test(head)) return void socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+          buf = buf.subarray(h + HEADER_END.length);
+          continue;
+        }
         const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
         socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
         upgraded = true;

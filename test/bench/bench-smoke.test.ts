@@ -63,7 +63,7 @@ describe('bench/run.ts --quick', () => {
 });
 
 describe('bench/burst.bench.ts', () => {
-  it('opens, streams and stops a small burst on streamgate and the TCP floor: three phases each, probes answered, 0 lost', { timeout: 90_000 }, async () => {
+  it('opens, streams and stops a small burst on streamgate and the TCP floor: three phases each, both probes answered, 0 lost', { timeout: 90_000 }, async () => {
     const { runBurst } = await import('../../bench/burst.bench.js');
     const results: BurstResult[] = await runBurst({ servers: ['streamgate', 'tcp-floor'], streams: 20, steadyMs: 1000, outDir: dir });
     expect(results.map((r) => r.server)).toEqual(['streamgate', 'tcp-floor']);
@@ -72,9 +72,12 @@ describe('bench/burst.bench.ts', () => {
       expect(r.sent, r.server).toBeGreaterThan(0);
       expect(r.received, r.server).toBe(r.sent);
       for (const p of ['start', 'steady', 'stop'] as const) {
-        expect(r.phases[p].probe.count, `${r.server} ${p}`).toBeGreaterThan(0);
-        // A probe that timed out is recorded as 5000 ms: none may have.
-        expect(r.phases[p].probe.maxMs, `${r.server} ${p}`).toBeLessThan(5000);
+        // Both probes (kept-alive and new connection) against both servers, the floor included.
+        for (const probe of [r.phases[p].probe, r.phases[p].probeNew!]) {
+          expect(probe.count, `${r.server} ${p}`).toBeGreaterThan(0);
+          // A probe that failed or timed out is recorded as 5000 ms: none may have.
+          expect(probe.maxMs, `${r.server} ${p}`).toBeLessThan(5000);
+        }
         expect(Number.isFinite(r.phases[p].loop.maxMs)).toBe(true);
       }
       expect(r.phases.steady.lag.count, r.server).toBeGreaterThan(0);
