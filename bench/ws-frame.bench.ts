@@ -51,8 +51,10 @@ function cases(frames: Buffer[]): TimedCase[] {
   socket.on('data', () => {
     throw new Error('the reader handed a media frame to ws');
   });
-  MediaFrameReader.attach(socket, 64 * 1024, (chunk, start) => {
-    seen += chunk[start]!;
+  MediaFrameReader.attach(socket, 64 * 1024, {
+    onTextBytes(chunk, _receivedAt, start) {
+      seen += chunk[start]!;
+    },
   });
   return [
     {

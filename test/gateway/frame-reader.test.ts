@@ -39,7 +39,7 @@ function setup() {
   const ws: Buffer[] = [];
   socket.on('data', (c: Buffer) => ws.push(Buffer.from(c)));
   const got: string[] = [];
-  const reader = MediaFrameReader.attach(socket, MAX, (chunk, start, end) => got.push(chunk.toString('utf8', start, end)));
+  const reader = MediaFrameReader.attach(socket, MAX, { onTextBytes: (chunk, _at, start, end) => void got.push(chunk.toString('utf8', start, end)) });
   expect(reader).not.toBeNull();
   return { socket, ws, got, reader: reader!, wsBytes: () => Buffer.concat(ws) };
 }
@@ -129,10 +129,10 @@ describe('MediaFrameReader', () => {
 
   it('leaves ws in place on a socket that does not look as handleUpgrade leaves it', () => {
     const socket = new PassThrough();
-    expect(MediaFrameReader.attach(socket, MAX, () => undefined)).toBeNull();
+    expect(MediaFrameReader.attach(socket, MAX, { onTextBytes: () => undefined })).toBeNull();
     socket.on('data', () => undefined);
     socket.on('data', () => undefined);
-    expect(MediaFrameReader.attach(socket, MAX, () => undefined)).toBeNull();
+    expect(MediaFrameReader.attach(socket, MAX, { onTextBytes: () => undefined })).toBeNull();
   });
 });
 

@@ -13,7 +13,7 @@
  * HTTP server's close waits for every socket.
  */
 import type { IncomingMessage, Server } from 'node:http';
-// Imported, not the global: the global `performance` is a lazy getter, read twice per frame.
+// Imported, not the global: the global `performance` is a lazy getter.
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -182,7 +182,7 @@ export class MediaEndpoint {
     this.#sockets.add(ws);
     // Text frames go from the socket straight to the session; ws reads the connection from the
     // first frame of another kind (a close, above all) and then delivers through onMessage.
-    MediaFrameReader.attach(raw, o.maxMessageBytes, (chunk, start, end) => session.onTextBytes(chunk, performance.now(), start, end));
+    MediaFrameReader.attach(raw, o.maxMessageBytes, session);
     const socket = ws as WebSocket;
     socket.on('message', onMessage as (this: WebSocket, data: RawData, isBinary: boolean) => void);
     socket.on('close', (code: number) => this.#onClose(ws, code));

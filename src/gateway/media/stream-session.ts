@@ -7,9 +7,16 @@
  * the sinks once. A payload is base64-decoded into the session's own small buffer, copied into
  * the process-wide decode scratch (twilio/mulaw-simd.ts) and mu-law-decoded there: a message
  * is handled synchronously and sinks copy what they keep, so one PCM buffer serves every
- * session and the media path allocates nothing per frame. (Decoding base64 straight into the
- * scratch would save the 160-byte copy, ~0.05 µs of ~30 µs per message; ARCHITECTURE.md
- * "Hot path" has the measurement and why the simpler form won.)
+ * session and the media path allocates nothing per frame. The fast path (readMediaFast) decodes
+ * straight into the scratch instead (ARCHITECTURE.md "Hot path" has why).
+ *
+ * What a media message touches per frame is kept to few objects: with 1,000 streams each
+ * stream's objects are cold (999 other streams' frames passed through the caches in between),
+ * and in the profile the first read of each cold object, not the arithmetic, is where the time
+ * goes. So the fast path reads the message into one process-wide ParsedMessage and fills one
+ * process-wide MediaFrame (both only ever used within one synchronous call), and the session
+ * keeps in its own fields what the per-frame path needs (counters, the announced tracks as bits,
+ * the streamSid, each track's state) rather than reaching it through `deps` or `info`.
  */
 import type { Logger } from 'pino';
 // Imported, not the global: the global `performance` is a lazy getter, read twice per frame.
@@ -25,7 +32,8 @@ import { TRACK_INDEX, type CloseReason, type StreamInfo, type Track } from '../.
 import type { EventBus } from '../../core/events.js';
 import { FanOut } from './fan-out.js';
 import { IGNORED, SESSION_EVENT as EV, STATE, TRANSITIONS, type SessionEvent, type SessionState } from './stream-state.js';
-import type { GatewayMetrics } from '../metrics.js';
+import type { GatewayMetrics, HotCounters } from '../metrics.js';
+import type { FastHistogram } from '../fast-histogram.js';
 
 
 /** WebSocket close codes we use (RFC 6455 §7.4.1). */
@@ -94,6 +102,27 @@ export interface SessionSummary {
 
 const SEQ_WINDOW = 32;
 
+/**
+ * The fast path's message and the frame handed to the sinks: one of each for the process. A
+ * media message is read, decoded and fanned out in one synchronous call that nothing re-enters
+ * (sinks must not keep the frame: sink.ts), so they are never in use twice at once, and they
+ * stay in cache where a per-session pair would be two cold objects per frame.
+ */
+const FAST_MSG = new ParsedMessage();
+const FRAME: MediaFrame = {
+  track: 'inbound',
+  trackIndex: 0,
+  timestampMs: 0,
+  chunk: 0,
+  sequenceNumber: 0,
+  samples: 0,
+  pcm: decodeScratch.pcm160,
+  mulaw: decodeScratch.raw160,
+  energy: 0,
+  receivedAt: 0,
+  late: false,
+};
+
 export class StreamSession {
   state: SessionState = STATE.OPEN;
   /** True once the stream reached STARTED (it then counts as a live stream until it ends). */
@@ -107,11 +136,19 @@ export class StreamSession {
   readonly #deps: SessionDeps;
   /** The stream's child logger (streamSid, callSid), made on first use: see {@link log}. */
   #streamLog: Logger | null = null;
+  /** What the strict parser reads into (every message the fast path does not take). */
   readonly #msg = new ParsedMessage();
-  /** Where payloads are base64-decoded: 160 bytes (Twilio's frame), grown up to maxFrameBytes on demand. */
+  /** Where the strict path base64-decodes: 160 bytes (Twilio's frame), grown up to maxFrameBytes on demand. */
   #raw = Buffer.allocUnsafe(160);
-  readonly #frame: MediaFrame;
-  readonly #tracks = [new TrackState(), new TrackState()];
+  readonly #track0 = new TrackState();
+  readonly #track1 = new TrackState();
+  /** Bit 1 << TRACK_INDEX of each track `start` announced (0 before). */
+  #trackMask = 0;
+  /** info.streamSid once started (what the fast path matches). */
+  #streamSid = '';
+  readonly #maxFrameBytes: number;
+  readonly #hot: HotCounters;
+  readonly #ingestLag: FastHistogram;
   #fanOut: FanOut | null = null;
   // Sequence accounting over the stream-wide sequenceNumber (docs/twilio-protocol.md §2.4).
   #maxSeq = 0;
@@ -131,20 +168,10 @@ export class StreamSession {
     this.#deps = deps;
     this.#maxGapMs = deps.maxGapMs ?? Number.POSITIVE_INFINITY;
     this.#maxClockLeadMs = deps.maxClockLeadMs ?? Number.POSITIVE_INFINITY;
+    this.#maxFrameBytes = deps.maxFrameBytes;
+    this.#hot = deps.metrics.hot;
+    this.#ingestLag = deps.metrics.ingestLag;
     this.openedAt = this.lastMessageAt = performance.now();
-    this.#frame = {
-      track: 'inbound',
-      trackIndex: 0,
-      timestampMs: 0,
-      chunk: 0,
-      sequenceNumber: 0,
-      samples: 0,
-      pcm: decodeScratch.pcm160,
-      mulaw: decodeScratch.raw160,
-      energy: 0,
-      receivedAt: 0,
-      late: false,
-    };
   }
 
   /**
@@ -172,7 +199,8 @@ export class StreamSession {
   }
 
   summary(): SessionSummary {
-    const [a, b] = this.#tracks as [TrackState, TrackState];
+    const a = this.#track0;
+    const b = this.#track1;
     return {
       frames: a.frames + b.frames,
       lost: this.#lost,
@@ -185,7 +213,8 @@ export class StreamSession {
 
   /** Per track, the media-clock end (ms) of its furthest frame so far; absent before its first frame. Read off the hot path (directory heartbeat). */
   mediaPosition(): Partial<Record<'inbound' | 'outbound', number>> {
-    const [a, b] = this.#tracks as [TrackState, TrackState];
+    const a = this.#track0;
+    const b = this.#track1;
     const out: Partial<Record<'inbound' | 'outbound', number>> = {};
     if (a.endMs >= 0) out.inbound = a.endMs;
     if (b.endMs >= 0) out.outbound = b.endMs;
@@ -202,15 +231,16 @@ export class StreamSession {
    */
   onTextBytes(bytes: Buffer, receivedAt: number, start = 0, end = bytes.length): void {
     if (this.state === STATE.STARTED) {
-      const msg = this.#msg;
-      // A payload larger than #raw is declined here and decided by the strict path (#onMedia).
-      const n = readMediaFast(msg, bytes, this.info!.streamSid, this.#raw, start, end);
-      if (n >= 0) {
+      const msg = FAST_MSG;
+      // Decoded straight into the decode scratch. A payload larger than the scratch, or than
+      // maxFrameBytes, is declined here and decided by the strict path (#onMedia) as before.
+      const n = readMediaFast(msg, bytes, this.#streamSid, decodeScratch.raw, start, end);
+      if (n >= 0 && n <= this.#maxFrameBytes) {
         this.lastMessageAt = receivedAt;
         if (!this.#transition(EV.MEDIA)) return;
         // Same check, same order of outcomes as #onMedia (the payload was valid base64 anyway).
-        if (!this.info!.tracks.includes(msg.track)) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
-        return this.#onMediaDecoded(msg, n, receivedAt);
+        if ((this.#trackMask & (1 << TRACK_INDEX[msg.track])) === 0) return this.fail('unannounced_track', CLOSE.PROTOCOL_ERROR, 'media.track');
+        return this.#onMediaDecoded(msg, n, receivedAt, true);
       }
     }
     // ws does not validate UTF-8 (media-socket.ts): a message the fast path did not take is
@@ -246,7 +276,7 @@ export class StreamSession {
       case EVENT.DTMF:
         if (!this.#transition(this.#ours(EV.DTMF, msg.streamSid))) return;
         this.#sequence(msg.sequenceNumber);
-        this.#deps.bus.emit('dtmf', this.info!, msg.digit, Math.max(0, this.#tracks[0]!.endMs));
+        this.#deps.bus.emit('dtmf', this.info!, msg.digit, Math.max(0, this.#track0.endMs));
         return;
       case EVENT.MARK:
         if (!this.#transition(this.#ours(EV.MARK, msg.streamSid))) return;
@@ -377,6 +407,8 @@ export class StreamSession {
       this.info = info;
     }
     this.#sequence(this.#msg.sequenceNumber);
+    this.#streamSid = info.streamSid;
+    for (const t of info.tracks) this.#trackMask |= 1 << TRACK_INDEX[t];
     this.#startedAt = this.lastMessageAt;
     this.started = true;
     this.#fanOut = new FanOut(this.#openSinks(info), () => this.log);
@@ -410,7 +442,7 @@ export class StreamSession {
       const skipped = seq - max - 1;
       if (skipped > 0 && max > 0) {
         this.#lost += skipped;
-        this.#deps.metrics.hot.framesLost += skipped;
+        this.#hot.framesLost += skipped;
       }
       const shift = seq - max;
       this.#seqWindow = shift >= SEQ_WINDOW ? 1 : ((this.#seqWindow << shift) | 1) >>> 0;
@@ -420,15 +452,15 @@ export class StreamSession {
     const back = max - seq;
     if (back < SEQ_WINDOW && ((this.#seqWindow >>> back) & 1) === 1) {
       this.#duplicate++;
-      this.#deps.metrics.hot.framesDuplicate++;
+      this.#hot.framesDuplicate++;
       return 1;
     }
     if (back < SEQ_WINDOW) this.#seqWindow = (this.#seqWindow | (1 << back)) >>> 0;
     this.#late++;
-    this.#deps.metrics.hot.framesLate++;
+    this.#hot.framesLate++;
     if (this.#lost > 0) {
       this.#lost--;
-      this.#deps.metrics.hot.framesLost--;
+      this.#hot.framesLost--;
     }
     return 2;
   }
@@ -440,7 +472,7 @@ export class StreamSession {
     if (need > this.#raw.length) this.#grow(need);
     const n = decodeBase64Into(msg.payload, this.#raw);
     if (n < 0) return this.fail('invalid_base64', CLOSE.INVALID_PAYLOAD, 'media.payload');
-    this.#onMediaDecoded(msg, n, receivedAt);
+    this.#onMediaDecoded(msg, n, receivedAt, false);
   }
 
   /**
@@ -458,8 +490,11 @@ export class StreamSession {
     this.log.info({ fromMs: this.#mediaEndMs, toMs: ts }, 'media timestamp jumped past MAX_GAP_MS; recorded as a discontinuity, not silence');
   }
 
-  /** A checked media message whose `n` payload bytes are in #raw (strict and fast path). */
-  #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number): void {
+  /**
+   * A checked media message whose `n` payload bytes are in the decode scratch's input region
+   * (`inScratch`: the fast path) or in #raw (the strict path).
+   */
+  #onMediaDecoded(msg: ParsedMessage, n: number, receivedAt: number, inScratch: boolean): void {
     const track: Track = msg.track;
     const trackIndex = TRACK_INDEX[track];
     const order = this.#sequence(msg.sequenceNumber);
@@ -471,11 +506,11 @@ export class StreamSession {
     if (ts > receivedAt - this.#startedAt + this.#maxClockLeadMs) return this.fail('timestamp_ahead_of_clock', CLOSE.POLICY, 'media.timestamp');
     if (this.#mediaEndMs >= 0 && ts - this.#mediaEndMs > this.#maxGapMs) this.#timestampJump(ts);
 
-    const hot = this.#deps.metrics.hot;
+    const hot = this.#hot;
     if (trackIndex === 0) hot.framesInbound++;
     else hot.framesOutbound++;
     hot.mediaBytes += n;
-    const t = this.#tracks[trackIndex]!;
+    const t = trackIndex === 0 ? this.#track0 : this.#track1;
     t.frames++;
     t.bytes += n;
     const end = ts + (n >> 3); // 8 samples per ms
@@ -486,10 +521,12 @@ export class StreamSession {
     if (end > t.endMs) t.endMs = end;
     if (end > this.#mediaEndMs) this.#mediaEndMs = end;
 
-    // Into the scratch (grown first, rarely: growing replaces its views, so they are read after).
-    if (n > decodeScratch.capacity) decodeScratch.reserve(n);
-    this.#raw.copy(decodeScratch.raw, 0, 0, n);
-    const frame = this.#frame;
+    if (!inScratch) {
+      // Into the scratch (grown first, rarely: growing replaces its views, so they are read after).
+      if (n > decodeScratch.capacity) decodeScratch.reserve(n);
+      this.#raw.copy(decodeScratch.raw, 0, 0, n);
+    }
+    const frame = FRAME;
     if (n === 160) {
       frame.pcm = decodeScratch.pcm160;
       frame.mulaw = decodeScratch.raw160;
@@ -507,7 +544,7 @@ export class StreamSession {
     frame.receivedAt = receivedAt;
     frame.late = order === 2;
     this.#fanOut!.accept(frame);
-    this.#deps.metrics.ingestLag.observe((performance.now() - receivedAt) / 1000);
+    this.#ingestLag.observe((performance.now() - receivedAt) / 1000);
   }
 }
 

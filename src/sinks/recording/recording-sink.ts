@@ -18,7 +18,7 @@
  * A write error degrades the stream: counted and logged once; frames are then refused (and
  * counted as dropped) and close() still finishes the file with what reached the disk.
  */
-import type { MediaFrame, Sink, SinkContext, WireStats } from '../sink.js';
+import type { MediaFrame, Sink, SinkContext, SinkStats, WireStats } from '../sink.js';
 import type { CloseReason, StreamInfo, Track } from '../../core/stream.js';
 import type { Archiver } from './archiver.js';
 import { jsonFileText } from './file-ops.js';
@@ -77,6 +77,8 @@ export class RecordingSink implements Sink {
   readonly #buf: TimelineBuffer;
   readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
   readonly #threshold: number;
+  /** setup.ctx.stats, read per frame from here: two fewer cold objects per frame (stream-session.ts). */
+  readonly #stats: SinkStats;
   readonly #openDone: Promise<void>;
   /** Bound once so a kick allocates nothing. */
   readonly #kick = (): void => {
@@ -129,6 +131,7 @@ export class RecordingSink implements Sink {
     // Data frames that fit under maxBytes with the header and a possible pad byte.
     this.#limitFrames = Math.floor((setup.maxBytes - setup.layout.headerBytes - 1) / setup.layout.blockAlign);
     this.#threshold = setup.flushThresholdFrames;
+    this.#stats = setup.ctx.stats;
     // Frames that arrive before the open's turn wait in the buffer, as they wait for any open.
     this.#openDone = setup.turns.run(() => this.#open());
   }
@@ -136,7 +139,7 @@ export class RecordingSink implements Sink {
   accept(frame: MediaFrame): void {
     if (this.#closing) return;
     try {
-      const stats = this.#setup.ctx.stats;
+      const stats = this.#stats;
       if (this.#failed || this.#stopped !== null) {
         this.#buf.refuse();
         stats.dropped++;
@@ -454,7 +457,7 @@ export class RecordingSink implements Sink {
   #showQueued(): void {
     const q = Math.ceil((this.#buf.occupied * this.#buf.channels) / FRAME_SAMPLES);
     if (q !== this.#queuedShown) {
-      this.#setup.ctx.stats.queued += q - this.#queuedShown;
+      this.#stats.queued += q - this.#queuedShown;
       this.#queuedShown = q;
     }
   }

@@ -122,6 +122,16 @@ export class TimelineBuffer {
   readonly #segPos = new Float64Array(MAX_SEGMENTS);
   readonly #segV = new Float64Array(MAX_SEGMENTS);
   #segHead = 0;
+  /**
+   * The last segment's position and slot (segPos/segV of it), kept beside the arrays: the
+   * frontier is read per frame, and the arrays' memory is two more cold cache lines per frame
+   * with many streams (stream-session.ts, on cold objects).
+   */
+  #lastSegPos = 0;
+  #lastSegV = 0;
+  /** Channel of the inbound / outbound track (#chanOf's entries), read per frame. */
+  readonly #ch0: number;
+  readonly #ch1: number;
   #segCount = 1;
   /** File data frontier: positions written or submitted, in order (data and skipped silence). */
   #filePos = 0;
@@ -160,6 +170,8 @@ export class TimelineBuffer {
     this.capacity = Math.max(1, Math.floor(opts.capacityFrames));
     this.channels = opts.channels;
     this.#chanOf = Int8Array.from(opts.channelOfTrack);
+    this.#ch0 = this.#chanOf[0]!;
+    this.#ch1 = this.#chanOf[1]!;
     this.#lag = Math.max(0, Math.floor(opts.lagFrames));
     this.#maxGap = opts.maxGapFrames ?? Number.POSITIVE_INFINITY;
     const initial = Math.floor(opts.initialFrames ?? this.capacity);
@@ -216,8 +228,7 @@ export class TimelineBuffer {
 
   /** Position just after the last placed slot. */
   get frontier(): number {
-    const k = (this.#segHead + this.#segCount - 1) & SEG_MASK;
-    return this.#segPos[k]! + (this.#vEnd - this.#segV[k]!);
+    return this.#lastSegPos + (this.#vEnd - this.#lastSegV);
   }
 
   /** Where the finished file ends: the frontier, or further when the last frames were dropped. */
@@ -252,7 +263,8 @@ export class TimelineBuffer {
    */
   accept(frame: MediaFrame): Outcome {
     this.framesReceived++;
-    const ch = this.#chanOf[frame.trackIndex] ?? -1;
+    const ti = frame.trackIndex;
+    const ch = ti === 0 ? this.#ch0 : ti === 1 ? this.#ch1 : -1;
     const n = frame.samples;
     const ts = frame.timestampMs;
     if (ch < 0 || !(n > 0) || n > frame.pcm.length || n > frame.mulaw.length || !Number.isFinite(ts)) {
@@ -347,6 +359,8 @@ export class TimelineBuffer {
       const k = (this.#segHead + this.#segCount) & SEG_MASK;
       this.#segPos[k] = start;
       this.#segV[k] = this.#vEnd;
+      this.#lastSegPos = start;
+      this.#lastSegV = this.#vEnd;
       this.#segCount++;
       v = this.#vEnd + margin;
       this.#vEnd += e - start;
