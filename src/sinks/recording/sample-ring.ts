@@ -8,7 +8,8 @@
  * it to the file without a copy; the timeline keeps a range it handed to the writer unchanged
  * until the write is done. Slot v of an ever-growing slot counter lives at index v % size. The
  * starting ring is a slot of a shared slab (ring-slabs.ts: cheap when many streams start at
- * once), given back by {@link SampleRing.dispose}; a grown or shrunk ring has memory of its own.
+ * once), given back by {@link SampleRing.dispose}; a grown ring has memory of its own, and one
+ * shrunk back to the starting size returns to the slot.
  */
 import type { MediaFrame } from '../sink.js';
 import { takeRingSlot, type RingSlot } from './ring-slabs.js';
@@ -30,10 +31,13 @@ export class SampleRing {
   #bytes!: Buffer;
   /** The starting ring's slab slot, held until dispose(). */
   #slot: RingSlot | null;
+  /** Sample frames of the slot: a ring shrinking back to this size goes back into it. */
+  readonly #slotFrames: number;
 
   constructor(format: RecordingFormat, channels: number, frames: number) {
     this.channels = channels;
     this.#pcm16 = format === 'pcm16';
+    this.#slotFrames = frames;
     const slot = (this.#slot = takeRingSlot(this.#byteLength(frames)));
     this.#use(slot.sab, slot.offset, frames, slot.fresh);
   }
@@ -95,12 +99,17 @@ export class SampleRing {
   /**
    * Moves to a new ring of `size` sample frames, carrying slots [from, from + carried) to their
    * indices in it; every other slot of the new ring is silence. The old memory is left as it is
-   * (a write in flight may still be reading it).
+   * (a write in flight may still be reading it). Back at the starting size (a shrink, which the
+   * timeline makes only with no write in flight) the ring returns to its slab slot, which it
+   * holds until dispose() anyway, instead of taking memory of its own: a stream that grew once
+   * (a start-up backlog) then holds one starting ring, not two.
    */
   resize(size: number, from: number, carried: number): void {
     const oldSize = this.#size;
     const old: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
-    this.#use(new SharedArrayBuffer(this.#byteLength(size)), 0, size, true);
+    const slot = this.#slot;
+    if (slot !== null && size === this.#slotFrames && oldSize !== size) this.#use(slot.sab, slot.offset, size, false);
+    else this.#use(new SharedArrayBuffer(this.#byteLength(size)), 0, size, true);
     const ring: Int16Array | Uint8Array = this.#pcm ?? this.#mu!;
     const chs = this.channels;
     const end = from + carried;

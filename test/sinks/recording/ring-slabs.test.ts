@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { takeRingSlot } from '../../../src/sinks/recording/ring-slabs.js';
+import { SampleRing } from '../../../src/sinks/recording/sample-ring.js';
 
 // Each test uses a slot size of its own: the slabs are per process and per size.
 describe('ring slabs', () => {
@@ -46,5 +47,30 @@ describe('ring slabs', () => {
     expect(again.filter((s) => s.sab === first[0]!.sab).map((s) => s.offset)).toEqual([freedAt]);
     expect(again.filter((s) => s.sab === next.sab)).toHaveLength(2);
     expect(takeRingSlot(bytes).sab).not.toBe(next.sab); // both full now: a third slab
+  });
+});
+
+describe('a ring that grew and shrinks back', () => {
+  it('returns to its slab slot, silent but for the slots it carries', () => {
+    for (const format of ['pcm16', 'mulaw'] as const) {
+      const silence = format === 'pcm16' ? 0 : 0xff;
+      const ring = new SampleRing(format, 1, 1000 + (format === 'pcm16' ? 1 : 3)); // sizes of their own
+      const size = ring.size;
+      const { shared, sharedOffset } = ring;
+      ring.bytes.fill(9); // what the starting ring held before it grew
+      ring.resize(size * 2, 0, size);
+      expect(ring.shared).not.toBe(shared);
+      ring.bytes.fill(5, 0, ring.bytes.length);
+      ring.resize(size, 10, 20); // slots 10..29 carried back to indices 10..29
+      expect(ring.shared).toBe(shared);
+      expect(ring.sharedOffset).toBe(sharedOffset);
+      const bps = format === 'pcm16' ? 2 : 1;
+      expect(ring.bytes.length).toBe(size * bps);
+      for (let i = 0; i < ring.bytes.length; i++) expect(ring.bytes[i]).toBe(i >= 10 * bps && i < 30 * bps ? 5 : silence);
+      // Growing again takes memory of its own: the slot stays the starting ring's.
+      ring.resize(size * 2, 0, size);
+      expect(ring.shared).not.toBe(shared);
+      ring.dispose();
+    }
   });
 });
