@@ -14,8 +14,8 @@
  *   ring ──┼───────────────┼─────── to the writer ──────┼──────────────────────┐
  *          └─ being written; immutable until release ───┘ late frames land in ─┘
  *                                                          [vSub, vEnd) in place
- *   capacity ≥ vEnd - vBase; released slots are reset to silence, so a timestamp gap costs
- *   nothing but the slots it spans.
+ *   capacity ≥ vEnd - vBase; a slot is silenced when it is claimed (where the claiming frame
+ *   does not write it), so a timestamp gap costs nothing but the slots it spans.
  *
  * `capacity` is the logical bound every decision uses (what may wait for the disk). The ring
  * itself starts smaller (`initialFrames`) and doubles when the occupied slots outgrow it, up to
@@ -336,6 +336,7 @@ export class TimelineBuffer {
   #inOrder(ch: number, s: number, e: number, frame: MediaFrame, srcOff: number): Outcome {
     const te = this.#trackEnd[ch]!;
     const E = this.frontier;
+    const claimed = this.#vEnd;
     const free = this.capacity - (this.#vEnd - this.#vBase);
     let v: number;
     if (s < E) {
@@ -368,6 +369,9 @@ export class TimelineBuffer {
       return this.#giveUp(ch, s, e, te, Outcome.dropped);
     }
     if (this.#vEnd - this.#vBase > this.#ring.size) this.#fit();
+    // The slots claimed just now still hold what the ring last carried there: silence the part
+    // the copy does not write (a mono frame in order: none; a gap; the other channel).
+    this.#silence(claimed, this.channels === 1 && v < this.#vEnd ? v : this.#vEnd);
     this.#copyIn(ch, v, frame, srcOff, e - s);
     if (s > te) this.gaps[ch]!.append(te, s, this.#trackSeen[ch] === 1 ? GAP_TIMESTAMP : GAP_LEADING);
     this.#trackEnd[ch] = e;
@@ -448,6 +452,18 @@ export class TimelineBuffer {
     return this.#segPos[k]! + (this.#vSub - this.#segV[k]!);
   }
 
+  /** Resets slots [a, b) to silence (b <= a: nothing). */
+  #silence(a: number, b: number): void {
+    if (b <= a) return;
+    const ring = this.#ring;
+    const cap = ring.size;
+    const from = a % cap | 0;
+    const n = b - a;
+    const first = n < cap - from ? n : cap - from;
+    ring.clear(from, from + first);
+    if (first < n) ring.clear(0, n - first);
+  }
+
   #copyIn(ch: number, v: number, frame: MediaFrame, srcOff: number, n: number): void {
     const ring = this.#ring;
     const cap = ring.size;
@@ -526,14 +542,15 @@ export class TimelineBuffer {
     this.#filePos += frames;
   }
 
-  /** The oldest `frames` submitted slots are on disk (or abandoned): reset them to silence. */
+  /**
+   * The oldest `frames` submitted slots are on disk (or abandoned): they are free again. They are
+   * not reset here: a slot is silenced when it is claimed again, and only where the frame that
+   * claims it does not write (#inOrder), so a mono stream in order never clears at all (the
+   * clear was a second pass over cold ring memory per frame).
+   */
   release(frames: number): void {
     const ring = this.#ring;
     const cap = ring.size;
-    const from = this.#vBase % cap;
-    const first = Math.min(frames, cap - from);
-    ring.clear(from, from + first);
-    if (first < frames) ring.clear(0, frames - first);
     this.#vBase += frames;
     // Nothing is in flight here (one write at a time, released when done): shrink after a backlog.
     const occupied = this.#vEnd - this.#vBase;
