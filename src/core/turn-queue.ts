@@ -10,18 +10,27 @@
  *
  * A task's own synchronous work is what the budget covers (build a request, post it); what it
  * awaits runs later, outside the queue. Nothing is dropped or reordered: a task only waits.
+ *
+ * With `maxInFlight`, a task that returns a promise counts until it settles, and no further task
+ * starts while that many count: work a task hands to another thread on the same core (the
+ * recording opens) is then let through a few per loop turn instead of all the budget allows.
  */
 import { performance } from 'node:perf_hooks';
 
 export class TurnQueue {
   readonly #budgetMs: number;
+  readonly #maxInFlight: number;
   /** Wrapped tasks (they never throw); run ones are cleared so they are not kept alive. */
   #tasks: ((() => void) | undefined)[] = [];
   #head = 0;
+  /** A slice is waiting in setImmediate. */
   #scheduled = false;
+  /** Tasks started whose promise has not settled (counted only with maxInFlight). */
+  #inFlight = 0;
 
-  constructor(budgetMs: number) {
+  constructor(budgetMs: number, opts: { maxInFlight?: number } = {}) {
     this.#budgetMs = budgetMs;
+    this.#maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
   /** Tasks waiting for a turn. */
@@ -34,32 +43,51 @@ export class TurnQueue {
     return new Promise<T>((resolve, reject) => {
       this.#tasks.push(() => {
         try {
-          resolve(task());
+          const result = task();
+          if (this.#maxInFlight !== Number.POSITIVE_INFINITY && isThenable(result)) {
+            this.#inFlight++;
+            Promise.resolve(result).then(this.#settled, this.#settled);
+          }
+          resolve(result);
         } catch (err) {
           reject(err as Error);
         }
       });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(this.#slice);
-      }
+      this.#kick();
     });
   }
 
+  #kick(): void {
+    if (this.#scheduled || this.#head >= this.#tasks.length || this.#inFlight >= this.#maxInFlight) return;
+    this.#scheduled = true;
+    setImmediate(this.#slice);
+  }
+
+  readonly #settled = (): void => {
+    this.#inFlight--;
+    this.#kick();
+  };
+
   readonly #slice = (): void => {
+    this.#scheduled = false;
     const end = performance.now() + this.#budgetMs;
     const tasks = this.#tasks;
-    do {
+    while (this.#head < tasks.length && this.#inFlight < this.#maxInFlight) {
       const task = tasks[this.#head]!;
       tasks[this.#head++] = undefined;
       task();
-    } while (this.#head < tasks.length && performance.now() < end);
-    if (this.#head < tasks.length) {
-      setImmediate(this.#slice);
+      if (performance.now() >= end) break;
+    }
+    if (this.#head >= tasks.length) {
+      this.#tasks = [];
+      this.#head = 0;
       return;
     }
-    this.#tasks = [];
-    this.#head = 0;
-    this.#scheduled = false;
+    // More wait: the next turn (or, at the in-flight limit, the first task to settle) goes on.
+    this.#kick();
   };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

@@ -40,4 +40,43 @@ describe('TurnQueue', () => {
     await Promise.all([first, second]);
     expect(order).toEqual(['task 1', 'other work', 'task 2']);
   });
+
+  it('with maxInFlight, starts no task while that many returned promises are unsettled, and goes on as each settles', async () => {
+    const q = new TurnQueue(3, { maxInFlight: 2 });
+    const started: number[] = [];
+    const release: (() => void)[] = [];
+    const results = [1, 2, 3, 4, 5].map((n) =>
+      q.run(() => {
+        started.push(n);
+        return new Promise<number>((resolve) => release.push(() => resolve(n)));
+      }),
+    );
+    // Turns go by: only two start.
+    await new Promise<void>((resolve) => {
+      let turns = 0;
+      const turn = () => (++turns >= 5 ? resolve() : setImmediate(turn));
+      setImmediate(turn);
+    });
+    expect(started).toEqual([1, 2]);
+    expect(q.length).toBe(3);
+    // One settles: the next one starts (in order), never more than two at once.
+    release.shift()!();
+    await results[0];
+    await new Promise<void>((resolve) => {
+      const wait = () => (started.length >= 3 ? resolve() : setImmediate(wait));
+      setImmediate(wait);
+    });
+    expect(started).toEqual([1, 2, 3]);
+    while (release.length > 0) {
+      release.shift()!();
+      await new Promise((r) => setImmediate(r));
+    }
+    // 4 and 5 started as 2 and 3 settled; release them too.
+    while (started.length < 5 || release.length > 0) {
+      release.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await Promise.all(results)).toEqual([1, 2, 3, 4, 5]);
+    expect(started).toEqual([1, 2, 3, 4, 5]);
+  });
 });

@@ -97,6 +97,12 @@ const FLUSH_PHASES = 8;
  * loop much longer than one slice.
  */
 const TURN_BUDGET_MS = 3;
+/**
+ * Opens the I/O thread holds at once. Each makes a directory and the .partial (~0.8 ms of CPU on
+ * the loop's core); a burst's opens let through all at once held that core for most of a second
+ * (bench/RESULTS.md, "the burst's 749 ms probe"), this many at a time they alternate with the loop.
+ */
+const OPENS_IN_FLIGHT = 4;
 
 /** Makes the recording sink factory. Throws ConfigError on bad options. */
 export function createRecordingSinkFactory(opts: RecordingSinkOptions): RecordingSinkFactory {
@@ -127,6 +133,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   // Booting the I/O thread takes tens of ms: not on the first stream's path.
   startIoThread();
   const turns = new TurnQueue(TURN_BUDGET_MS);
+  const opens = new TurnQueue(TURN_BUDGET_MS, { maxInFlight: OPENS_IN_FLIGHT });
   const buckets: Set<RecordingSink>[] = [];
   for (let i = 0; i < FLUSH_PHASES; i++) buckets.push(new Set());
   /** Live sinks and the bucket each is flushed from. */
@@ -212,6 +219,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
         onStopped,
         background,
         turns,
+        opens,
       });
       let emptiest = buckets[0]!;
       for (const bucket of buckets) if (bucket.size < emptiest.size) emptiest = bucket;

@@ -66,6 +66,8 @@ export interface RecordingSinkSetup {
    * burst of starts or stops is spread over turns of the event loop, not run in one.
    */
   readonly turns: TurnQueue;
+  /** Where the open waits (the factory's): a few opens at a time reach the I/O thread. */
+  readonly opens: TurnQueue;
 }
 
 /** The recording sink of one stream. Made by {@link createRecordingSinkFactory}. */
@@ -133,7 +135,7 @@ export class RecordingSink implements Sink {
     this.#threshold = setup.flushThresholdFrames;
     this.#stats = setup.ctx.stats;
     // Frames that arrive before the open's turn wait in the buffer, as they wait for any open.
-    this.#openDone = setup.turns.run(() => this.#open());
+    this.#openDone = setup.opens.run(() => this.#open());
   }
 
   accept(frame: MediaFrame): void {
