@@ -14,7 +14,19 @@
  * With `maxInFlight`, a task that returns a promise counts until it settles, and no further task
  * starts while that many count: work a task hands to another thread on the same core (the
  * recording opens) is then let through a few per loop turn instead of all the budget allows.
+ *
+ * A queue may also give way to cheaper work that must not wait behind it: while `yieldWhile()`
+ * says so, a turn runs none of its tasks, for at most `maxYieldMs` since the queue last ran (or
+ * began waiting), after which a slice runs regardless. The media handshakes give way to accepts
+ * this way (media-socket.ts).
  */
+
+export interface TurnQueueYield {
+  /** Asked once per turn while tasks wait: true lets this turn go by without running any. */
+  yieldWhile: () => boolean;
+  /** Longest the queue gives way for, since its last slice ran (or since it began waiting). */
+  maxYieldMs: number;
+}
 import { performance } from 'node:perf_hooks';
 
 export class TurnQueue {
@@ -27,10 +39,14 @@ export class TurnQueue {
   #scheduled = false;
   /** Tasks started whose promise has not settled (counted only with maxInFlight). */
   #inFlight = 0;
+  readonly #yield: TurnQueueYield | null;
+  /** performance.now() when the last slice ended, or when tasks began waiting in an empty queue. */
+  #ranAt = 0;
 
-  constructor(budgetMs: number, opts: { maxInFlight?: number } = {}) {
+  constructor(budgetMs: number, opts: { maxInFlight?: number; yieldTo?: TurnQueueYield } = {}) {
     this.#budgetMs = budgetMs;
     this.#maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
+    this.#yield = opts.yieldTo ?? null;
   }
 
   /** Tasks waiting for a turn. */
@@ -41,6 +57,7 @@ export class TurnQueue {
   /** Runs `task` on a later turn (after the tasks queued before it) and resolves with what it returns (or resolves to). */
   run<T>(task: () => T | PromiseLike<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      if (this.#head >= this.#tasks.length) this.#ranAt = performance.now();
       this.#tasks.push(() => {
         try {
           const result = task();
@@ -70,7 +87,13 @@ export class TurnQueue {
 
   readonly #slice = (): void => {
     this.#scheduled = false;
-    const end = performance.now() + this.#budgetMs;
+    const now = performance.now();
+    const y = this.#yield;
+    if (y !== null && now - this.#ranAt < y.maxYieldMs && y.yieldWhile()) {
+      this.#kick();
+      return;
+    }
+    const end = now + this.#budgetMs;
     const tasks = this.#tasks;
     while (this.#head < tasks.length && this.#inFlight < this.#maxInFlight) {
       const task = tasks[this.#head]!;
@@ -84,6 +107,7 @@ export class TurnQueue {
       return;
     }
     // More wait: the next turn (or, at the in-flight limit, the first task to settle) goes on.
+    this.#ranAt = performance.now();
     this.#kick();
   };
 }

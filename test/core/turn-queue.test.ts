@@ -79,4 +79,29 @@ describe('TurnQueue', () => {
     expect(await Promise.all(results)).toEqual([1, 2, 3, 4, 5]);
     expect(started).toEqual([1, 2, 3, 4, 5]);
   });
+
+  it('gives way while yieldWhile() says so, and runs a slice anyway once maxYieldMs has passed', async () => {
+    let asked = 0;
+    let yielding = true;
+    const q = new TurnQueue(3, { yieldTo: { yieldWhile: () => (asked++, yielding), maxYieldMs: 60_000 } });
+    const order: string[] = [];
+    const task = q.run(() => void order.push('task'));
+    // Turns go by without the task while the queue gives way...
+    await new Promise<void>((resolve) => {
+      const turn = () => (asked >= 5 ? resolve() : setImmediate(turn));
+      setImmediate(turn);
+    });
+    expect(order).toEqual([]);
+    expect(q.length).toBe(1);
+    // ...and it runs on the first turn that does not.
+    yielding = false;
+    await task;
+    expect(order).toEqual(['task']);
+
+    // Giving way is bounded: past maxYieldMs the task runs though yieldWhile() still says yield.
+    const bounded = new TurnQueue(3, { yieldTo: { yieldWhile: () => true, maxYieldMs: 20 } });
+    const queuedAt = performance.now();
+    await bounded.run(() => undefined);
+    expect(performance.now() - queuedAt).toBeGreaterThanOrEqual(19);
+  });
 });

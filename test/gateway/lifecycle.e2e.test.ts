@@ -225,6 +225,50 @@ describe('admission control', () => {
     expect(await metricValue(gw.http, 'streamgate_upgrade_rejected_total', { reason: 'capacity' })).toBe(29);
   });
 
+  it('a health check on a new connection behind a burst of upgrades is answered before most of their handshakes: they give way while connections are accepted', async () => {
+    gw = await startTestGateway({}, { sinkFactories: [] });
+    const port = Number(new URL(gw.http).port);
+    const N = 100;
+    const events: string[] = [];
+    const firstLine = (sock: Socket, name: string) =>
+      new Promise<string>((resolve, reject) => {
+        let head = '';
+        sock.setEncoding('latin1');
+        sock.on('data', (d: string) => {
+          head += d;
+          const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+          if (m !== null && head.includes('\r\n\r\n')) {
+            sock.removeAllListeners('data');
+            events.push(`${name} ${m[1]}`);
+            resolve(m[1]!);
+          }
+        });
+        sock.on('error', reject);
+      });
+    // N upgrades from a few addresses (the gateway caps unfinished requests per address), then
+    // the probe: its SYN is queued behind all of theirs, and Node accepts one connection per
+    // loop iteration, so it is accepted last.
+    const socks = Array.from({ length: N }, (_, i) => {
+      const sock = connect({ port, host: '127.0.0.1', localAddress: `127.0.1.${1 + (i % 4)}` });
+      sock.once('connect', () => sock.write(`GET /media HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`));
+      return sock;
+    });
+    const upgrades = socks.map((sock, i) => firstLine(sock, `upgrade ${i}`));
+    const probe = connect({ port, host: '127.0.0.1' });
+    probe.once('connect', () => probe.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    const probeAnswer = firstLine(probe, 'probe');
+    expect(await probeAnswer).toBe('200');
+    const answered = await Promise.all(upgrades);
+    for (const sock of socks) sock.destroy();
+    probe.destroy();
+    expect(answered.every((s) => s === '101')).toBe(true);
+    // Handshakes run in turns the accepts leave (at most 20 ms apart): some may precede the
+    // probe's answer, most come after it. Before, each turn ran a handshake per accepted
+    // connection and the probe was answered after nearly all of them.
+    const before = events.indexOf('probe 200');
+    expect(before, 'upgrades answered before the probe').toBeLessThan(N / 2);
+  });
+
   it('refuses upgrades with 503 while event-loop delay is past MAX_EVENT_LOOP_DELAY_MS, counted as overload; a live stream loses no frame', async () => {
     const THRESHOLD = 100;
     const sink = collectingSinkFactory();

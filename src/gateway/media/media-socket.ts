@@ -4,7 +4,10 @@
  * of a vetted upgrade (101, WebSocket, session) then waits its turn in a queue that runs about
  * HANDSHAKE_TURN_MS of them per loop turn, so a burst of 500 connects does not hold the loop
  * for all of them at once; the client sends nothing before its 101 (RFC 6455 §4.1), so nothing
- * is read meanwhile. The message handler is a module-level function that finds its session
+ * is read meanwhile. While connections are being accepted the queue gives way to them (up to
+ * HANDSHAKE_YIELD_MS at a time): Node accepts one connection per loop iteration, so every turn
+ * spent on handshakes in a burst of connects kept everything behind them in the accept queue
+ * waiting (a health check, a webhook: ~600 ms behind 500 connects, bench/RESULTS.md). The message handler is a module-level function that finds its session
  * through `this[kSession]`.
  *
  * Every socket is tracked until it is closed, not only until its session ended: a peer may keep
@@ -45,6 +48,11 @@ export const MEDIA_CLOCK_SLACK_MS = 120_000;
  * the rest wait for the next turn, so timers, probes and live streams' frames run in between.
  */
 const HANDSHAKE_TURN_MS = 3;
+/**
+ * Longest the queued handshakes wait while connections keep being accepted (one per loop
+ * iteration, a few hundred µs each): a burst's accept queue drains first, then its handshakes run.
+ */
+const HANDSHAKE_YIELD_MS = 20;
 
 const kSession = Symbol('streamgate.session');
 const kTimer = Symbol('streamgate.closeTimer');
@@ -78,7 +86,18 @@ export class MediaEndpoint {
   #lingering = 0;
   /** Vetted upgrades whose handshake waits in #handshakes (admission counts them). */
   #waiting = 0;
-  readonly #handshakes = new TurnQueue(HANDSHAKE_TURN_MS);
+  /** A connection was accepted since the handshake queue last asked. */
+  #accepted = false;
+  readonly #handshakes = new TurnQueue(HANDSHAKE_TURN_MS, {
+    yieldTo: {
+      yieldWhile: () => {
+        const accepted = this.#accepted;
+        this.#accepted = false;
+        return accepted;
+      },
+      maxYieldMs: HANDSHAKE_YIELD_MS,
+    },
+  });
   #onSocketsGone: (() => void) | null = null;
 
   constructor(opts: MediaEndpointOptions) {
@@ -91,6 +110,9 @@ export class MediaEndpoint {
   }
 
   attach(server: Server): void {
+    server.on('connection', () => {
+      this.#accepted = true;
+    });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
   }
 
