@@ -20,6 +20,7 @@
  * began waiting), after which a slice runs regardless. The media handshakes give way to accepts
  * this way (media-socket.ts).
  */
+import { performance } from 'node:perf_hooks';
 
 export interface TurnQueueYield {
   /** Asked once per turn while tasks wait: true lets this turn go by without running any. */
@@ -27,7 +28,6 @@ export interface TurnQueueYield {
   /** Longest the queue gives way for, since its last slice ran (or since it began waiting). */
   maxYieldMs: number;
 }
-import { performance } from 'node:perf_hooks';
 
 export class TurnQueue {
   readonly #budgetMs: number;

@@ -7,8 +7,8 @@
  * is read meanwhile. While connections are being accepted the queue gives way to them (up to
  * HANDSHAKE_YIELD_MS at a time): Node accepts one connection per loop iteration, so every turn
  * spent on handshakes in a burst of connects kept everything behind them in the accept queue
- * waiting (a health check, a webhook: ~600 ms behind 500 connects, bench/RESULTS.md). The message handler is a module-level function that finds its session
- * through `this[kSession]`.
+ * waiting (a health check, a webhook: ~600 ms behind 500 connects, bench/RESULTS.md). The
+ * message handler is a module-level function that finds its session through `this[kSession]`.
  *
  * Every socket is tracked until it is closed, not only until its session ended: a peer may keep
  * the socket after `stop` (closed by us after STOP_GRACE_MS) or ignore our close frame (destroyed
