@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GeneratorConfig, GeneratorEvent } from './load-generator.js';
-import { SERVER_ENV, SERVER_SCRIPT, childArgs, childScript, generatorArgs, type ServerKind } from './ingest.bench.js';
+import { SERVER_ENV, SERVER_SCRIPT, childArgs, childScript, gatewayArgs, generatorArgs, type ServerKind } from './ingest.bench.js';
 import { LagRecorder, type LagSnapshot } from './lib/lag.js';
 import { spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { LoopMarkReport, ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
@@ -114,7 +114,7 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
   let srv: PinnedChild | null = null;
   let gen: PinnedChild | null = null;
   try {
-    const nodeArgs = profileDir === null ? childArgs : [...childArgs, '--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    const nodeArgs = [...childArgs, ...gatewayArgs(server), ...(profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])];
     srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, { env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] }, nodeArgs, logFile });
     const ready = await srv.next<ReadyReport>('ready', 30_000);
     gen = spawnPinned(childScript('load-generator'), 1, { nodeArgs: generatorArgs(), logFile });

@@ -24,6 +24,7 @@ import type { LagSnapshot } from './lib/lag.js';
 import { canPin, spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { ReadyReport, TotalsReport, WindowReport } from './lib/server-harness.js';
 import { fmt, fmtInt, mdTable } from './lib/stats.js';
+import { GATEWAY_NODE_FLAGS } from '../src/gateway/node-flags.js';
 
 /**
  * `streamgate-norec`: the same gateway without its recording sink, to price recording;
@@ -63,8 +64,15 @@ export const generatorArgs = (): string[] => {
   return dir ? [...childArgs, '--cpu-prof', `--cpu-prof-dir=${dir}`] : childArgs;
 };
 
-/** The gateway child's extra node flags: BENCH_GATEWAY_NODE_ARGS='--trace-gc' (space-separated) to see its collections in the level's log. */
-export const gatewayArgs = (): string[] => (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * A server child's node flags: the gateway runs with its own (GATEWAY_NODE_FLAGS, as `npm start`
+ * gives it), peers with none; then BENCH_GATEWAY_NODE_ARGS='--trace-gc' (space-separated), for
+ * every server, to see its collections in the level's log (a flag given there again wins).
+ */
+export const gatewayArgs = (server: ServerKind): string[] => [
+  ...(SERVER_SCRIPT[server] === 'gateway-server' ? GATEWAY_NODE_FLAGS : []),
+  ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+];
 
 /** Pass criteria (the brief's): p99 ingest lag under this, and no frame lost. */
 export const P99_LIMIT_MS = 10;
@@ -221,7 +229,7 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
   try {
     srv = spawnPinned(childScript(SERVER_SCRIPT[server]), 0, {
       env: { BENCH_DATA_DIR: dataDir, ...SERVER_ENV[server] },
-      nodeArgs: [...childArgs, ...gatewayArgs(), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+      nodeArgs: [...childArgs, ...gatewayArgs(server), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
       logFile,
     });
     const ready = await srv.next<ReadyReport>('ready', 30_000);

@@ -18,6 +18,7 @@ import { repairPartialRecordings } from './gateway/app.js';
 import type { GatewayConfig } from './gateway/config.js';
 import { FINALISE_GRACE_MS } from './gateway/lifecycle.js';
 import { servePrimaryMetrics } from './gateway/http/cluster-metrics.js';
+import { withGatewayNodeFlags } from './gateway/node-flags.js';
 
 const RESTART_MS = 1000;
 const MAX_RESTART_MS = 10_000;
@@ -34,6 +35,8 @@ export async function runPrimary(config: GatewayConfig, log: Logger, exit: (code
   let failed = false;
   let restartDelay = RESTART_MS;
 
+  // Workers carry the media: they get the gateway's V8 flags however the primary was started.
+  cluster.setupPrimary({ execArgv: withGatewayNodeFlags(process.execArgv) });
   const fork = () => {
     const w = cluster.fork();
     born.set(w, performance.now());
