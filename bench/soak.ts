@@ -31,7 +31,7 @@ import type { GeneratorConfig, GeneratorEvent } from './load-generator.js';
 import { canPin, spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { ReadyReport, TotalsReport } from './lib/server-harness.js';
 import { fmt, fmtInt, machineLine, mdTable } from './lib/stats.js';
-import { GATEWAY_NODE_FLAGS } from '../src/gateway/node-flags.js';
+import { gatewayArgs } from './ingest.bench.js';
 
 export interface SoakOptions {
   streams: number;
@@ -146,7 +146,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     void gen?.stop(0);
   }, mediaMs + 180_000);
   try {
-    srv = spawnPinned(script('gateway-server'), 0, { env: { BENCH_DATA_DIR: dataDir }, nodeArgs: [...nodeArgs, ...GATEWAY_NODE_FLAGS], logFile });
+    srv = spawnPinned(script('gateway-server'), 0, { env: { BENCH_DATA_DIR: dataDir }, nodeArgs: [...nodeArgs, ...gatewayArgs('streamgate')], logFile });
     const ready = await srv.next<ReadyReport>('ready', 60_000);
     gen = spawnPinned(script('load-generator'), 1, { nodeArgs, logFile });
     const port = ready.port;
