@@ -4,9 +4,9 @@
  * that belongs to the main thread. None of it is on the hot path.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, readSync, renameSync, writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -76,6 +76,15 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
  * (bench/RESULTS.md, "Issue 19 work").
  */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  renameSync(await writeTextSynced(path, text), path);
+}
+
+/**
+ * The first half of {@link writeTextAtomic}: `text` written to `${path}.tmp` and fsynced; the
+ * caller renames it (the I/O thread's finish renames it beside the .wav, under one directory
+ * fsync). Returns the temp file's path.
+ */
+export async function writeTextSynced(path: string, text: string): Promise<string> {
   const tmp = `${path}.tmp`;
   let fd: number;
   try {
@@ -93,7 +102,7 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
+  return tmp;
 }
 
 /** fsync(fd) on libuv's pool: the wait for the disk is the pool's, not the caller's thread. */
@@ -121,26 +130,49 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Bytes hashed between two yields of the calling thread's loop (~0.5 ms of SHA-256). */
+const HASH_CHUNK = 256 * 1024;
+/**
+ * Hash chunks not in use, kept: a chunk per hash was 1 MiB of fresh external memory for each
+ * finished stream, and a burst of 500 finishes ran the I/O thread's GC back to back ("external
+ * memory pressure" in --trace-gc).
+ */
+const freeChunks: Buffer[] = [];
+
 /**
  * SHA-256 (hex) of a file's bytes, read and digested on the calling thread: the I/O thread's
  * (file-hasher.ts asks it), never the event loop's.
  */
 export async function sha256OfFile(path: string): Promise<string> {
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    const hash = createHash('sha256');
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      hash.update(chunk.subarray(0, bytesRead));
-    }
-    return hash.digest('hex');
+    return await sha256OfFd(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
+/**
+ * SHA-256 (hex) of an open file's bytes from position 0 to its end: synchronous page-cache reads
+ * of {@link HASH_CHUNK} bytes, each followed by a turn of the thread's loop, so an hour-long
+ * recording (57.6 MB) lets the other streams' flushes in between its chunks.
+ */
+export async function sha256OfFd(fd: number): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = freeChunks.pop() ?? Buffer.allocUnsafe(HASH_CHUNK);
+  try {
+    for (let pos = 0; ; ) {
+      const n = readSync(fd, chunk, 0, HASH_CHUNK, pos);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+      pos += n;
+      if (n === HASH_CHUNK) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    freeChunks.push(chunk);
+  }
+  return hash.digest('hex');
+}
 
 export async function exists(path: string): Promise<boolean> {
   try {

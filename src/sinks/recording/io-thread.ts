@@ -10,9 +10,9 @@
  *               ◄── written ────────────────────────── (sync: page-cache writes are short)
  *   sink.open   ── open {paths, layout, header} ───► mkdir, exclusive open, header
  *   first drain ── sidecar {json} (with its flush) ─► the sidecar, written once, in place
- *   sink.close  ── finish {sizes, header, manifest} ─► truncate, fsync, rename, hash, manifest,
- *               ◄── {bytes, sha256} ──────────────── sidecar removed (async: fsyncs and the
- *                                                     hash read run on libuv's pool in parallel)
+ *   sink.close  ── finish {sizes, header, manifest} ─► truncate, header, hash, fsync, manifest,
+ *               ◄── {bytes, sha256} ──────────────── renames, sidecar removed, one dir fsync
+ *                                                     (async: the fsyncs wait on libuv's pool)
  *
  * The ring is a SharedArrayBuffer (sample-ring.ts), handed to the thread once (and again after a
  * resize): a write names slots the sink will not touch until the answer, so no byte is copied to
@@ -21,9 +21,10 @@
  * describes, so the crash-safety contract (a killed process loses at most the last flush
  * interval; recover.ts repairs the rest) is unchanged.
  *
- * The hash is still a read of the finished file, now on this thread: a whole-file SHA-256
- * starts with the header, whose sizes are known only at the end, so it cannot be folded in
- * while the audio is written.
+ * The hash is still a read of the finished file, on this thread, from the descriptor still open
+ * (page cache) in 256 KiB chunks with a turn between them: a whole-file SHA-256 starts with the
+ * header, whose sizes are known only at the end, so it cannot be folded in while the audio is
+ * written.
  *
  * The thread's code is io-worker.ts, loaded as a module beside this one: dist/…/io-worker.js
  * in production, or the .ts source when this module itself runs from source (tests, `tsx`), then

@@ -13,8 +13,8 @@
  * "Issue 19 work").
  */
 import { parentPort } from 'node:worker_threads';
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { fsyncDir, fsyncFd, sha256OfFile, writeFullySync, writevFullySync, writeTextAtomic, jsonFileText } from './file-ops.js';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { fsyncDir, fsyncFd, jsonFileText, sha256OfFd, sha256OfFile, writeFullySync, writeTextSynced, writevFullySync } from './file-ops.js';
 import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
@@ -195,6 +195,14 @@ function flushAll(fl: Float64Array, rings: readonly (number | SharedArrayBuffer)
   }
 }
 
+/**
+ * A stream's end: the final sizes and header, the hash (read back while the file is open and in
+ * the page cache), the file's fsync, the manifest's temp file written and fsynced, then both
+ * renames and the sidecar's removal under one directory fsync. The order keeps every state a
+ * power loss can leave one that recover.ts already knows: the renames are journaled in the order
+ * made, so there is never a manifest without its .wav; a .wav without a manifest (the manifest's
+ * rename lost) is finished again from the sidecar; a leftover temp file is removed.
+ */
 async function finish(m: Op<'finish'>): Promise<void> {
   const fd = files.get(m.file)!.fd;
   let closed = false;
@@ -202,6 +210,8 @@ async function finish(m: Op<'finish'>): Promise<void> {
     ftruncateSync(fd, m.size);
     if (m.pad) writeFullySync(fd, SILENCE.pcm16, 0, 1, m.size);
     writeFullySync(fd, m.header, 0, m.header.length, 0);
+    const size = fstatSync(fd).size;
+    const hex = await sha256OfFd(fd);
     await fsyncFd(fd);
     let restored = false;
     if (!existsSync(m.partial)) {
@@ -211,14 +221,12 @@ async function finish(m: Op<'finish'>): Promise<void> {
     files.delete(m.file);
     closed = true;
     closeSync(fd);
-    renameSync(m.partial, m.wav);
-    await fsyncDir(m.dir);
-    const size = statSync(m.wav).size;
-    const hex = await sha256OfFile(m.wav);
     const manifest = JSON.parse(m.manifestJson) as Record<string, unknown>;
     manifest.bytes = size;
     manifest.sha256 = hex;
-    await writeTextAtomic(m.manifest, jsonFileText(manifest));
+    const manifestTmp = await writeTextSynced(m.manifest, jsonFileText(manifest));
+    renameSync(m.partial, m.wav);
+    renameSync(manifestTmp, m.manifest);
     try {
       unlinkSync(m.sidecar);
     } catch {

@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('sha256FileOffThread', () => {
   it('hashes files of every size like createHash does, many at once', async () => {
-    // 0 bytes, less than one read, exactly one read (1 MiB), and several reads plus a tail.
+    // 0 bytes, less than one read, exactly four reads (1 MiB), and several reads plus a tail.
     const sizes = [0, 1, 4095, 1 << 20, 3 * (1 << 20) + 17];
     const files = sizes.map((n, i) => {
       const p = join(dir, `f${i}`);
