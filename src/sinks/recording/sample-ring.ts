@@ -24,6 +24,8 @@ export class SampleRing {
   /** Sample frames the ring holds; slot v lives at index v % size. */
   #size = 0;
   #pcm: Int16Array | null = null;
+  /** A two-channel 16-bit ring as one 32-bit word per sample frame (left in the low half): {@link copyRunFresh}. */
+  #pcm32: Uint32Array | null = null;
   #mu: Uint8Array | null = null;
   #shared!: SharedArrayBuffer;
   /** Where the ring starts in #shared, bytes. */
@@ -89,10 +91,12 @@ export class SampleRing {
     if (this.#pcm16) {
       this.#pcm = new Int16Array(sab, offset, slots);
       if (!zeroed) this.#pcm.fill(0);
+      this.#pcm32 = this.channels === 2 && HOST_LE && offset % 4 === 0 ? new Uint32Array(sab, offset, frames) : null;
       this.#mu = null;
     } else {
       this.#mu = new Uint8Array(sab, offset, slots).fill(0xff);
       this.#pcm = null;
+      this.#pcm32 = null;
     }
   }
 
@@ -151,6 +155,25 @@ export class SampleRing {
       if (chs === 1 && srcOff === 0 && n === src.length) ring.set(src, o);
       else for (let i = 0; i < n; i++, o += chs) ring[o] = src[srcOff + i]!;
     }
+  }
+
+  /**
+   * {@link copyRun} into slots just claimed: the frame's channel written and every other channel
+   * silenced, whatever the slots held before. A two-channel 16-bit ring does both in one 32-bit
+   * store per sample frame, where a clear and then the strided copy were two passes (and the
+   * first track of a both_tracks stream claims every slot: bench/frame-sinks.bench.ts).
+   */
+  copyRunFresh(ch: number, slot: number, frame: MediaFrame, srcOff: number, n: number): void {
+    const w = this.#pcm32;
+    if (w === null) {
+      this.clear(slot, slot + n);
+      this.copyRun(ch, slot, frame, srcOff, n);
+      return;
+    }
+    const src = frame.pcm;
+    // Little-endian: the left sample is the word's low half.
+    if (ch === 0) for (let i = 0; i < n; i++) w[slot + i] = src[srcOff + i]! & 0xffff;
+    else for (let i = 0; i < n; i++) w[slot + i] = src[srcOff + i]! << 16;
   }
 
   /** Resets slot indices [from, to) (no wrap) to silence. */
