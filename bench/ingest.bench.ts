@@ -137,6 +137,9 @@ export interface LevelResult {
   connectMs: number;
   framesPerSec: number;
   cpuUsPerMsg: number;
+  /** The same split by thread: the event loop's, and every other (recording I/O, pool, V8 helpers). */
+  mainUsPerMsg: number;
+  otherUsPerMsg: number;
   cpuUtilPct: number;
   rssBaselineMiB: number;
   rssMiB: number;
@@ -317,6 +320,8 @@ async function runLevel(server: ServerKind, variant: Variant, streams: number, o
       connectMs: connected.ms,
       framesPerSec: frames / (win.wallMs / 1000),
       cpuUsPerMsg: frames > 0 ? cpuUs / frames : NaN,
+      mainUsPerMsg: frames > 0 ? (win.mainCpuMs * 1000) / frames : NaN,
+      otherUsPerMsg: frames > 0 ? (win.otherCpuMs * 1000) / frames : NaN,
       cpuUtilPct: serverCpuPct,
       rssBaselineMiB: ready.rssBytes / 2 ** 20,
       rssMiB: win.rssBytes / 2 ** 20,
@@ -364,7 +369,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
         }
         levels.push(r);
         log(
-          `ingest ${server.padEnd(10)} ${variant.padEnd(11)} N=${String(n).padStart(5)}  ${fmt(r.cpuUsPerMsg, 2)} µs/msg  cpu ${fmt(r.cpuUtilPct, 0)}%  ` +
+          `ingest ${server.padEnd(10)} ${variant.padEnd(11)} N=${String(n).padStart(5)}  ${fmt(r.cpuUsPerMsg, 2)} µs/msg (main ${fmt(r.mainUsPerMsg, 2)}, other ${fmt(r.otherUsPerMsg, 2)})  cpu ${fmt(r.cpuUtilPct, 0)}%  ` +
             `lag p50/p99/max ${fmt(r.lag.p50Ms, 2)}/${fmt(r.lag.p99Ms, 2)}/${fmt(r.lag.maxMs, 1)} ms  lost ${r.lost}  rss/stream ${fmt(r.rssPerStreamKiB, 0)} KiB  ` +
             `gen slip p99 ${fmt(r.generator.slip.p99Ms, 2)} ms cpu ${fmt(r.generatorCpuPct, 0)}%  other ${fmt(r.host.otherCore0Pct, 0)}/${fmt(r.host.otherCore1Pct, 0)}% rqwait ${fmt(r.host.serverRunQueueWaitPct, 0)}%  ${r.pass ? 'PASS' : 'FAIL: ' + r.failures.join('; ')}`,
         );

@@ -81,7 +81,9 @@ async function runCase(c: SteadyCase, streams: number, seconds: number, warmupS:
   const log = pino({ level: 'silent' });
   const stats = { dropped: 0, errors: 0, queued: 0 };
   const ctx: SinkContext = { log, stats } as SinkContext;
-  const factory = c.recording ? createRecordingSinkFactory({ dataDir }) : null;
+  // BENCH_RECORDING_FLUSH_MS: a what-if flush interval (as bench/gateway-server.ts takes it).
+  const flushMs = Number(process.env.BENCH_RECORDING_FLUSH_MS ?? 0);
+  const factory = c.recording ? createRecordingSinkFactory({ dataDir, ...(flushMs > 0 ? { flushIntervalMs: flushMs } : {}) }) : null;
   let counted = 0;
   const tracks: Track[] = c.channels === 2 ? ['inbound', 'outbound'] : ['inbound'];
   const sinks: Sink[] = [];

@@ -14,6 +14,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { monoNowMs } from './clock.js';
 import { LagRecorder, type LagSnapshot } from './lag.js';
+import { threadCpuMs, threadCpuSplit } from './thread-cpu.js';
 
 export interface BenchServer {
   port: number;
@@ -32,6 +33,9 @@ export interface WindowReport {
   endMonoMs: number;
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** CPU over the window of the event loop's thread and of every other thread (bench/lib/thread-cpu.ts), ms. */
+  mainCpuMs: number;
+  otherCpuMs: number;
   frames: number;
   rssBytes: number;
   heapUsedBytes: number;
@@ -87,6 +91,7 @@ export function runServerChild(start: (lag: LagRecorder) => Promise<{ server: Be
   void (async () => {
     const { server, info } = await start(lag);
     let cpu0 = process.cpuUsage();
+    let threads0 = threadCpuMs(process.pid);
     let t0 = performance.now();
     let mono0 = monoNowMs();
     let f0 = server.frames();
@@ -101,12 +106,14 @@ export function runServerChild(start: (lag: LagRecorder) => Promise<{ server: Be
           lag.reset();
           loop.reset();
           cpu0 = process.cpuUsage();
+          threads0 = threadCpuMs(process.pid);
           t0 = performance.now();
           mono0 = monoNowMs();
           f0 = server.frames();
           return;
         case 'window-end': {
           const cpu = process.cpuUsage(cpu0);
+          const split = threadCpuSplit(process.pid, threads0, threadCpuMs(process.pid));
           const mu = process.memoryUsage();
           send({
             type: 'window',
@@ -115,6 +122,8 @@ export function runServerChild(start: (lag: LagRecorder) => Promise<{ server: Be
             endMonoMs: monoNowMs(),
             cpuUserUs: cpu.user,
             cpuSystemUs: cpu.system,
+            mainCpuMs: split.mainMs,
+            otherCpuMs: split.otherMs,
             frames: server.frames() - f0,
             rssBytes: mu.rss,
             heapUsedBytes: mu.heapUsed,
