@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { ConditionsEngine, InMemoryConferenceStore, loadRules, type ConferenceStore, type Rule } from '../conditions/index.js';
 import { EventBus } from '../core/events.js';
 import { createLevelSinkFactory, type LevelSinkFactory } from '../sinks/level/level-sink.js';
-import { createRecordingSinkFactory, recoverPartialRecordings } from '../sinks/recording/index.js';
+import { createRecordingSinkFactory, GATEWAY_SPARE_STREAMS, recoverPartialRecordings } from '../sinks/recording/index.js';
 import type { SinkFactory } from '../sinks/sink.js';
 import {
   createPocketsphinxEngine,
@@ -78,6 +78,8 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
   for (const close of sinks.closers) gateway.onClose(close);
   gateway.onClose(() => conditions.close());
   if (shared !== null) await shared.attach(gateway);
+  // The recording's spare inodes are made before the first stream can start (factory.ts spareStreams).
+  await sinks.ready;
   return gateway;
 }
 
@@ -96,6 +98,8 @@ interface Sinks {
   level: LevelSinkFactory;
   /** Run when the gateway closes, after the streams. */
   closers: (() => Promise<void> | void)[];
+  /** Resolves when the sinks are ready for a burst of streams (the recording's spare inodes). */
+  ready: Promise<void>;
 }
 
 /** The configured sinks: recording, the level meter, transcription (and its webhook) unless TRANSCRIPTION=none. */
@@ -103,19 +107,18 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
   const { log, bus, metrics } = deps;
   // Speech/silence and the media clock for the conditions engine; live levels for the console.
   const level = createLevelSinkFactory({ bus });
-  const factories: SinkFactory[] = [
-    createRecordingSinkFactory({
-      dataDir: config.dataDir,
-      format: config.recordingFormat,
-      bufferMs: config.recordingBufferMs,
-      maxGapMs: config.maxGapMs,
-      maxBytes: config.recordingMaxMb * 2 ** 20,
-      minFreeBytes: config.dataDirMinFreeMb * 2 ** 20,
-      log,
-      stats: metrics.recording,
-    }),
-    level,
-  ];
+  const recording = createRecordingSinkFactory({
+    dataDir: config.dataDir,
+    format: config.recordingFormat,
+    bufferMs: config.recordingBufferMs,
+    maxGapMs: config.maxGapMs,
+    maxBytes: config.recordingMaxMb * 2 ** 20,
+    minFreeBytes: config.dataDirMinFreeMb * 2 ** 20,
+    log,
+    stats: metrics.recording,
+    spareStreams: GATEWAY_SPARE_STREAMS,
+  });
+  const factories: SinkFactory[] = [recording, level];
   const closers: (() => Promise<void> | void)[] = [];
   const engineName = config.transcription ?? defaultEngineName();
   let remoteEngine: string | null = null;
@@ -165,7 +168,7 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
   }
   log.info({ transcription: engineName, rules: rules.length }, 'sinks configured');
   closers.push(countTranscripts(bus, metrics, remoteEngine));
-  return { factories, level, closers };
+  return { factories, level, closers, ready: recording.ready };
 }
 
 /**

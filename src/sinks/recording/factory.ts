@@ -18,9 +18,9 @@ import type { Logger } from 'pino';
 import { LocalDirectoryArchiver, type Archiver } from './archiver.js';
 import { DiskGuard } from './disk-guard.js';
 import type { RecordingStopReason } from './manifest.js';
-import { startIoThread } from './io-thread.js';
+import { ioRequest, startIoThread } from './io-thread.js';
 import { TurnQueue } from '../../core/turn-queue.js';
-import { recordingPaths } from './paths.js';
+import { recordingPaths, recordingsRoot } from './paths.js';
 import { RecordingSink } from './recording-sink.js';
 import { wavLayout, type RecordingFormat } from './wav-header.js';
 
@@ -67,6 +67,13 @@ export interface RecordingSinkOptions {
   readonly log?: Pick<Logger, 'warn' | 'info'>;
   /** Where to count recordings stopped early (the gateway's metrics own it); default: a fresh object. */
   readonly stats?: RecordingStats;
+  /**
+   * Starts whose inodes (call directory, .partial, sidecar) the I/O thread keeps made ahead in
+   * the data directory (io-worker.ts "Spare inodes"; `ready` resolves once they are, and they are
+   * made again in quiet moments): a burst of that many starts renames and links instead of
+   * creating (default 0: none; the gateway keeps {@link GATEWAY_SPARE_STREAMS}). Removed at shutdown().
+   */
+  readonly spareStreams?: number;
 }
 
 /** Recordings stopped early (or refused at open), by reason; exported as recording_stopped_total. */
@@ -80,6 +87,8 @@ export interface RecordingSinkFactory extends SinkFactory {
   /** 'disk_low' while the data directory is below its free-space floor. */
   admission(): string | null;
   readonly stats: RecordingStats;
+  /** Resolves once the spare inodes are made (spareStreams; at once without), never rejects: the gateway listens after it. */
+  readonly ready: Promise<void>;
   /** Stops the flush ticker and waits for closes and archiving still under way. */
   shutdown(): Promise<void>;
 }
@@ -103,6 +112,8 @@ const TURN_BUDGET_MS = 3;
  * (bench/RESULTS.md, "the burst's 749 ms probe"), this many at a time they alternate with the loop.
  */
 const OPENS_IN_FLIGHT = 4;
+/** The gateway's spare inodes (app.ts): a burst of 500 starts (bench/burst.bench.ts) and some. */
+export const GATEWAY_SPARE_STREAMS = 512;
 
 /** Makes the recording sink factory. Throws ConfigError on bad options. */
 export function createRecordingSinkFactory(opts: RecordingSinkOptions): RecordingSinkFactory {
@@ -132,6 +143,16 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
 
   // Booting the I/O thread takes tens of ms: not on the first stream's path.
   startIoThread();
+  const spareStreams = checkRange('spareStreams', opts.spareStreams ?? 0, 0, 100_000);
+  const root = recordingsRoot(dataDir);
+  // Spares that cannot be made (a read-only root, say) leave starts creating their inodes as before.
+  const ready =
+    spareStreams > 0
+      ? ioRequest({ op: 'spares', root, under: dataDir, count: spareStreams }).then(
+          () => undefined,
+          () => undefined,
+        )
+      : Promise.resolve();
   const turns = new TurnQueue(TURN_BUDGET_MS);
   const opens = new TurnQueue(TURN_BUDGET_MS, { maxInFlight: OPENS_IN_FLIGHT });
   const buckets: Set<RecordingSink>[] = [];
@@ -181,6 +202,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   return {
     name: 'recording',
     stats,
+    ready,
     admission: () => (guard?.low === true ? 'disk_low' : null),
     open(info: StreamInfo, ctx: SinkContext): RecordingSink | null {
       if (guard?.low === true) {
@@ -237,6 +259,10 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       timer = null;
       // Archiving starts when a close ends, so wait until nothing new appears.
       while (pending.size > 0) await Promise.all([...pending]);
+      if (spareStreams > 0) {
+        await ready;
+        await ioRequest({ op: 'spares', root, under: dataDir, count: 0 }).catch(() => undefined);
+      }
     },
   };
 }

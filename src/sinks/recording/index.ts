@@ -3,7 +3,7 @@
  * with a `{StreamSid}.json` manifest beside it. Call {@link recoverPartialRecordings} at start-up,
  * then hand {@link createRecordingSinkFactory}'s factory to the gateway.
  */
-export { createRecordingSinkFactory, type RecordingSinkFactory, type RecordingSinkOptions } from './factory.js';
+export { createRecordingSinkFactory, GATEWAY_SPARE_STREAMS, type RecordingSinkFactory, type RecordingSinkOptions } from './factory.js';
 export { RecordingSink } from './recording-sink.js';
 export {
   recoverPartialRecordings,

@@ -68,7 +68,13 @@ export type IoRequest =
       manifestJson: string;
     }
   | { op: 'close'; file: number }
-  | { op: 'hash'; path: string };
+  | { op: 'hash'; path: string }
+  /**
+   * Keep spare inodes for `count` starts (per-call directories, files) made ahead in `under`
+   * (the data directory) for the recordings root `root` (io-worker.ts "Spare inodes"); 0
+   * removes them and stops.
+   */
+  | { op: 'spares'; root: string; under: string; count: number };
 
 /** A request as it travels: numbered, so its answer finds it. */
 export type IoMessage = IoRequest & { id: number };

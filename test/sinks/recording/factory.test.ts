@@ -1,9 +1,13 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamInfo } from '../../../src/core/stream.js';
 import type { MediaFrame } from '../../../src/sinks/sink.js';
 import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory.js';
 import { RecordingSink } from '../../../src/sinks/recording/recording-sink.js';
-import { loadCapture, tempDir, testContext } from './helpers.js';
+import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
+import { Feeder, loadCapture, readWav, tempDir, testContext } from './helpers.js';
 
 const capture = loadCapture();
 let dir: string;
@@ -25,7 +29,48 @@ const streamInfo = (i: number, tracks: StreamInfo['tracks'] = ['inbound']): Stre
   tracks,
 });
 
+/** Resolves once `ready()` holds (checked every 10 ms), or fails after 10 s. */
+async function until(ready: () => boolean): Promise<void> {
+  for (let waited = 0; !ready(); waited += 10) {
+    if (waited > 10_000) throw new Error('condition not met in 10 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('createRecordingSinkFactory', () => {
+  it('with spareStreams, makes a start\'s directory, .partial and sidecar from spare inodes, refuses a live SID as before, and removes the spares at shutdown', async () => {
+    const factory = createRecordingSinkFactory({ dataDir: dir, spareStreams: 2 });
+    const spares = join(dir, `.recording-spares-${hostname()}-${process.pid}`);
+    // Two streams' worth: two directories, four files.
+    await until(() => existsSync(spares) && readdirSync(spares).length === 6);
+    const spareInodes = new Set(readdirSync(spares).map((n) => statSync(join(spares, n)).ino));
+    // Recovery (at start-up) reads only SID directories: the spares are not recordings.
+    expect(await recoverPartialRecordings(dir, testContext().log)).toEqual({ recovered: [], failed: [] });
+    expect(readdirSync(spares)).toHaveLength(6);
+    const ctx = testContext();
+    const sink = factory.open(streamInfo(1), ctx)!;
+    const feeder = new Feeder(sink);
+    for (const f of capture.frames.slice(0, 50)) feeder.feed('inbound', f.timestampMs, f.mulaw);
+    await sink.flush(); // opened, sidecar written
+    for (const path of [sink.paths.dir, sink.paths.partial, sink.paths.sidecar]) expect(spareInodes.has(statSync(path).ino)).toBe(true);
+    const partialInode = statSync(sink.paths.partial).ino;
+    // The same SID again: the exclusive link fails as the exclusive open did, nothing of the live stream touched.
+    const sidecar = readFileSync(sink.paths.sidecar, 'utf8');
+    const intruder = testContext();
+    await factory.open(streamInfo(1), intruder)!.close('stopped');
+    expect(intruder.stats.errors).toBe(1);
+    expect(readFileSync(sink.paths.sidecar, 'utf8')).toBe(sidecar);
+    for (const f of capture.frames.slice(50, 100)) feeder.feed('inbound', f.timestampMs, f.mulaw);
+    await sink.close('stopped');
+    expect(statSync(sink.paths.wav).ino).toBe(partialInode);
+    expect(readWav(sink.paths.wav).dataSize).toBe(100 * 160 * 2);
+    expect(JSON.parse(readFileSync(sink.paths.manifest, 'utf8'))).toMatchObject({ framesReceived: 100, error: null });
+    expect(existsSync(sink.paths.sidecar)).toBe(false);
+    expect(ctx.stats).toMatchObject({ errors: 0, dropped: 0 });
+    await factory.shutdown();
+    expect(existsSync(spares)).toBe(false);
+  });
+
   it('staggers flushes: each tick flushes one eighth of the streams, each stream once per interval', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const ticked: RecordingSink[] = [];
