@@ -23,7 +23,7 @@
  * The probe's latency against streamgate is compared with the same probe against the floor
  * servers in the same run (the brief's target: within 10 ms of the floor's, loop p99 < 10 ms).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -65,6 +65,11 @@ export interface BurstResult {
   received: number;
   /** The recording sink's counters at the end (streamgate): frames it dropped, write errors. */
   recording: { dropped: number; errors: number } | null;
+  /**
+   * Recordings finished (manifests written) by the end of the run, and when the last one was
+   * written, in ms after the generator's stops began (file mtimes; absent in runs saved before it).
+   */
+  finished?: { manifests: number; lastMs: number } | null;
   phases: Record<Phase, PhaseResult>;
 }
 
@@ -171,6 +176,7 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     await measureStartP; // 300 ms for the starts + the 1 s warm-up after the last connect
     await endPhase('steady');
     await measureEndP;
+    const stopsAt = Date.now();
     await endPhase('stop');
     const done = (await doneP).report;
     let totals = await s.request<TotalsReport>({ type: 'totals' }, 'totals', 10_000);
@@ -188,12 +194,25 @@ async function runOne(server: ServerKind, streams: number, steadyMs: number, out
     await g.stop(2000);
     if (profileDir !== null) addProfile(profileDir, results as Record<Phase, PhaseResult>);
     const recording = totals.extra.recordingErrors === undefined ? null : { dropped: totals.extra.recordingDropped ?? 0, errors: totals.extra.recordingErrors };
-    return { server, streams, connectMs: connected.ms, connected: connected.ok, sent: done.sent, received: totals.frames, recording, phases: results as Record<Phase, PhaseResult> };
+    const finished = recording === null ? null : manifestsWritten(dataDir, stopsAt);
+    return { server, streams, connectMs: connected.ms, connected: connected.ok, sent: done.sent, received: totals.frames, recording, finished, phases: results as Record<Phase, PhaseResult> };
   } finally {
     await srv?.stop(0);
     await gen?.stop(0);
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The recordings' manifests under `dataDir` ({StreamSid}.json) and the last one's mtime after `sinceMs`. */
+function manifestsWritten(dataDir: string, sinceMs: number): { manifests: number; lastMs: number } {
+  let manifests = 0;
+  let last = sinceMs;
+  for (const f of readdirSync(dataDir, { recursive: true, encoding: 'utf8' })) {
+    if (!f.endsWith('.json') || f.endsWith('.partial.json')) continue;
+    manifests++;
+    last = Math.max(last, statSync(join(dataDir, f)).mtimeMs);
+  }
+  return { manifests, lastMs: last - sinceMs };
 }
 
 /** Cuts the gateway's one .cpuprofile into the phases (each phase's self time, busiest first). */
@@ -229,7 +248,9 @@ export async function runBurst(opts: { servers: ServerKind[]; streams: number; s
 
 /** What the recording sink dropped or failed to write (a frame the sink dropped is lost from the file). */
 function lostInRecording(r: BurstResult): string {
-  return r.recording === null ? '' : ` (recording: ${r.recording.dropped} dropped, ${r.recording.errors} errors)`;
+  if (r.recording === null) return '';
+  const f = r.finished == null ? '' : `, ${r.finished.manifests} finished, the last ${fmtInt(r.finished.lastMs)} ms after the stops began`;
+  return ` (recording: ${r.recording.dropped} dropped, ${r.recording.errors} errors${f})`;
 }
 
 export function burstMarkdown(results: readonly BurstResult[]): string {
