@@ -10,8 +10,8 @@
  *               ◄── written ────────────────────────── (sync: page-cache writes are short)
  *   sink.open   ── open {paths, layout, header} ───► mkdir, exclusive open, header
  *   first drain ── sidecar {json} (with its flush) ─► the sidecar, written once, in place
- *   sink.close  ── finish {sizes, header, manifest} ─► truncate, header, hash, fsync, manifest,
- *               ◄── {bytes, sha256} ──────────────── renames, sidecar removed, one dir fsync
+ *   sink.close  ── finish {sizes, header, manifest} ─► truncate, header, hash, fsync, manifest
+ *               ◄── {bytes, sha256} ──────────────── over the sidecar, renames, one dir fsync
  *                                                     (async: the fsyncs wait on libuv's pool)
  *
  * The ring is a SharedArrayBuffer (sample-ring.ts), handed to the thread once (and again after a

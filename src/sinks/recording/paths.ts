@@ -7,7 +7,8 @@
  *       {StreamSid}.wav.partial     while recording (header valid at every flush)
  *       {StreamSid}.partial.json    sidecar: what recovery needs to know (written at open)
  *       {StreamSid}.wav             when complete (renamed from .partial)
- *       {StreamSid}.json            manifest (written via .json.tmp + rename)
+ *       {StreamSid}.json            manifest (written over the sidecar, fsynced, renamed; via
+ *                                   .json.tmp when there is no sidecar)
  */
 import { join, sep } from 'node:path';
 import { assertSid } from '../../twilio/sids.js';

@@ -12,9 +12,10 @@
  *                                                    passes flushThresholdFrames
  *
  * close(): last flush (everything, plus trailing dropped stretches as silence), then one finish
- * request: final header, fsync, rename .partial → .wav (first copied back from the open handle
- * if its directory was removed meanwhile), hash, manifest (atomic), sidecar removed; close()
- * resolves, and the archiver runs in the background (the factory's shutdown() waits for it).
+ * request: final header, hash, fsync, manifest written over the sidecar, renames .partial → .wav
+ * (first copied back from the open handle if its directory was removed meanwhile) and sidecar →
+ * manifest; close() resolves, and the archiver runs in the background (the factory's shutdown()
+ * waits for it).
  * A write error degrades the stream: counted and logged once; frames are then refused (and
  * counted as dropped) and close() still finishes the file with what reached the disk.
  */

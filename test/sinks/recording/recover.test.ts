@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalDirectoryArchiver } from '../../../src/sinks/recording/archiver.js';
@@ -236,6 +236,48 @@ describe('recoverPartialRecordings', () => {
     expect(JSON.parse(readFileSync(join(d, `${streamSid}.json`), 'utf8'))).toMatchObject({ recovered: true, durationMs: 20, mediaStartMs: 99 });
     expect(readdirSync(d).sort()).toEqual([`${streamSid}.json`, `${streamSid}.wav`]);
     expect(readFileSync(join(dir, 'recordings', 'not-a-sid', 'x.wav.partial'), 'utf8')).toBe('left alone');
+  });
+
+  it('recovers a finish cut after the manifest was written over the sidecar, before either rename or between them', async () => {
+    // A finished recording's files, put back as a power loss between the finish's steps can leave
+    // them (io-worker.ts finish): the manifest's text already in the sidecar's file, and the
+    // .partial not yet renamed, or the .wav renamed but not the manifest.
+    const live = join(dir, 'live');
+    const factory = createRecordingSinkFactory({ dataDir: live });
+    const sink = factory.open(capture.info, testContext())!;
+    const feeder = new Feeder(sink);
+    for (const f of FRAMES.slice(0, 50)) feeder.feed(f.track, f.timestampMs, f.mulaw);
+    await sink.flush();
+    const sidecarInode = statSync(sink.paths.sidecar).ino;
+    await sink.close('stopped');
+    expect(readdirSync(callDir(live)).sort()).toEqual([`${streamSid}.json`, `${streamSid}.wav`]);
+    expect(statSync(sink.paths.manifest).ino).toBe(sidecarInode); // the sidecar's file, renamed
+    const finished = JSON.parse(readFileSync(sink.paths.manifest, 'utf8')) as RecordingManifest;
+
+    for (const [name, audio] of [['before-renames', `${streamSid}.wav.partial`], ['between-renames', `${streamSid}.wav`]] as const) {
+      const crashed = join(dir, name);
+      const d = callDir(crashed);
+      mkdirSync(d, { recursive: true });
+      copyFileSync(sink.paths.wav, join(d, audio));
+      copyFileSync(sink.paths.manifest, join(d, `${streamSid}.partial.json`));
+
+      const report = await recoverPartialRecordings(crashed, testContext().log);
+      expect(report.failed).toEqual([]);
+      expect(report.recovered).toHaveLength(1);
+      expect(readdirSync(d).sort()).toEqual([`${streamSid}.json`, `${streamSid}.wav`]);
+      expect(Buffer.compare(readFileSync(join(d, `${streamSid}.wav`)), readFileSync(sink.paths.wav))).toBe(0);
+      const m = JSON.parse(readFileSync(join(d, `${streamSid}.json`), 'utf8')) as RecordingManifest;
+      expect(m).toMatchObject({
+        recovered: true,
+        tracks: finished.tracks,
+        customParameters: finished.customParameters,
+        wallStart: finished.wallStart,
+        mediaStartMs: finished.mediaStartMs,
+        durationMs: finished.durationMs,
+        bytes: finished.bytes,
+        sha256: finished.sha256,
+      });
+    }
   });
 
   it('hands recovered recordings to the archiver when given one', async () => {
