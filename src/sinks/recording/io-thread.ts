@@ -62,6 +62,14 @@ let worker: Worker | null = null;
 let nextId = 1;
 let nextFile = 1;
 const pending = new Map<number, Pending>();
+/**
+ * Flushes in flight, by slot: a flush's id is -1 - slot, and a slot is reused once answered.
+ * At several hundred flushes a second a Map keyed by ever-new ids grew and shrank (rehashing)
+ * with every flush bucket (bench/RESULTS.md, perf-steady); a dense array of reused slots does not.
+ */
+const flushWaiters: (Pending | null)[] = [];
+const freeFlushSlots: number[] = [];
+let flushesOut = 0;
 let outbox: IoMessage[] = [];
 /** This turn's flushes, encoded as IoBatch.flushes says; grows, and is copied out at each post. */
 let flushes = new Float64Array(8192);
@@ -74,6 +82,14 @@ const FLUSHED: IoReply = Object.freeze({ id: 0 });
 function failAll(err: Error): void {
   for (const p of pending.values()) p.reject(err);
   pending.clear();
+  for (let slot = 0; slot < flushWaiters.length; slot++) {
+    const p = flushWaiters[slot];
+    if (p === null || p === undefined) continue;
+    flushWaiters[slot] = null;
+    freeFlushSlots.push(slot);
+    p.reject(err);
+  }
+  flushesOut = 0;
 }
 
 /**
@@ -94,22 +110,16 @@ function start(): Worker {
   const w = spawnThread();
   w.on('message', ({ replies, flushed }: IoAnswers) => {
     if (flushed !== null) {
-      for (let i = 0; i < flushed.length; i++) {
-        const id = flushed[i]!;
-        const p = pending.get(id);
-        if (p === undefined) continue;
-        pending.delete(id);
-        p.resolve(FLUSHED);
-      }
+      for (let i = 0; i < flushed.length; i++) takeFlushWaiter(flushed[i]!)?.resolve(FLUSHED);
     }
     for (const m of replies) {
-      const p = pending.get(m.id);
-      if (p === undefined) continue;
-      pending.delete(m.id);
+      const p = m.id < 0 ? takeFlushWaiter(m.id) : pending.get(m.id);
+      if (p === undefined || p === null) continue;
+      if (m.id >= 0) pending.delete(m.id);
       if (m.error !== undefined) p.reject(new IoError(m));
       else p.resolve(m);
     }
-    if (pending.size === 0) w.unref();
+    if (pending.size === 0 && flushesOut === 0) w.unref();
   });
   // A thread that dies takes its open files and outstanding requests with it: those streams
   // degrade (their sinks see the error); the next request starts a new thread.
@@ -145,6 +155,17 @@ function sendSoon(): void {
   }
 }
 
+/** The waiter of flush `id` (-1 - its slot), its slot freed; null when there is none. */
+function takeFlushWaiter(id: number): Pending | null {
+  const slot = -1 - id;
+  const p = flushWaiters[slot] ?? null;
+  if (p === null) return null;
+  flushWaiters[slot] = null;
+  freeFlushSlots.push(slot);
+  flushesOut--;
+  return p;
+}
+
 function waitFor(id: number): Promise<IoReply> {
   return new Promise<IoReply>((resolve, reject) => pending.set(id, { resolve, reject }));
 }
@@ -164,7 +185,8 @@ export function ioRequest(req: IoRequest): Promise<IoReply> {
  * counts the writes that reached the file.
  */
 export function ioFlush(file: number, ring: SharedArrayBuffer | undefined, writes: readonly number[], dataBytes: number): Promise<IoReply> {
-  const id = nextId++;
+  const slot = freeFlushSlots.pop() ?? flushWaiters.length;
+  const id = -1 - slot;
   const need = flushLen + 4 + writes.length;
   if (need > flushes.length) {
     const grown = new Float64Array(Math.max(need, flushes.length * 2));
@@ -181,7 +203,8 @@ export function ioFlush(file: number, ring: SharedArrayBuffer | undefined, write
   flushLen += writes.length;
   if (ring !== undefined) flushRings.push(id, ring);
   sendSoon();
-  return waitFor(id);
+  flushesOut++;
+  return new Promise<IoReply>((resolve, reject) => (flushWaiters[slot] = { resolve, reject }));
 }
 
 /**
