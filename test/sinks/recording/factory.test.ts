@@ -67,6 +67,8 @@ describe('createRecordingSinkFactory', () => {
     expect(JSON.parse(readFileSync(sink.paths.manifest, 'utf8'))).toMatchObject({ framesReceived: 100, error: null });
     expect(existsSync(sink.paths.sidecar)).toBe(false);
     expect(ctx.stats).toMatchObject({ errors: 0, dropped: 0 });
+    // Idle again, the thread remakes what was taken.
+    await until(() => readdirSync(spares).length === 6);
     await factory.shutdown();
     expect(existsSync(spares)).toBe(false);
   });
