@@ -13,7 +13,7 @@
  * "Issue 19 work").
  */
 import { parentPort } from 'node:worker_threads';
-import { closeSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -103,6 +103,10 @@ async function restorePartial(fd: number, partial: string, dir: string): Promise
  * Without a spare (pool empty, another file system) a start creates as before. A spare is a name
  * of an empty inode and nothing else: the pool's directory is removed and made anew when a pool
  * starts, so a name left behind by a crash between link and unlink is never handed out again.
+ * A pool whose process died is removed by the next pool to start on the data directory: on the
+ * same host when its pid is gone, from another host (a redeployed container has a new host name)
+ * when its directory was not touched for SPARES_LEASE_MS; a live pool touches its own every
+ * SPARES_TOUCH_MS.
  */
 interface SparePool {
   /** `{dataDir}/.recording-spares-{host}-{pid}` */
@@ -134,6 +138,10 @@ const IDLE_PER_TURN = 8;
 let lastRequestAt = Number.NEGATIVE_INFINITY;
 let lastTakenAt = Number.NEGATIVE_INFINITY;
 let refillTimer: NodeJS.Timeout | null = null;
+const SPARES_PREFIX = '.recording-spares-';
+const SPARES_TOUCH_MS = 60_000;
+const SPARES_LEASE_MS = 10 * SPARES_TOUCH_MS;
+let touchTimer: NodeJS.Timeout | null = null;
 
 function startSpares(root: string, under: string, count: number): void {
   const old = pools.get(root);
@@ -142,23 +150,54 @@ function startSpares(root: string, under: string, count: number): void {
     rmSync(old.dir, { recursive: true, force: true });
   }
   if (count <= 0) return;
-  const prefix = `.recording-spares-${hostname()}-`;
+  const prefix = `${SPARES_PREFIX}${hostname()}-`;
   const dir = `${under}${sep}${prefix}${process.pid}`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  // Spares a process of this host left when it died (its pid is gone) are removed too.
+  // Spares a process left when it died are removed too (see "Spare inodes" above).
   for (const name of readdirSync(under)) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length));
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(`${under}${sep}${name}`, { recursive: true, force: true });
+    if (!name.startsWith(SPARES_PREFIX) || `${under}${sep}${name}` === dir) continue;
+    if (name.startsWith(prefix) ? !alive(Number(name.slice(prefix.length))) : leaseExpired(`${under}${sep}${name}`)) {
+      rmSync(`${under}${sep}${name}`, { recursive: true, force: true });
+    }
   }
   const pool: SparePool = { dir, target: count, dirs: [], files: [], seq: 0, full: false };
   pools.set(root, pool);
+  if (touchTimer === null) {
+    touchTimer = setInterval(touchPools, SPARES_TOUCH_MS);
+    touchTimer.unref();
+  }
   // All of them now, before any stream: the pool is made while the gateway starts, not in a burst.
   refillPool(root, pool, Number.POSITIVE_INFINITY);
 }
 
+/** Renews the lease of this thread's pools (their directories' mtime). */
+function touchPools(): void {
+  if (pools.size === 0) {
+    clearInterval(touchTimer!);
+    touchTimer = null;
+    return;
+  }
+  const now = new Date();
+  for (const pool of pools.values()) {
+    try {
+      utimesSync(pool.dir, now, now);
+    } catch {
+      // Removed under us: its starts create their inodes as before.
+    }
+  }
+}
+
+function leaseExpired(path: string): boolean {
+  try {
+    return Date.now() - statSync(path).mtimeMs > SPARES_LEASE_MS;
+  } catch {
+    return false;
+  }
+}
+
 function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -71,6 +71,28 @@ describe('createRecordingSinkFactory', () => {
     await until(() => readdirSync(spares).length === 6);
     await factory.shutdown();
     expect(existsSync(spares)).toBe(false);
+  });
+
+  it('removes the spares a dead process left: on this host by its pid, from another host once its lease ran out; keeps a live one', async () => {
+    const left = (name: string, ageMs: number): string => {
+      const path = join(dir, `.recording-spares-${name}`);
+      mkdirSync(path);
+      writeFileSync(join(path, '0'), '');
+      const at = new Date(Date.now() - ageMs);
+      utimesSync(path, at, at);
+      return path;
+    };
+    // pid_max on Linux is at most 2^22: this pid cannot be running.
+    const deadHere = left(`${hostname()}-999999999`, 0);
+    const staleElsewhere = left('old-container-1', 11 * 60_000);
+    const liveElsewhere = left('other-host-1', 30_000);
+    const factory = createRecordingSinkFactory({ dataDir: dir, spareStreams: 1 });
+    const spares = join(dir, `.recording-spares-${hostname()}-${process.pid}`);
+    await until(() => existsSync(spares) && readdirSync(spares).length === 3);
+    expect([existsSync(deadHere), existsSync(staleElsewhere), existsSync(liveElsewhere)]).toEqual([false, false, true]);
+    await factory.shutdown();
+    expect(existsSync(spares)).toBe(false);
+    expect(existsSync(liveElsewhere)).toBe(true);
   });
 
   it('staggers flushes: each tick flushes one eighth of the streams, each stream once per interval', async () => {
