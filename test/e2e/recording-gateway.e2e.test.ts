@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { EventBus } from '../../src/core/events.js';
 import { loadConfig } from '../../src/gateway/config.js';
@@ -66,10 +66,16 @@ describe('recording through the gateway', () => {
   it('after SIGKILL while frames are still arriving in real time, the restarted gateway repairs the partial file: every frame sent up to a second before the kill, sample-exact', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sg-rec-kill-'));
     const first = await startGateway(dataDir);
+    // Killed by the test's own timer below; also when the test fails before it (no stray gateway).
+    onTestFinished(() => void first.cli.child.kill('SIGKILL'));
     const lines = captureLines(); // connected, start, 363 media frames (7.26 s), stop
     const frames = lines.slice(2, -1);
     const ws = new WebSocket(first.ws);
-    await new Promise((r) => ws.on('open', r));
+    // A refused upgrade fails the test at once, with the server's answer, instead of timing out.
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
     ws.on('error', () => undefined);
     ws.send(lines[0]!);
     ws.send(lines[1]!);
