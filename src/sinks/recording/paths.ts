@@ -5,7 +5,7 @@
  *
  *   {dataDir}/recordings/{AccountSid}/{CallSid}/
  *       {StreamSid}.wav.partial     while recording (header valid at every flush)
- *       {StreamSid}.partial.json    sidecar: what recovery needs to know (written at open)
+ *       {StreamSid}.partial.json    sidecar: what recovery needs to know (written with the first media)
  *       {StreamSid}.wav             when complete (renamed from .partial)
  *       {StreamSid}.json            manifest (written over the sidecar, fsynced, renamed; via
  *                                   .json.tmp when there is no sidecar)
