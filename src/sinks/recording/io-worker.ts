@@ -242,8 +242,14 @@ function refillPool(root: string, pool: SparePool, budget: number): void {
       }
     }
   } catch {
-    // The root was removed, the disk is full: starts create their inodes as before.
+    // The root was removed, the disk is full: starts create their inodes as before, and the
+    // spares made so far go now (shutdown no longer knows the pool).
     pools.delete(root);
+    try {
+      rmSync(pool.dir, { recursive: true, force: true });
+    } catch {
+      // Left for the next pool to start on this data directory.
+    }
     return;
   }
   pool.full = pool.dirs.length >= pool.target && pool.files.length >= 2 * pool.target;
