@@ -24,7 +24,12 @@ function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     ws.on('open', () => resolve(ws));
-    ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.on('unexpected-response', (_req, res) => {
+      // The refusal's reason is the body (media-socket.ts #reject): say it in the failure.
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode} (${body})`), { status: res.statusCode })));
+    });
     ws.on('error', reject);
   });
 }
@@ -92,7 +97,9 @@ async function expectFinishedRecording(dataDir: string, c: LiveCall, atLeast: nu
 
 async function startChild(env: Record<string, string>): Promise<{ cli: CliProcess; http: string; ws: string; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sg-signal-'));
-  const cli = runCli(['start'], { PORT: '0', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: dataDir, ...env });
+  // Not an admission test: a CI core shared with other test files must not turn upgrades away
+  // as overload (the overload test below sets its own threshold).
+  const cli = runCli(['start'], { PORT: '0', TRANSCRIPTION: 'none', STREAMGATE_DATA_DIR: dataDir, MAX_EVENT_LOOP_DELAY_MS: '60000', ...env });
   const listening = await cli.waitForLine((l) => l.msg === 'streamgate listening');
   const http = String(listening.address);
   return { cli, http, ws: http.replace('http', 'ws') + '/media', dataDir };
