@@ -18,12 +18,13 @@ export interface IoReply {
 /**
  * The requests of one turn of the event loop, as they travel in one postMessage. A drain of one
  * stream (recording-sink.ts #drain) is one flush, encoded in `flushes` rather than as an object:
- * id (negative: the main thread's flush slot, io-thread.ts), file, dataBytes (the data chunk's size the header is patched to after the writes; -1: no
- * patch), the number of writes, then per write its ring offset (-1: silence of the file's
- * format), length and file position. A flush bucket of 125 streams is then one typed array to
- * clone, not 125 objects with nested arrays. `rings` pairs a flush id with the stream's ring when
- * it changed (the first drain, a resize): passing a SharedArrayBuffer costs a cross-thread
- * registration per message. Everything else (opens, finishes, sidecars, hashes) is `requests`.
+ * id (negative: the main thread's flush slot, io-thread.ts), file, dataBytes (the data chunk's
+ * size the header is patched to after the writes; -1: no patch), the number of writes, then per
+ * write its ring offset (-1: silence of the file's format), length and file position. A flush
+ * bucket of 125 streams is then one typed array to clone, not 125 objects with nested arrays.
+ * `rings` pairs a flush id with the stream's ring when it changed (the first drain, a resize):
+ * passing a SharedArrayBuffer costs a cross-thread registration per message. Everything else
+ * (opens, finishes, sidecars, hashes) is `requests`.
  */
 export interface IoBatch {
   requests: IoMessage[];
