@@ -239,7 +239,7 @@ export async function runBurst(opts: { servers: ServerKind[]; streams: number; s
       `burst ${server.padEnd(10)} N=${r.streams} connected ${r.connected} in ${fmtInt(r.connectMs)} ms, lost ${r.sent - r.received}${lostInRecording(r)}; ` +
         PHASES.map((p) => {
           const x = r.phases[p];
-          return `${p}: loop p99/max ${fmt(x.loop.p99Ms, 1)}/${fmt(x.loop.maxMs, 1)} ms, probe p99 kept/new ${fmt(x.probe.p99Ms, 1)}/${fmt(x.probeNew?.p99Ms ?? NaN, 1)} ms, CPU main/other ${fmtInt(x.threads.mainMs)}/${fmtInt(x.threads.otherMs)} ms`;
+          return `${p}: loop p99/max ${fmt(x.loop.p99Ms, 1)}/${fmt(x.loop.maxMs, 1)} ms, probe p99 kept/new ${fmt(x.probe.p99Ms, 1)}/${fmt(x.probeNew?.p99Ms ?? NaN, 1)} ms, CPU main/other ${fmtInt(x.threads.mainMs)}/${fmtInt(x.threads.otherMs)} ms, faults main/other ${fmtInt(x.threads.mainFaults ?? NaN)}/${fmtInt(x.threads.otherFaults ?? NaN)}`;
         }).join('; '),
     );
   }
