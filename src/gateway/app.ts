@@ -117,6 +117,8 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
     log,
     stats: metrics.recording,
     spareStreams: GATEWAY_SPARE_STREAMS,
+    // The spare rings' shape: what the streams the gateway asks for itself record.
+    spareChannels: config.autoStreamTrack === 'both_tracks' ? 2 : 1,
   });
   const factories: SinkFactory[] = [recording, level];
   const closers: (() => Promise<void> | void)[] = [];

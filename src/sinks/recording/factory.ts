@@ -22,6 +22,7 @@ import { ioRequest, startIoThread } from './io-thread.js';
 import { TurnQueue } from '../../core/turn-queue.js';
 import { recordingPaths, recordingsRoot } from './paths.js';
 import { RecordingSink } from './recording-sink.js';
+import { SampleRing } from './sample-ring.js';
 import { wavLayout, type RecordingFormat } from './wav-header.js';
 
 export interface RecordingSinkOptions {
@@ -72,8 +73,11 @@ export interface RecordingSinkOptions {
    * the data directory (io-worker.ts "Spare inodes"; `ready` resolves once they are, and they are
    * made again in quiet moments): a burst of that many starts renames and links instead of
    * creating (default 0: none; the gateway keeps {@link GATEWAY_SPARE_STREAMS}). Removed at shutdown().
+   * As many starting rings are kept made and backed in memory (ring-slabs.ts reserveRingSlots).
    */
   readonly spareStreams?: number;
+  /** Channels of those spare rings: 1 (default; an inbound or outbound stream) or 2 (both_tracks). */
+  readonly spareChannels?: 1 | 2;
 }
 
 /** Recordings stopped early (or refused at open), by reason; exported as recording_stopped_total. */
@@ -153,6 +157,10 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
           () => undefined,
         )
       : Promise.resolve();
+  // The same starts' ring memory, made and backed now (ring-slabs.ts).
+  const ringFrames = Math.min(capacityFrames, steadyFrames);
+  const spareChannels = opts.spareChannels === 2 ? 2 : 1;
+  SampleRing.reserve(format, spareChannels, ringFrames, spareStreams);
   const turns = new TurnQueue(TURN_BUDGET_MS);
   const opens = new TurnQueue(TURN_BUDGET_MS, { maxInFlight: OPENS_IN_FLIGHT });
   const buckets: Set<RecordingSink>[] = [];
@@ -230,7 +238,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
         trackOfChannel,
         channelOfTrack,
         capacityFrames,
-        initialFrames: Math.min(capacityFrames, steadyFrames),
+        initialFrames: ringFrames,
         lagFrames,
         flushThresholdFrames,
         headerIntervalMs,
@@ -260,6 +268,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       // Archiving starts when a close ends, so wait until nothing new appears.
       while (pending.size > 0) await Promise.all([...pending]);
       if (spareStreams > 0) {
+        SampleRing.reserve(format, spareChannels, ringFrames, 0);
         await ready;
         await ioRequest({ op: 'spares', root, under: dataDir, count: 0 }).catch(() => undefined);
       }

@@ -16,10 +16,18 @@
  *
  * Rings grown or shrunk later (timeline-buffer.ts) get memory of their own, as before: a write in
  * flight may still read the old ring, so only the stream's own end returns its slot.
+ *
+ * A size class can keep slots in reserve ({@link reserveRingSlots}): slabs made ahead, with every
+ * page written once so the kernel has backed it. On a host that backs memory lazily (a microVM:
+ * this bench host's first write to a page costs ~15 µs, a reused page ~0.2 µs) a burst of 500
+ * starts otherwise pays ~2,000 such first writes inside the frames' copies, on the event loop
+ * (bench/RESULTS.md, "first touch"). Empty slabs are kept while the reserve needs them.
  */
 
 /** About what a slab spans: past glibc's mmap threshold (128 KiB), so its pages arrive zero and untouched. */
 const SLAB_BYTES = 1 << 20;
+/** Linux's smallest page: one write per this many bytes backs every page of a slab. */
+const PAGE_BYTES = 4096;
 
 /** One stream's share of a slab, until {@link release}. */
 export class RingSlot {
@@ -76,6 +84,17 @@ class Slab {
     return this.#live === 0;
   }
 
+  /** Slots not taken. */
+  get freeSlots(): number {
+    return this.slots - this.#live;
+  }
+
+  /** Has the kernel back every page now (a zero written per page: the memory stays silent, `fresh` holds). */
+  touch(): void {
+    const bytes = new Uint8Array(this.sab);
+    for (let i = 0; i < bytes.length; i += PAGE_BYTES) bytes[i] = 0;
+  }
+
   take(): RingSlot {
     this.#live++;
     const reused = this.#freed.pop();
@@ -94,6 +113,8 @@ class SizeClass {
   /** Slabs with a free slot (a full slab is held only by its slots, and comes back when one is freed). */
   readonly #open = new Set<Slab>();
   readonly #slots: number;
+  /** Free slots the class keeps made and backed ({@link reserveRingSlots}). */
+  #reserve = 0;
 
   constructor(readonly slotBytes: number) {
     this.#slots = Math.max(1, Math.floor(SLAB_BYTES / slotBytes));
@@ -112,18 +133,55 @@ class SizeClass {
     return slot;
   }
 
-  /** A slot of `slab` came back: it takes streams again, or, all free beside another open slab, it goes. */
+  /** A slot of `slab` came back: it takes streams again, or, all free beside another open slab and not needed by the reserve, it goes. */
   freed(slab: Slab): void {
     this.#open.add(slab);
-    if (slab.empty && this.#open.size > 1) this.#open.delete(slab);
+    if (slab.empty && this.#open.size > 1 && this.#free() - slab.slots >= this.#reserve) this.#open.delete(slab);
+  }
+
+  /** Keeps `count` slots free from now on: makes (and backs) slabs, or lets empty ones beyond it go. */
+  reserve(count: number): void {
+    this.#reserve = count;
+    let free = this.#free();
+    for (const slab of this.#open) {
+      if (slab.empty && this.#open.size > 1 && free - slab.slots >= count) {
+        this.#open.delete(slab);
+        free -= slab.slots;
+      }
+    }
+    for (; free < count; free += this.#slots) {
+      const slab = new Slab(this.slotBytes, this.#slots, this);
+      slab.touch();
+      this.#open.add(slab);
+    }
+  }
+
+  #free(): number {
+    let n = 0;
+    for (const s of this.#open) n += s.freeSlots;
+    return n;
   }
 }
 
 const classes = new Map<number, SizeClass>();
 
-/** A slot of `bytes` (even, so 16-bit views fit) from the slabs of that size. */
-export function takeRingSlot(bytes: number): RingSlot {
+function sizeClass(bytes: number): SizeClass {
   let c = classes.get(bytes);
   if (c === undefined) classes.set(bytes, (c = new SizeClass(bytes)));
-  return c.take();
+  return c;
+}
+
+/** A slot of `bytes` (even, so 16-bit views fit) from the slabs of that size. */
+export function takeRingSlot(bytes: number): RingSlot {
+  return sizeClass(bytes).take();
+}
+
+/**
+ * Keeps `count` starting rings of `bytes` ready: slabs made now, their pages backed, and kept
+ * while fewer than `count` slots would be free without them. A burst of that many starts then
+ * writes into memory the process already holds. Costs `count` × `bytes` of resident memory while
+ * idle (0 gives the memory back as slabs empty).
+ */
+export function reserveRingSlots(bytes: number, count: number): void {
+  sizeClass(bytes).reserve(count);
 }

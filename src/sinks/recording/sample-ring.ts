@@ -12,7 +12,7 @@
  * shrunk back to the starting size returns to the slot.
  */
 import type { MediaFrame } from '../sink.js';
-import { takeRingSlot, type RingSlot } from './ring-slabs.js';
+import { reserveRingSlots, takeRingSlot, type RingSlot } from './ring-slabs.js';
 import type { RecordingFormat } from './wav-header.js';
 
 /** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
@@ -42,6 +42,11 @@ export class SampleRing {
     this.#slotFrames = frames;
     const slot = (this.#slot = takeRingSlot(this.#byteLength(frames)));
     this.#use(slot.sab, slot.offset, frames, slot.fresh);
+  }
+
+  /** Keeps `count` starting rings of this shape made and backed (ring-slabs.ts reserveRingSlots). */
+  static reserve(format: RecordingFormat, channels: number, frames: number, count: number): void {
+    reserveRingSlots(frames * channels * (format === 'pcm16' ? 2 : 1), count);
   }
 
   get size(): number {
@@ -74,7 +79,7 @@ export class SampleRing {
 
   /** Bytes of a ring of `frames` sample frames. */
   #byteLength(frames: number): number {
-    return frames * this.channels * (this.#pcm16 ? 2 : 1);
+    return frames * this.channels * (this.#pcm16 ? 2 : 1); // as reserve() computes it
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { takeRingSlot } from '../../../src/sinks/recording/ring-slabs.js';
+import { reserveRingSlots, takeRingSlot } from '../../../src/sinks/recording/ring-slabs.js';
 import { SampleRing } from '../../../src/sinks/recording/sample-ring.js';
 
 // Each test uses a slot size of its own: the slabs are per process and per size.
@@ -47,6 +47,31 @@ describe('ring slabs', () => {
     expect(again.filter((s) => s.sab === first[0]!.sab).map((s) => s.offset)).toEqual([freedAt]);
     expect(again.filter((s) => s.sab === next.sab)).toHaveLength(2);
     expect(takeRingSlot(bytes).sab).not.toBe(next.sab); // both full now: a third slab
+  });
+
+  it('keeps a reserve of slots made ahead, through a burst and after it', () => {
+    const bytes = 300_002; // three to a slab
+    reserveRingSlots(bytes, 7); // three slabs, made now
+    const burst = Array.from({ length: 7 }, () => takeRingSlot(bytes));
+    const slabs = new Set(burst.map((s) => s.sab));
+    expect(slabs.size).toBe(3);
+    for (const s of burst) {
+      expect(s.fresh).toBe(true);
+      expect(new Uint8Array(s.sab, s.offset, bytes).every((b) => b === 0)).toBe(true);
+    }
+    // The two left in the third slab were made ahead too: no fourth slab for them.
+    const rest = [takeRingSlot(bytes), takeRingSlot(bytes)];
+    expect(rest.every((s) => slabs.has(s.sab))).toBe(true);
+    for (const s of [...burst, ...rest]) s.release();
+    // All empty again, the slabs stay while the reserve needs them (without it, two would go).
+    const again = Array.from({ length: 9 }, () => takeRingSlot(bytes));
+    expect(new Set(again.map((s) => s.sab))).toEqual(slabs);
+    for (const s of again) s.release();
+    // A reserve of 0 lets the empty ones go: one slab is all a size keeps then.
+    reserveRingSlots(bytes, 0);
+    const after = Array.from({ length: 4 }, () => takeRingSlot(bytes));
+    expect(new Set(after.map((s) => s.sab)).size).toBe(2);
+    expect(after.filter((s) => slabs.has(s.sab))).toHaveLength(3);
   });
 });
 
