@@ -73,15 +73,23 @@ export interface RecordingSinkSetup {
 
 /** The recording sink of one stream. Made by {@link createRecordingSinkFactory}. */
 export class RecordingSink implements Sink {
-  readonly name = 'recording';
-  readonly paths: RecordingPaths;
-
-  readonly #setup: RecordingSinkSetup;
+  // What accept() reads, first: one or two of the object's cache lines per frame
+  // (timeline-buffer.ts, on field order).
+  #closing = false;
+  #failed = false;
+  /** Why the recording stopped taking audio early (disk low, size ceiling), or null. */
+  #stopped: RecordingStopReason | null = null;
   readonly #buf: TimelineBuffer;
-  readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
-  readonly #threshold: number;
   /** setup.ctx.stats, read per frame from here: two fewer cold objects per frame (stream-session.ts). */
   readonly #stats: SinkStats;
+  #queuedShown = 0;
+  readonly #threshold: number;
+  #kickQueued = false;
+
+  readonly name = 'recording';
+  readonly paths: RecordingPaths;
+  readonly #setup: RecordingSinkSetup;
+  readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
   readonly #openDone: Promise<void>;
   /** Bound once so a kick allocates nothing. */
   readonly #kick = (): void => {
@@ -93,11 +101,8 @@ export class RecordingSink implements Sink {
   #file: number | null = null;
   /** The ring the I/O thread holds for our file (it is sent again only when the ring changes). */
   #ringSent: SharedArrayBuffer | null = null;
-  #failed = false;
-  #closing = false;
   #pumping = false;
   #pumpDone: Promise<void> = Promise.resolve();
-  #kickQueued = false;
   /** The drain's writes (flat triples, IoFlush) and the file position each completes; reused, one drain at a time. */
   readonly #writes: number[] = [];
   readonly #ends: number[] = [];
@@ -111,12 +116,9 @@ export class RecordingSink implements Sink {
   #headerDue = false;
   /** The sidecar was sent (once, with the first media timestamp). */
   #sidecarWritten = false;
-  #queuedShown = 0;
   #error: string | null = null;
   #closed: Promise<void> | null = null;
   #wireDuplicate = 0;
-  /** Why the recording stopped taking audio early (disk low, size ceiling), or null. */
-  #stopped: RecordingStopReason | null = null;
   readonly #limitFrames: number;
 
   constructor(setup: RecordingSinkSetup) {

@@ -77,6 +77,11 @@ export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 export const Plan = { none: 0, silence: 1, data: 2 } as const;
 export type Plan = (typeof Plan)[keyof typeof Plan];
 
+/** n zeros in a plain array: its loads are small integers, where a Float64Array's are heap numbers in V8's interpreter. */
+function zeros(n: number): number[] {
+  return Array.from({ length: n }, () => 0);
+}
+
 /** Segments a buffer can hold at once; each needs at least one slot, and most streams use one. */
 const MAX_SEGMENTS = 64;
 const SEG_MASK = MAX_SEGMENTS - 1;
@@ -105,56 +110,66 @@ export interface Discontinuity {
 }
 
 export class TimelineBuffer {
-  /** Most sample frames the buffer holds at once. */
-  readonly capacity: number;
-  readonly channels: number;
+  // Field order is memory order: what every frame reads comes first, so a frame touches the
+  // object's first three cache lines and nothing beside them. With hundreds of streams each
+  // stream's fields have left the cache by its next frame, 20 ms later (bench/RESULTS.md, "hot
+  // fields"). Every number field holds small integers (V8 keeps those inside the object; one
+  // NaN, infinity or heap number stored once and a field becomes a pointer to a box of its own),
+  // hence the flags beside #firstTs and #jumpTs, and plain arrays for the segments and the track
+  // ends (a Float64Array's loads are heap numbers in the interpreter, and so were the fields
+  // computed from them).
 
-  /** The ring (≤ capacity sample frames); slot v lives at index v % its size. */
-  readonly #ring: SampleRing;
-  /** The size it starts at and shrinks back to. */
-  readonly #initial: number;
-  readonly #chanOf: Int8Array;
-  readonly #lag: number;
-
+  #vEnd = 0;
   #vBase = 0;
   #vSub = 0;
-  #vEnd = 0;
-  readonly #segPos = new Float64Array(MAX_SEGMENTS);
-  readonly #segV = new Float64Array(MAX_SEGMENTS);
-  #segHead = 0;
   /**
    * The last segment's position and slot (segPos/segV of it), kept beside the arrays: the
-   * frontier is read per frame, and the arrays' memory is two more cold cache lines per frame
-   * with many streams (stream-session.ts, on cold objects).
+   * frontier is read per frame, and the arrays' memory is two more cold cache lines per frame.
    */
   #lastSegPos = 0;
   #lastSegV = 0;
   /** Channel of the inbound / outbound track (#chanOf's entries), read per frame. */
   readonly #ch0: number;
   readonly #ch1: number;
+  /** Whether a frame has set #firstTs yet. */
+  #started = false;
+  /** Media time (ms) of the stream's first frame: the timeline's zero (once #started). */
+  #firstTs = 0;
+  /** Media time skipped so far (sample frames): position = (T - firstT) * 8 - skew. */
+  #skew = 0;
+  /** Whether a discontinuity set #jumpTs (and #jumpPos) yet. */
+  #jumped = false;
+  /** Media time (ms) of the frame that caused the last discontinuity, and where it went. */
+  #jumpTs = 0;
+  readonly #maxGap: number;
+  /** Per channel: position after the last sample placed or given up on. */
+  readonly #trackEnd: number[] = [0, 0];
+  readonly #trackSeen = new Uint8Array(2);
+  /** The ring (≤ capacity sample frames); slot v lives at index v % its size. */
+  readonly #ring: SampleRing;
+  /** Most sample frames the buffer holds at once. */
+  readonly capacity: number;
+  readonly channels: number;
+  framesReceived = 0;
+
+  /** The size it starts at and shrinks back to. */
+  readonly #initial: number;
+  readonly #chanOf: Int8Array;
+  readonly #lag: number;
+  readonly #segPos: number[] = zeros(MAX_SEGMENTS);
+  readonly #segV: number[] = zeros(MAX_SEGMENTS);
+  #segHead = 0;
   #segCount = 1;
   /** File data frontier: positions written or submitted, in order (data and skipped silence). */
   #filePos = 0;
-
-  /** Media time (ms) of the stream's first frame: the timeline's zero. NaN until then. */
-  #firstTs = Number.NaN;
-  /** Per channel: position after the last sample placed or given up on. */
-  readonly #trackEnd = new Float64Array(2);
-  readonly #trackSeen = new Uint8Array(2);
   readonly gaps: readonly [GapList, GapList] = [new GapList(), new GapList()];
   /** In timeline order; one per jump longer than maxGapFrames (rare, so small objects). */
   readonly discontinuities: Discontinuity[] = [];
-  readonly #maxGap: number;
-  /** Media time skipped so far (sample frames): position = (T - firstT) * 8 - skew. */
-  #skew = 0;
-  /** Media time (ms) of the frame that caused the last discontinuity, and where it went. */
-  #jumpTs = Number.NEGATIVE_INFINITY;
   #jumpPos = 0;
   /** The mapping before the last discontinuity, for late frames from before it. */
   #prevSkew = 0;
   #prevJumpTs = Number.NEGATIVE_INFINITY;
 
-  framesReceived = 0;
   framesLate = 0;
   framesLateDropped = 0;
   framesDuplicate = 0;
@@ -223,7 +238,7 @@ export class TimelineBuffer {
 
   /** Media time of the stream's first frame, or null before it. */
   get firstTimestampMs(): number | null {
-    return Number.isNaN(this.#firstTs) ? null : this.#firstTs;
+    return this.#started ? this.#firstTs : null;
   }
 
   /** Position just after the last placed slot. */
@@ -271,10 +286,13 @@ export class TimelineBuffer {
       this.framesIgnored++;
       return Outcome.ignored;
     }
-    if (Number.isNaN(this.#firstTs)) this.#firstTs = ts;
+    if (!this.#started) {
+      this.#started = true;
+      this.#firstTs = ts;
+    }
     const raw = Math.round((ts - this.#firstTs) * SAMPLES_PER_MS);
     let s: number;
-    if (ts >= this.#jumpTs) {
+    if (!this.#jumped || ts >= this.#jumpTs) {
       s = raw - this.#skew;
       const t = this.#trackEnd;
       const far = t[0]! > t[1]! ? t[0]! : t[1]!;
@@ -313,7 +331,8 @@ export class TimelineBuffer {
   #discontinuity(ts: number, s: number, far: number): number {
     const skipped = s - far;
     this.#prevSkew = this.#skew;
-    this.#prevJumpTs = this.#jumpTs;
+    this.#prevJumpTs = this.#jumped ? this.#jumpTs : Number.NEGATIVE_INFINITY;
+    this.#jumped = true;
     this.#skew += skipped;
     this.#jumpTs = ts;
     this.#jumpPos = far;
@@ -479,8 +498,8 @@ export class TimelineBuffer {
   #copyIn(ch: number, v: number, frame: MediaFrame, srcOff: number, n: number, fresh = false): void {
     const ring = this.#ring;
     const cap = ring.size;
-    // `| 0` keeps the indices small integers: slot counters can come out of a Float64Array as
-    // doubles, and double-indexed stores made the copy 2.5x slower. Splitting at the ring's end
+    // `| 0` keeps the indices small integers: a slot counter can be a double (past 2^31, or
+    // computed from one), and double-indexed stores made the copy 2.5x slower. Splitting at the ring's end
     // instead of testing for the wrap per sample took it further. (Ad-hoc loop of 2M frames
     // through accept + drain on Node 20: 750 → 300 → 200 ns per 160-sample frame.)
     const slot = v % cap | 0;
