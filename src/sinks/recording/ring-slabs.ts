@@ -136,7 +136,7 @@ class SizeClass {
   /** A slot of `slab` came back: it takes streams again, or, all free beside another open slab and not needed by the reserve, it goes. */
   freed(slab: Slab): void {
     this.#open.add(slab);
-    if (slab.empty && this.#open.size > 1 && this.#free() - slab.slots >= this.#reserve) this.#open.delete(slab);
+    if (slab.empty && this.#open.size > 1 && (this.#reserve === 0 || this.#free() - slab.slots >= this.#reserve)) this.#open.delete(slab);
   }
 
   /** Keeps `count` slots free from now on: makes (and backs) slabs, or lets empty ones beyond it go. */

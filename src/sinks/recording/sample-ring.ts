@@ -15,6 +15,11 @@ import type { MediaFrame } from '../sink.js';
 import { reserveRingSlots, takeRingSlot, type RingSlot } from './ring-slabs.js';
 import type { RecordingFormat } from './wav-header.js';
 
+/** Bytes of a ring of `frames` sample frames. */
+function ringBytes(format: RecordingFormat, channels: number, frames: number): number {
+  return frames * channels * (format === 'pcm16' ? 2 : 1);
+}
+
 /** WAV stores little-endian samples; the ring holds them in file order so writes need no copy. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -46,7 +51,7 @@ export class SampleRing {
 
   /** Keeps `count` starting rings of this shape made and backed (ring-slabs.ts reserveRingSlots). */
   static reserve(format: RecordingFormat, channels: number, frames: number, count: number): void {
-    reserveRingSlots(frames * channels * (format === 'pcm16' ? 2 : 1), count);
+    reserveRingSlots(ringBytes(format, channels, frames), count);
   }
 
   get size(): number {
@@ -77,9 +82,8 @@ export class SampleRing {
     this.#slot = null;
   }
 
-  /** Bytes of a ring of `frames` sample frames. */
   #byteLength(frames: number): number {
-    return frames * this.channels * (this.#pcm16 ? 2 : 1); // as reserve() computes it
+    return ringBytes(this.#pcm16 ? 'pcm16' : 'mulaw', this.channels, frames);
   }
 
   /**

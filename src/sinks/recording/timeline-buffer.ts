@@ -110,8 +110,8 @@ export interface Discontinuity {
 }
 
 export class TimelineBuffer {
-  // Field order is memory order: what every frame reads comes first, so a frame touches the
-  // object's first three cache lines and nothing beside them. With hundreds of streams each
+  // Field order is memory order: what every frame reads comes first, so a frame reads the
+  // object's first three cache lines, not five of its eight. With hundreds of streams each
   // stream's fields have left the cache by its next frame, 20 ms later (bench/RESULTS.md, "hot
   // fields"). Every number field holds small integers (V8 keeps those inside the object; one
   // NaN, infinity or heap number stored once and a field becomes a pointer to a box of its own),
@@ -499,9 +499,9 @@ export class TimelineBuffer {
     const ring = this.#ring;
     const cap = ring.size;
     // `| 0` keeps the indices small integers: a slot counter can be a double (past 2^31, or
-    // computed from one), and double-indexed stores made the copy 2.5x slower. Splitting at the ring's end
-    // instead of testing for the wrap per sample took it further. (Ad-hoc loop of 2M frames
-    // through accept + drain on Node 20: 750 → 300 → 200 ns per 160-sample frame.)
+    // computed from one), and double-indexed stores made the copy 2.5x slower. Splitting at the
+    // ring's end instead of testing for the wrap per sample took it further. (Ad-hoc loop of 2M
+    // frames through accept + drain on Node 20: 750 → 300 → 200 ns per 160-sample frame.)
     const slot = v % cap | 0;
     const first = n < cap - slot ? n : cap - slot; // up to the ring's end, then wrap to slot 0
     if (fresh) {
