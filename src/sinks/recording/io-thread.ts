@@ -69,7 +69,6 @@ const pending = new Map<number, Pending>();
  */
 const flushWaiters: (Pending | null)[] = [];
 const freeFlushSlots: number[] = [];
-let flushesOut = 0;
 let outbox: IoMessage[] = [];
 /** This turn's flushes, encoded as IoBatch.flushes says; grows, and is copied out at each post. */
 let flushes = new Float64Array(8192);
@@ -89,7 +88,11 @@ function failAll(err: Error): void {
     freeFlushSlots.push(slot);
     p.reject(err);
   }
-  flushesOut = 0;
+}
+
+/** Flushes sent and not yet answered: every slot ever made but the free ones. */
+function flushesInFlight(): number {
+  return flushWaiters.length - freeFlushSlots.length;
 }
 
 /**
@@ -119,7 +122,7 @@ function start(): Worker {
       if (m.error !== undefined) p.reject(new IoError(m));
       else p.resolve(m);
     }
-    if (pending.size === 0 && flushesOut === 0) w.unref();
+    if (pending.size === 0 && flushesInFlight() === 0) w.unref();
   });
   // A thread that dies takes its open files and outstanding requests with it: those streams
   // degrade (their sinks see the error); the next request starts a new thread.
@@ -162,7 +165,6 @@ function takeFlushWaiter(id: number): Pending | null {
   if (p === null) return null;
   flushWaiters[slot] = null;
   freeFlushSlots.push(slot);
-  flushesOut--;
   return p;
 }
 
@@ -203,7 +205,6 @@ export function ioFlush(file: number, ring: SharedArrayBuffer | undefined, write
   flushLen += writes.length;
   if (ring !== undefined) flushRings.push(id, ring);
   sendSoon();
-  flushesOut++;
   return new Promise<IoReply>((resolve, reject) => (flushWaiters[slot] = { resolve, reject }));
 }
 

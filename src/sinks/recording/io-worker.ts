@@ -111,7 +111,7 @@ async function restorePartial(fd: number, partial: string, dir: string): Promise
 interface SparePool {
   /** `{dataDir}/.recording-spares-{host}-{pid}` */
   readonly dir: string;
-  target: number;
+  readonly target: number;
   readonly dirs: string[];
   readonly files: string[];
   seq: number;

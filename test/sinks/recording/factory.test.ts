@@ -8,6 +8,7 @@ import { createRecordingSinkFactory } from '../../../src/sinks/recording/factory
 import { RecordingSink } from '../../../src/sinks/recording/recording-sink.js';
 import { recoverPartialRecordings } from '../../../src/sinks/recording/recover.js';
 import { Feeder, loadCapture, readWav, tempDir, testContext } from './helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const capture = loadCapture();
 let dir: string;
@@ -29,20 +30,12 @@ const streamInfo = (i: number, tracks: StreamInfo['tracks'] = ['inbound']): Stre
   tracks,
 });
 
-/** Resolves once `ready()` holds (checked every 10 ms), or fails after 10 s. */
-async function until(ready: () => boolean): Promise<void> {
-  for (let waited = 0; !ready(); waited += 10) {
-    if (waited > 10_000) throw new Error('condition not met in 10 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('createRecordingSinkFactory', () => {
   it('with spareStreams, makes a start\'s directory, .partial and sidecar from spare inodes, refuses a live SID as before, and removes the spares at shutdown', async () => {
     const factory = createRecordingSinkFactory({ dataDir: dir, spareStreams: 2 });
     const spares = join(dir, `.recording-spares-${hostname()}-${process.pid}`);
     // Two streams' worth: two directories, four files.
-    await until(() => existsSync(spares) && readdirSync(spares).length === 6);
+    await waitFor(() => existsSync(spares) && readdirSync(spares).length === 6, 10_000, 'the spares made');
     const spareInodes = new Set(readdirSync(spares).map((n) => statSync(join(spares, n)).ino));
     // Recovery (at start-up) reads only SID directories: the spares are not recordings.
     expect(await recoverPartialRecordings(dir, testContext().log)).toEqual({ recovered: [], failed: [] });
@@ -68,7 +61,7 @@ describe('createRecordingSinkFactory', () => {
     expect(existsSync(sink.paths.sidecar)).toBe(false);
     expect(ctx.stats).toMatchObject({ errors: 0, dropped: 0 });
     // Idle again, the thread remakes what was taken.
-    await until(() => readdirSync(spares).length === 6);
+    await waitFor(() => readdirSync(spares).length === 6, 10_000, 'the spares remade');
     await factory.shutdown();
     expect(existsSync(spares)).toBe(false);
   });
@@ -88,7 +81,7 @@ describe('createRecordingSinkFactory', () => {
     const liveElsewhere = left('other-host-1', 30_000);
     const factory = createRecordingSinkFactory({ dataDir: dir, spareStreams: 1 });
     const spares = join(dir, `.recording-spares-${hostname()}-${process.pid}`);
-    await until(() => existsSync(spares) && readdirSync(spares).length === 3);
+    await waitFor(() => existsSync(spares) && readdirSync(spares).length === 3, 10_000, 'the spares made');
     expect([existsSync(deadHere), existsSync(staleElsewhere), existsSync(liveElsewhere)]).toEqual([false, false, true]);
     await factory.shutdown();
     expect(existsSync(spares)).toBe(false);
