@@ -9,6 +9,8 @@
  */
 import { loadConfig } from '../src/gateway/config.js';
 import { createAppGateway } from '../src/gateway/app.js';
+import { createLogger } from '../src/gateway/logger.js';
+import { warmUp } from '../src/warm-up.js';
 import type { SinkFactory } from '../src/sinks/sink.js';
 import { createLagSinkFactory } from './lag-sink.js';
 import type { LagRecorder } from './lib/lag.js';
@@ -36,8 +38,13 @@ runServerChild(async (lag: LagRecorder) => {
     TRANSCRIPTION: 'none',
     STREAMGATE_DATA_DIR: dataDir,
     ...(process.env.BENCH_RECORDING_FORMAT ? { RECORDING_FORMAT: process.env.BENCH_RECORDING_FORMAT } : {}),
+    // What-if runs: another number of warm-up streams (0: a cold process).
+    ...(process.env.BENCH_WARMUP_STREAMS ? { WARMUP_STREAMS: process.env.BENCH_WARMUP_STREAMS } : {}),
   });
-  const gw = await createAppGateway(config);
+  // As `streamgate start` does before it listens (src/warm-up.ts).
+  const log = createLogger(config.logLevel);
+  await warmUp(config, log);
+  const gw = await createAppGateway(config, { log });
   let recordingAddedByBench = false;
   const flushMs = Number(process.env.BENCH_RECORDING_FLUSH_MS ?? 0);
   if (flushMs > 0) {

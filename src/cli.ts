@@ -9,6 +9,7 @@ import { createAppGateway } from './gateway/app.js';
 import { loadConfig } from './gateway/config.js';
 import { installSignalHandlers } from './gateway/lifecycle.js';
 import { createLogger } from './gateway/logger.js';
+import { warmUp } from './warm-up.js';
 
 const USAGE = `usage: streamgate <command>
 
@@ -28,7 +29,10 @@ async function main(argv: string[]): Promise<number> {
         await runPrimary(config, createLogger(config.logLevel));
         return -1; // the primary exits when its workers have
       }
-      const gateway = await createAppGateway(config);
+      const log = createLogger(config.logLevel);
+      // Before listening: V8 compiles the media path on throwaway streams, not on the first calls (warm-up.ts).
+      await warmUp(config, log);
+      const gateway = await createAppGateway(config, { log });
       installSignalHandlers(gateway);
       const address = await gateway.listen();
       gateway.log.info({ address, publicUrl: config.publicUrl, media: `${config.publicUrl.replace(/^http/, 'ws')}/media` }, 'streamgate listening');

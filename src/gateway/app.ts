@@ -42,6 +42,8 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** Where conference end claims and audits live; default in memory (one process). */
   store?: ConferenceStore;
+  /** Stream starts the recording keeps made ahead (default GATEWAY_SPARE_STREAMS; the warm-up's gateway needs few). */
+  spareStreams?: number;
 }
 
 export async function createAppGateway(config: GatewayConfig, opts: AppOptions = {}): Promise<Gateway> {
@@ -58,7 +60,7 @@ export async function createAppGateway(config: GatewayConfig, opts: AppOptions =
   const shared = config.redisUrl === undefined ? null : new SharedState({ url: config.redisUrl, log, metrics });
   const store = opts.store ?? shared?.store ?? new InMemoryConferenceStore();
   const client = restClientFromConfig(config, log, metrics.observeTwilio);
-  const sinks = createSinks(config, rules, { log, bus, metrics });
+  const sinks = createSinks(config, rules, { log, bus, metrics, spareStreams: opts.spareStreams ?? GATEWAY_SPARE_STREAMS });
   const conditions = new ConditionsEngine({ rules, bus, log: log.child({ component: 'conditions' }), metrics, twilio: client, store, peers: shared?.peers });
   const control = twilioControl({
     config,
@@ -103,8 +105,8 @@ interface Sinks {
 }
 
 /** The configured sinks: recording, the level meter, transcription (and its webhook) unless TRANSCRIPTION=none. */
-function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log: Logger; bus: EventBus; metrics: GatewayMetrics }): Sinks {
-  const { log, bus, metrics } = deps;
+function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log: Logger; bus: EventBus; metrics: GatewayMetrics; spareStreams: number }): Sinks {
+  const { log, bus, metrics, spareStreams } = deps;
   // Speech/silence and the media clock for the conditions engine; live levels for the console.
   const level = createLevelSinkFactory({ bus });
   const recording = createRecordingSinkFactory({
@@ -116,7 +118,7 @@ function createSinks(config: GatewayConfig, rules: readonly Rule[], deps: { log:
     minFreeBytes: config.dataDirMinFreeMb * 2 ** 20,
     log,
     stats: metrics.recording,
-    spareStreams: GATEWAY_SPARE_STREAMS,
+    spareStreams,
     // The spare rings' shape: what the streams the gateway asks for itself record.
     spareChannels: config.autoStreamTrack === 'both_tracks' ? 2 : 1,
   });

@@ -67,6 +67,8 @@ export interface GatewayConfig {
   redisUrl: string | undefined;
   /** Gateway processes on one port (node:cluster); more than one needs `redisUrl`. */
   workers: number;
+  /** Paced loopback streams a new process carries before it listens, so V8 compiles the media path first (src/warm-up.ts). 0: none. */
+  warmUpStreams: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -138,6 +140,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     autoStreamTrack: oneOf(env, 'AUTO_STREAM_TRACK', [...STREAM_TRACKS, 'off'] as const, 'inbound_track'),
     redisUrl,
     workers,
+    warmUpStreams: int(env, 'WARMUP_STREAMS', 50, 0, 500),
   };
 }
 

@@ -25,7 +25,7 @@ const LAYERS: readonly { name: string; prefixes: readonly string[]; mayImport: r
   { name: 'gateway', prefixes: ['src/gateway/'], mayImport: ['core', 'twilio', 'sinks', 'conditions', 'state', 'gateway-media', 'gateway-http', 'gateway-control'] },
   {
     name: 'entry',
-    prefixes: ['src/cli.ts', 'src/demo.ts', 'src/cluster.ts'],
+    prefixes: ['src/cli.ts', 'src/demo.ts', 'src/cluster.ts', 'src/warm-up.ts'],
     mayImport: ['core', 'twilio', 'emulator', 'sinks', 'conditions', 'state', 'gateway', 'gateway-media', 'gateway-http', 'gateway-control'],
   },
 ];

@@ -26,7 +26,8 @@ process.once('exit', () => {
 export function runCli(args: string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    // No warm-up unless a test asks for it (test/e2e/warm-up.e2e.test.ts): it adds seconds to every start.
+    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', WARMUP_STREAMS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
