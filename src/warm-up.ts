@@ -55,7 +55,9 @@ export async function warmUp(config: GatewayConfig, log: Logger, streams = confi
     dir = mkdtempSync(join(tmpdir(), 'streamgate-warmup-'));
     const gateway = await createAppGateway(isolated(config, dir), { log: createLogger('silent'), defaultMetrics: false, spareStreams: streams });
     try {
-      await gateway.listen(0, '127.0.0.1');
+      // Exclusive: in a cluster worker a shared port 0 would be one port for every worker's
+      // warm-up, and the primary would hand one worker's streams to another.
+      await gateway.app.listen({ port: 0, host: '127.0.0.1', exclusive: true });
       const sent = await driveStreams(`ws://127.0.0.1:${gateway.port}/media`, streams, frames);
       const result = { streams, frames: sent, ms: Math.round(performance.now() - t0) };
       log.info(result, 'warmed up');

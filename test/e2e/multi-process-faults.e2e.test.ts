@@ -9,6 +9,7 @@ import { startRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 import { startTestSim } from '../helpers/sim.js';
 import { startCluster, until, type Cluster } from './multi-process-helpers.js';
+import { WARM_UP_FRAMES } from '../../src/warm-up.js';
 
 let cluster: Cluster | null = null;
 const cleanups: (() => Promise<void>)[] = [];
@@ -112,12 +113,15 @@ describe('WORKERS', () => {
       TRANSCRIPTION: 'none',
       MAX_EVENT_LOOP_DELAY_MS: '10000',
       DRAIN_TIMEOUT: '30',
+      // Each worker warms up first (src/warm-up.ts): its throwaway gateway's streams must not reach the merged metrics below.
+      WARMUP_STREAMS: '4',
     });
     cleanups.push(async () => {
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
       await cli.exited;
     });
     await until(() => new Set(cli.lines.filter((l) => l.msg === 'streamgate listening').map((l) => l.pid)).size === 2, 60_000, 'two workers listening');
+    expect(new Set(cli.lines.filter((l) => l.msg === 'warmed up' && l.frames === 4 * WARM_UP_FRAMES).map((l) => l.pid)).size).toBe(2);
 
     // 200 calls of 2 s each, streamed through the shared port (the admin API answers on any worker).
     const calls = await Promise.all(Array.from({ length: 200 }, () => sim.createCall({ audio: { type: 'tone', hz: 440, ms: 2000 } })));
