@@ -3,8 +3,8 @@
  * fs, no imports of our own: the I/O thread loads this module too, so it stays free of anything
  * that belongs to the main thread. None of it is on the hot path.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, fsync, mkdirSync, openSync, readSync, renameSync, writeSync, writevSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -85,6 +85,28 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
  * fsync). Returns the temp file's path.
  */
 export async function writeTextSynced(path: string, text: string): Promise<string> {
+  const fd = writeTemp(path, text);
+  try {
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return `${path}.tmp`;
+}
+
+/** {@link writeTextSynced} with the fsync on the calling thread (the finish thread, finisher.ts). */
+export function writeTextSyncedHere(path: string, text: string): string {
+  const fd = writeTemp(path, text);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return `${path}.tmp`;
+}
+
+/** `text` written to `${path}.tmp` (made or truncated); returns the open descriptor. */
+function writeTemp(path: string, text: string): number {
   const tmp = `${path}.tmp`;
   let fd: number;
   try {
@@ -98,11 +120,11 @@ export async function writeTextSynced(path: string, text: string): Promise<strin
   try {
     const bytes = Buffer.from(text);
     writeFullySync(fd, bytes, 0, bytes.length, 0);
-    await fsyncFd(fd);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
-  return tmp;
+  return fd;
 }
 
 /** fsync(fd) on libuv's pool: the wait for the disk is the pool's, not the caller's thread. */
@@ -111,10 +133,10 @@ export function fsyncFd(fd: number): Promise<void> {
 }
 
 /**
- * Makes a rename inside `dir` durable. Best effort: not every platform can fsync a directory. The
- * open and close run on the calling thread, the fsync on the pool.
+ * Makes a rename inside `dir` durable, on the calling thread (the finish thread, or start-up
+ * recovery before anything listens). Best effort: not every platform can fsync a directory.
  */
-export async function fsyncDir(dir: string): Promise<void> {
+export function fsyncDir(dir: string): void {
   let fd: number;
   try {
     fd = openSync(dir, 'r');
@@ -122,7 +144,7 @@ export async function fsyncDir(dir: string): Promise<void> {
     return;
   }
   try {
-    await fsyncFd(fd);
+    fsyncSync(fd);
   } catch {
     // EISDIR/EPERM/EINVAL on some platforms; the rename itself already happened.
   } finally {
@@ -161,17 +183,33 @@ export async function sha256OfFd(fd: number): Promise<string> {
   const hash = createHash('sha256');
   const chunk = freeChunks.pop() ?? Buffer.allocUnsafe(HASH_CHUNK);
   try {
-    for (let pos = 0; ; ) {
-      const n = readSync(fd, chunk, 0, HASH_CHUNK, pos);
-      if (n === 0) break;
-      hash.update(chunk.subarray(0, n));
-      pos += n;
+    for (let pos = 0, n = HASH_CHUNK; n === HASH_CHUNK; pos += n) {
+      n = hashChunk(fd, hash, chunk, pos);
       if (n === HASH_CHUNK) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     freeChunks.push(chunk);
   }
   return hash.digest('hex');
+}
+
+/** {@link sha256OfFd} without the turns between chunks (the finish thread has nothing else to do). */
+export function sha256OfFdHere(fd: number): string {
+  const hash = createHash('sha256');
+  const chunk = freeChunks.pop() ?? Buffer.allocUnsafe(HASH_CHUNK);
+  try {
+    for (let pos = 0, n = HASH_CHUNK; n === HASH_CHUNK; pos += n) n = hashChunk(fd, hash, chunk, pos);
+  } finally {
+    freeChunks.push(chunk);
+  }
+  return hash.digest('hex');
+}
+
+/** Reads up to one chunk at `pos` into `hash`; returns the bytes read (fewer than a chunk: the end). */
+function hashChunk(fd: number, hash: Hash, chunk: Buffer, pos: number): number {
+  const n = readSync(fd, chunk, 0, chunk.length, pos);
+  if (n > 0) hash.update(chunk.subarray(0, n));
+  return n;
 }
 
 export async function exists(path: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-/** What the event loop and the recording I/O thread (io-thread.ts, io-worker.ts) say to each other. */
+/** What the event loop, the recording I/O thread (io-thread.ts, io-worker.ts) and its finish thread (finisher.ts) say to each other. */
 import type { RecordingFormat } from './wav-header.js';
 
 /** What the I/O thread answers. */
@@ -79,3 +79,15 @@ export type IoRequest =
 
 /** A request as it travels: numbered, so its answer finds it. */
 export type IoMessage = IoRequest & { id: number };
+
+/** A finish as the I/O thread hands it to its finish thread (finisher.ts): the request and the file's descriptor, which the finisher now owns and closes. */
+export interface FinishJob {
+  m: Extract<IoMessage, { op: 'finish' }>;
+  fd: number;
+}
+
+/** The answer to request `id` that failed with `err`. */
+export function errorReply(id: number, err: unknown, extra?: Partial<IoReply>): IoReply {
+  const e = err as NodeJS.ErrnoException;
+  return { id, error: String(e?.message ?? err), code: e?.code, ...extra };
+}

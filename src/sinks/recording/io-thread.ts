@@ -12,7 +12,7 @@
  *   first drain ── sidecar {json} (with its flush) ─► the sidecar, written once, in place
  *   sink.close  ── finish {sizes, header, manifest} ─► truncate, header, hash, fsync, manifest
  *               ◄── {bytes, sha256} ──────────────── over the sidecar, renames, one dir fsync
- *                                                     (async: the fsyncs wait on libuv's pool)
+ *                                                     (on the finish thread, finisher.ts)
  *
  * The ring is a SharedArrayBuffer (sample-ring.ts), handed to the thread once (and again after a
  * resize): a write names slots the sink will not touch until the answer, so no byte is copied to
@@ -21,19 +21,21 @@
  * describes, so the crash-safety contract (a killed process loses at most the last flush
  * interval; recover.ts repairs the rest) is unchanged.
  *
- * The hash is still a read of the finished file, on this thread, from the descriptor still open
- * (page cache) in 256 KiB chunks with a turn between them: a whole-file SHA-256 starts with the
- * header, whose sizes are known only at the end, so it cannot be folded in while the audio is
- * written.
+ * A finish is the I/O thread's only to hand on: it gives the descriptor to its own finish thread
+ * (finisher.ts), which hashes the file, syncs it and writes the manifest at a lower priority than
+ * the event loop, so a burst of stops neither competes with the media nor holds up the live
+ * streams' writes behind its fsyncs. The hash is a read of the finished file from the descriptor
+ * still open (page cache): a whole-file SHA-256 starts with the header, whose sizes are known only
+ * at the end, so it cannot be folded in while the audio is written.
  *
- * The thread's code is io-worker.ts, loaded as a module beside this one: dist/…/io-worker.js
- * in production, or the .ts source when this module itself runs from source (tests, `tsx`), then
- * through tsx's loader, which the thread registers for itself (spawnThread). The thread starts on first use, is
- * unref'd while nothing is outstanding (it never keeps the process alive) and ref'd while a
- * request is.
+ * The thread's code is io-worker.ts, loaded as a module beside this one (module-thread.ts):
+ * dist/…/io-worker.js in production, or the .ts source through tsx's loader when this module runs
+ * from source (tests, `tsx`). The thread starts on first use, is unref'd while nothing is
+ * outstanding (it never keeps the process alive) and ref'd while a request is.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { IoAnswers, IoBatch, IoMessage, IoReply, IoRequest } from './io-messages.js';
+import { spawnModuleThread } from './module-thread.js';
 
 export type { IoReply, IoRequest } from './io-messages.js';
 
@@ -95,22 +97,8 @@ function flushesInFlight(): number {
   return flushWaiters.length - freeFlushSlots.length;
 }
 
-/**
- * The thread for io-worker beside this module: the .js file in dist; from source, a bootstrap
- * that registers tsx's loader in the thread (a dev dependency, as the tests are: Node 20 gives
- * a thread no `--import`) and then imports the .ts file.
- */
-function spawnThread(): Worker {
-  // execArgv is explicit: the parent's flags (--input-type, --cpu-prof, a test runner's) are not the thread's.
-  const opts = { execArgv: [], name: 'streamgate-recording-io' };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./io-worker.js', import.meta.url), opts);
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./io-worker.ts', import.meta.url).href);
-  return new Worker(`import(${tsx}).then((tsx) => { tsx.register(); return import(${entry}); });`, { ...opts, eval: true });
-}
-
 function start(): Worker {
-  const w = spawnThread();
+  const w = spawnModuleThread(import.meta.url, 'io-worker', 'streamgate-recording-io');
   w.on('message', ({ replies, flushed }: IoAnswers) => {
     if (flushed !== null) {
       for (let i = 0; i < flushed.length; i++) takeFlushWaiter(flushed[i]!)?.resolve(FLUSHED);

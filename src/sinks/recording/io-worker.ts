@@ -1,24 +1,26 @@
 /**
  * The recording I/O thread's code (started by io-thread.ts; the protocol is io-messages.ts). It
- * owns every recording file: requests arrive in batches, in order, and answers go back batched
- * per turn of this thread's loop. Writes are synchronous pwrites to the page cache (short).
- * Opens and finishes make their files, renames and closes synchronously on this thread too and
- * wait on libuv's pool only for fsyncs and the hash's reads, so many run at once while the disk
- * syncs, but their CPU (creating a file is ~0.3 ms of kernel time on an ext4 VM disk) is this
- * thread's, not four pool threads' beside the event loop.
+ * owns every recording file while it is written: requests arrive in batches, in order, and
+ * answers go back batched per turn of this thread's loop. Writes are synchronous pwrites to the
+ * page cache (short). Opens make their files synchronously on this thread too: their CPU
+ * (creating a file is ~0.3 ms of kernel time on an ext4 VM disk) is this thread's, not four pool
+ * threads' beside the event loop. A finish hands the file to the finish thread (finisher.ts), so
+ * no fsync ever holds up the live streams' writes here.
  *
  * The thread keeps the process's priority: a lower one (it was 5 nicer for a while) did not
  * shorten the bursts' loop delay clearly, and on a host where other processes want the cores it
  * let the thread fall more than the rings' 5 s behind, which drops audio (bench/RESULTS.md,
- * "Issue 19 work").
+ * "Issue 19 work"). The finish thread, which holds no audio, runs nicer.
  */
-import { parentPort } from 'node:worker_threads';
-import { closeSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { parentPort, type Worker } from 'node:worker_threads';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fsyncDir, fsyncFd, jsonFileText, sha256OfFd, sha256OfFile, writeFullySync, writeTextSynced, writevFullySync } from './file-ops.js';
-import type { IoAnswers, IoBatch, IoMessage, IoReply } from './io-messages.js';
+import { sha256OfFile, writeFullySync, writevFullySync } from './file-ops.js';
+import { errorReply, type FinishJob, type IoAnswers, type IoBatch, type IoMessage, type IoReply } from './io-messages.js';
+import { spawnModuleThread } from './module-thread.js';
+import { FINISH_THREAD } from './finisher.js';
 import { wavLayout, writeWavHeader, type WavLayout } from './wav-header.js';
 
 type Op<K extends IoMessage['op']> = Extract<IoMessage, { op: K }>;
@@ -64,27 +66,7 @@ function answer(r: IoReply): void {
 }
 
 function failure(id: number, err: unknown, extra?: Partial<IoReply>): void {
-  const e = err as NodeJS.ErrnoException;
-  answer({ id, error: String(e?.message ?? err), code: e?.code, ...extra });
-}
-
-/** Copies an open file's bytes back to `partial` (its directory was removed while it was written). */
-async function restorePartial(fd: number, partial: string, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const outFd = openSync(partial, 'wx');
-  try {
-    const size = fstatSync(fd).size;
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    for (let pos = 0; pos < size; ) {
-      const bytesRead = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
-      if (bytesRead === 0) throw new Error(`${partial}: could not read back byte ${pos} of ${size}`);
-      writeFullySync(outFd, chunk, 0, bytesRead, pos);
-      pos += bytesRead;
-    }
-    await fsyncFd(outFd);
-  } finally {
-    closeSync(outFd);
-  }
+  answer(errorReply(id, err, extra));
 }
 
 /**
@@ -434,122 +416,40 @@ function flushAll(fl: Float64Array, rings: readonly (number | SharedArrayBuffer)
 }
 
 /**
- * The manifest's text written over the stream's sidecar and fsynced; returns the sidecar's path,
- * which the finish renames to the manifest's. Rewriting a file that exists costs ~0.1 ms of CPU
- * against ~0.5 ms for creating and syncing a new temp file on an ext4 VM disk (bench/RESULTS.md,
- * "The burst's stop phase, part 2"). A stream without a sidecar (no media, or its directory was removed
- * meanwhile) gets the temp file ({@link writeTextSynced}) instead. The manifest holds every field
- * of the sidecar with the same meaning, so recovery reads either (recover.ts readSidecar); a write
- * cut short by a crash leaves JSON that does not parse, which recovery already takes for no sidecar.
+ * The finish thread (finisher.ts), started with the first finish: a finish hands it the file's
+ * descriptor and its answer comes back through here. Every finish it was given and has not
+ * answered fails if it dies (the .partial stays, and recover.ts repairs it at the next start);
+ * the next finish starts a new one.
  */
-async function writeManifestOverSidecar(m: Op<'finish'>, text: string): Promise<string> {
-  let fd: number;
-  try {
-    fd = openSync(m.sidecar, 'r+');
-  } catch {
-    return writeTextSynced(m.manifest, text);
-  }
-  try {
-    const bytes = Buffer.from(text);
-    writeFullySync(fd, bytes, 0, bytes.length, 0);
-    ftruncateSync(fd, bytes.length);
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return m.sidecar;
-}
-
-/**
- * A stream's end: the final sizes and header, the hash (read back while the file is open and in
- * the page cache), the file's fsync, the manifest written over the sidecar and fsynced, then both
- * renames under one directory fsync. The order keeps every state a power loss can leave one that
- * recover.ts already knows: the .wav and the manifest's bytes are durable before either rename;
- * the renames are journaled in the order made, so there is never a manifest without its .wav; a
- * .wav without a manifest (the second rename lost) is finished again from the sidecar, which then
- * holds the manifest's fields; neither rename made is a .partial repaired the same way; a
- * leftover temp file (a stream without a sidecar) is removed.
- */
-async function finish(m: Op<'finish'>): Promise<void> {
-  const fd = files.get(m.file)!.fd;
-  let closed = false;
-  try {
-    ftruncateSync(fd, m.size);
-    if (m.pad) writeFullySync(fd, SILENCE.pcm16, 0, 1, m.size);
-    writeFullySync(fd, m.header, 0, m.header.length, 0);
-    const size = fstatSync(fd).size;
-    const hex = await sha256OfFd(fd);
-    await fsyncFd(fd);
-    let restored = false;
-    if (!existsSync(m.partial)) {
-      await restorePartial(fd, m.partial, m.dir);
-      restored = true;
-    }
-    files.delete(m.file);
-    closed = true;
-    closeSync(fd);
-    const manifest = JSON.parse(m.manifestJson) as Record<string, unknown>;
-    manifest.bytes = size;
-    manifest.sha256 = hex;
-    const written = await writeManifestOverSidecar(m, jsonFileText(manifest));
-    renameSync(m.partial, m.wav);
-    renameSync(written, m.manifest);
-    if (written !== m.sidecar) {
-      try {
-        unlinkSync(m.sidecar);
-      } catch {
-        // none was written
-      }
-    }
-    await fsyncDir(m.dir);
-    answer({ id: m.id, bytes: size, sha256: hex, restored });
-  } catch (err) {
-    if (!closed) {
-      files.delete(m.file);
-      try {
-        closeSync(fd);
-      } catch {
-        // closed already
-      }
-    }
-    failure(m.id, err);
-  }
-}
-
-/**
- * Finishes this thread runs at once; the rest wait in FIFO order. All of a burst's finishes at once
- * kept the I/O thread and all four of libuv's pool threads (fsyncs) runnable beside the event loop
- * on its one core for ~0.5 s, and the loop waited for the core 20-50 ms in every 100 ms. Two at a
- * time take about twice as long for 500 and more CPU (fewer fsyncs share a journal commit), but the
- * loop stalls less (bench/RESULTS.md, "The burst's stop phase, part 2").
- */
-const FINISHES_IN_FLIGHT = 2;
-let finishQueue: Op<'finish'>[] = [];
-let finishHead = 0;
-let finishing = 0;
+let finisher: Worker | null = null;
+/** Ids of the finishes with the finish thread. */
+const finishing = new Set<number>();
 
 function queueFinish(m: Op<'finish'>): void {
-  finishQueue.push(m);
-  startFinishes();
+  const f = files.get(m.file);
+  if (f === undefined) return failure(m.id, new Error(`recording file ${m.file} is not open`));
+  files.delete(m.file);
+  finishing.add(m.id);
+  const w = (finisher ??= startFinisher());
+  w.ref();
+  w.postMessage({ m, fd: f.fd } satisfies FinishJob);
 }
 
-function startFinishes(): void {
-  while (finishing < FINISHES_IN_FLIGHT && finishHead < finishQueue.length) {
-    const m = finishQueue[finishHead]!;
-    finishQueue[finishHead++] = undefined as never;
-    if (finishHead === finishQueue.length) {
-      finishQueue = [];
-      finishHead = 0;
-    }
-    finishing++;
-    void finish(m)
-      .catch((err: unknown) => failure(m.id, err))
-      .finally(() => {
-        finishing--;
-        // A turn of this thread's loop between finishes: answers and flushes go out meanwhile.
-        setImmediate(startFinishes);
-      });
-  }
+function startFinisher(): Worker {
+  const w = spawnModuleThread(import.meta.url, 'finisher', FINISH_THREAD);
+  w.on('message', (r: IoReply) => {
+    finishing.delete(r.id);
+    answer(r);
+    if (finishing.size === 0) w.unref();
+  });
+  const lost = (err: Error): void => {
+    if (finisher === w) finisher = null;
+    for (const id of finishing) failure(id, err);
+    finishing.clear();
+  };
+  w.on('error', lost);
+  w.on('exit', (code) => lost(new Error(`recording finish thread exited with code ${code}`)));
+  return w;
 }
 
 function close(m: Op<'close'>): void {

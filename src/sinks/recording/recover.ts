@@ -128,7 +128,7 @@ async function recoverOne(
   if (hasPartial) {
     ({ found, wallEnd } = await repair(paths.partial, sidecar, log));
     await rename(paths.partial, paths.wav);
-    await fsyncDir(paths.dir);
+    fsyncDir(paths.dir);
   } else {
     found = layoutFrom(sidecar, await readHead(paths.wav), log, paths.wav);
     wallEnd = (await stat(paths.wav)).mtime;
@@ -173,7 +173,7 @@ async function recoverOne(
   };
   await writeJsonAtomic(paths.manifest, manifest);
   await unlink(paths.sidecar).catch(() => undefined);
-  await fsyncDir(paths.dir);
+  fsyncDir(paths.dir);
   return { wavPath: paths.wav, manifestPath: paths.manifest, manifest };
 }
 
