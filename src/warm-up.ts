@@ -69,7 +69,16 @@ export async function warmUp(config: GatewayConfig, log: Logger, streams = confi
     log.warn({ err }, 'warm-up failed; starting without it');
     return null;
   } finally {
-    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    if (dir !== null) removeQuietly(dir, log);
+  }
+}
+
+/** The warm-up's directory goes; a failure to remove it is logged, never thrown into start-up. */
+function removeQuietly(dir: string, log: Logger): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    log.warn({ err, dir }, 'warm-up directory not removed');
   }
 }
 

@@ -1,7 +1,7 @@
 /**
- * File operations the recording I/O thread (io-worker.ts) and recovery (recover.ts) share. Plain
- * fs, no imports of our own: the I/O thread loads this module too, so it stays free of anything
- * that belongs to the main thread. None of it is on the hot path.
+ * File operations the recording's I/O thread (io-worker.ts), its finish thread (finisher.ts) and
+ * recovery (recover.ts) share. Plain fs, no imports of our own: both threads load this module
+ * too, so it stays free of anything that belongs to the main thread. None of it is on the hot path.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync, writevSync } from 'node:fs';
@@ -69,20 +69,16 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 
 /**
  * Writes `text` to `path` so that a reader (or a crash) sees the old file or the new one, never
- * half of it: temp file beside it, fsync, rename. The metadata calls run synchronously on the
- * calling thread (the recording I/O thread, or start-up recovery before any stream) and only the
- * fsync waits on libuv's pool: creating a file costs ~0.3 ms of kernel CPU on an ext4 VM disk, and
- * as pool jobs a burst of 500 put four pool threads beside the event loop on its core
- * (bench/RESULTS.md, "Issue 19 work").
+ * half of it: temp file beside it, fsync, rename (start-up recovery, before any stream). The
+ * metadata calls run synchronously on the calling thread and only the fsync waits on libuv's pool.
  */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
   renameSync(await writeTextSynced(path, text), path);
 }
 
 /**
- * The first half of {@link writeTextAtomic}: `text` written to `${path}.tmp` and fsynced; the
- * caller renames it (the I/O thread's finish renames it beside the .wav, under one directory
- * fsync). Returns the temp file's path.
+ * The first half of {@link writeTextAtomic}: `text` written to `${path}.tmp` and fsynced (on
+ * libuv's pool); the caller renames it. Returns the temp file's path.
  */
 export async function writeTextSynced(path: string, text: string): Promise<string> {
   const fd = writeTemp(path, text);
