@@ -23,16 +23,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { FRAME_MS, SILENCE_PAYLOAD, toneSource } from './emulator/audio-source.js';
 import { connectedMessage, mediaMessage, startMessage, stopMessage } from './emulator/messages.js';
 import { createAppGateway } from './gateway/app.js';
 import type { GatewayConfig } from './gateway/config.js';
 import { createLogger } from './gateway/logger.js';
-import { encodeMulaw } from './twilio/mulaw.js';
 import { newSid } from './twilio/sids.js';
 
 /** Media per warm-up stream: enough calls of every per-frame function for TurboFan, and several recording flushes. */
 export const WARM_UP_FRAMES = 125;
-const FRAME_MS = 20;
 /** A warm-up that has not ended by then is cut short (its sockets terminated). */
 const WARM_UP_DEADLINE_MS = 15_000;
 
@@ -111,16 +110,10 @@ function isolated(config: GatewayConfig, dataDir: string): GatewayConfig {
   };
 }
 
-/** Half a second of a 440 Hz tone, then half a second of silence, so the level meter sees both. */
-function payloads(): string[] {
-  const tone = new Int16Array(160);
-  for (let i = 0; i < tone.length; i++) tone[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000));
-  return [Buffer.from(encodeMulaw(tone)).toString('base64'), Buffer.alloc(160, 0xff).toString('base64')];
-}
-
 /** Opens every stream at once (a burst, as a conference start is) and paces their media from one 20 ms timer. */
 function driveStreams(url: string, streams: number, frames: number): Promise<number> {
-  const [tone, silence] = payloads() as [string, string];
+  // Half a second of a 440 Hz tone, then half a second of silence, so the level meter sees both.
+  const tone = toneSource(440, FRAME_MS, 0.25).payload(0);
   const accountSid = newSid('account');
   return new Promise((resolve) => {
     let sent = 0;
@@ -138,7 +131,7 @@ function driveStreams(url: string, streams: number, frames: number): Promise<num
         }
         // Twilio's numbering: `start` is 1, media from 2 with chunks from 1, `stop` after the last.
         const n = s.chunk++;
-        s.ws.send(mediaMessage(n + 2, 'inbound', n + 1, n * FRAME_MS, Math.floor(n / 25) % 2 === 0 ? tone : silence, s.streamSid));
+        s.ws.send(mediaMessage(n + 2, 'inbound', n + 1, n * FRAME_MS, Math.floor(n / 25) % 2 === 0 ? tone : SILENCE_PAYLOAD, s.streamSid));
         sent++;
         if (s.chunk === frames) {
           s.ws.send(stopMessage(n + 3, accountSid, s.callSid, s.streamSid));
