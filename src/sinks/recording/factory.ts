@@ -160,7 +160,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
   // The same starts' ring memory, made and backed now (ring-slabs.ts).
   const ringFrames = Math.min(capacityFrames, steadyFrames);
   const spareChannels = opts.spareChannels === 2 ? 2 : 1;
-  SampleRing.reserve(format, spareChannels, ringFrames, spareStreams);
+  const releaseRings = SampleRing.reserve(format, spareChannels, ringFrames, spareStreams);
   const turns = new TurnQueue(TURN_BUDGET_MS);
   const opens = new TurnQueue(TURN_BUDGET_MS, { maxInFlight: OPENS_IN_FLIGHT });
   const buckets: Set<RecordingSink>[] = [];
@@ -268,7 +268,7 @@ export function createRecordingSinkFactory(opts: RecordingSinkOptions): Recordin
       // Archiving starts when a close ends, so wait until nothing new appears.
       while (pending.size > 0) await Promise.all([...pending]);
       if (spareStreams > 0) {
-        SampleRing.reserve(format, spareChannels, ringFrames, 0);
+        releaseRings();
         await ready;
         await ioRequest({ op: 'spares', root, under: dataDir, count: 0 }).catch(() => undefined);
       }

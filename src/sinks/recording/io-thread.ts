@@ -112,8 +112,9 @@ function start(): Worker {
     }
     if (pending.size === 0 && flushesInFlight() === 0) w.unref();
   });
-  // A thread that dies takes its open files and outstanding requests with it: those streams
-  // degrade (their sinks see the error); the next request starts a new thread.
+  // A thread that dies fails its outstanding requests: those streams degrade (their sinks see
+  // the error), their files stay open until the process ends (module-thread.ts) and recover.ts
+  // repairs them at the next start; the next request starts a new thread.
   w.on('error', (err) => {
     if (worker === w) worker = null;
     failAll(err);

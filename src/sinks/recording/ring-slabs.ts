@@ -113,7 +113,7 @@ class SizeClass {
   /** Slabs with a free slot (a full slab is held only by its slots, and comes back when one is freed). */
   readonly #open = new Set<Slab>();
   readonly #slots: number;
-  /** Free slots the class keeps made and backed ({@link reserveRingSlots}). */
+  /** Free slots the class keeps made and backed: the sum of every live {@link reserveRingSlots}. */
   #reserve = 0;
 
   constructor(readonly slotBytes: number) {
@@ -139,9 +139,9 @@ class SizeClass {
     if (slab.empty && this.#open.size > 1 && (this.#reserve === 0 || this.#free() - slab.slots >= this.#reserve)) this.#open.delete(slab);
   }
 
-  /** Keeps `count` slots free from now on: makes (and backs) slabs, or lets empty ones beyond it go. */
-  reserve(count: number): void {
-    this.#reserve = count;
+  /** Keeps `delta` more (or, negative, fewer) slots free from now on: makes (and backs) slabs, or lets empty ones beyond the reserve go. */
+  reserve(delta: number): void {
+    const count = (this.#reserve += delta);
     let free = this.#free();
     for (const slab of this.#open) {
       if (slab.empty && this.#open.size > 1 && free - slab.slots >= count) {
@@ -178,10 +178,18 @@ export function takeRingSlot(bytes: number): RingSlot {
 
 /**
  * Keeps `count` starting rings of `bytes` ready: slabs made now, their pages backed, and kept
- * while fewer than `count` slots would be free without them. A burst of that many starts then
- * writes into memory the process already holds. Costs `count` × `bytes` of resident memory while
- * idle (0 gives the memory back as slabs empty).
+ * while fewer than the reserved slots would be free without them. A burst of that many starts
+ * then writes into memory the process already holds. Costs `count` × `bytes` of resident memory
+ * while idle. Reserves add up (each recording factory keeps its own); the returned function gives
+ * this one back (once), and the memory goes as slabs empty.
  */
-export function reserveRingSlots(bytes: number, count: number): void {
-  sizeClass(bytes).reserve(count);
+export function reserveRingSlots(bytes: number, count: number): () => void {
+  const c = sizeClass(bytes);
+  c.reserve(count);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    c.reserve(-count);
+  };
 }

@@ -49,9 +49,9 @@ export class SampleRing {
     this.#use(slot.sab, slot.offset, frames, slot.fresh);
   }
 
-  /** Keeps `count` starting rings of this shape made and backed (ring-slabs.ts reserveRingSlots). */
-  static reserve(format: RecordingFormat, channels: number, frames: number, count: number): void {
-    reserveRingSlots(ringBytes(format, channels, frames), count);
+  /** Keeps `count` starting rings of this shape made and backed until the returned function is called (ring-slabs.ts reserveRingSlots). */
+  static reserve(format: RecordingFormat, channels: number, frames: number, count: number): () => void {
+    return reserveRingSlots(ringBytes(format, channels, frames), count);
   }
 
   get size(): number {

@@ -113,11 +113,12 @@ export class TimelineBuffer {
   // Field order is memory order: what every frame reads comes first, so a frame reads the
   // object's first three cache lines, not five of its eight. With hundreds of streams each
   // stream's fields have left the cache by its next frame, 20 ms later (bench/RESULTS.md, "hot
-  // fields"). Every number field holds small integers (V8 keeps those inside the object; one
-  // NaN, infinity or heap number stored once and a field becomes a pointer to a box of its own),
-  // hence the flags beside #firstTs and #jumpTs, and plain arrays for the segments and the track
-  // ends (a Float64Array's loads are heap numbers in the interpreter, and so were the fields
-  // computed from them).
+  // fields"). Every number field a frame reads holds small integers (V8 keeps those inside the
+  // object; one NaN, infinity or heap number stored once and a field becomes a pointer to a box
+  // of its own), hence the flags beside #firstTs and #jumpTs, and plain arrays for the segments
+  // and the track ends (a Float64Array's loads are heap numbers in the interpreter, and so were
+  // the fields computed from them). #prevJumpTs keeps -Infinity: only a late frame from before a
+  // discontinuity reads it.
 
   #vEnd = 0;
   #vBase = 0;

@@ -51,7 +51,7 @@ describe('ring slabs', () => {
 
   it('keeps a reserve of slots made ahead, through a burst and after it', () => {
     const bytes = 300_002; // three to a slab
-    reserveRingSlots(bytes, 7); // three slabs, made now
+    const release = reserveRingSlots(bytes, 7); // three slabs, made now
     const burst = Array.from({ length: 7 }, () => takeRingSlot(bytes));
     const slabs = new Set(burst.map((s) => s.sab));
     expect(slabs.size).toBe(3);
@@ -67,8 +67,8 @@ describe('ring slabs', () => {
     const again = Array.from({ length: 9 }, () => takeRingSlot(bytes));
     expect(new Set(again.map((s) => s.sab))).toEqual(slabs);
     for (const s of again) s.release();
-    // A reserve of 0 lets the empty ones go: one slab is all a size keeps then.
-    reserveRingSlots(bytes, 0);
+    // The reserve given back lets the empty ones go: one slab is all a size keeps then.
+    release();
     const after = Array.from({ length: 4 }, () => takeRingSlot(bytes));
     expect(new Set(after.map((s) => s.sab)).size).toBe(2);
     expect(after.filter((s) => slabs.has(s.sab))).toHaveLength(3);
