@@ -270,10 +270,12 @@ describe('admission control', () => {
     probe.destroy();
     expect(answered.every((s) => s === '101')).toBe(true);
     // Handshakes run in turns the accepts leave (at most 20 ms apart): some may precede the
-    // probe's answer, most come after it. Before, each turn ran a handshake per accepted
-    // connection and the probe was answered after nearly all of them.
+    // probe's answer, most come after it. Without the give-way all 100 do (each turn ran a
+    // handshake per accepted connection); with it 0-9 here, but the forced turns come by the
+    // clock, so a CI machine busy with other test files let 54 through once. The bound sits
+    // between the two behaviours, not at the idle machine's.
     const before = events.indexOf('probe 200');
-    expect(before, 'upgrades answered before the probe').toBeLessThan(N / 2);
+    expect(before, 'upgrades answered before the probe').toBeLessThan((N * 3) / 4);
   });
 
   it('refuses upgrades with 503 while event-loop delay is past MAX_EVENT_LOOP_DELAY_MS, counted as overload; a live stream loses no frame', async () => {
