@@ -175,6 +175,17 @@ export interface IngestResult {
   pinned: boolean;
   levels: LevelResult[];
   profile: { streams: number; variant: Variant; path: string; summary: ProfileSummary; level: LevelResult } | null;
+  /** Alternated rounds at one level per variant ({@link runAlternated}); absent in runs saved before them. */
+  alternated?: AlternatedRounds[];
+}
+
+/** Servers run at one level again and again, in turn: each round holds one run of each. */
+export interface AlternatedRounds {
+  variant: Variant;
+  streams: number;
+  servers: ServerKind[];
+  /** Round by round; each round's runs in the order they ran. */
+  rounds: LevelResult[][];
 }
 
 
@@ -404,6 +415,39 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     } else log('profile: no .cpuprofile was written');
   }
   return { options: opts, pinned: canPin(), levels, profile };
+}
+
+/**
+ * Runs `servers` at one level `rounds` times in turn, the order rotated each round (A B C, B C A,
+ * C A B): a ratio within a round compares runs a minute apart, not the stepping passes' runs
+ * several minutes apart, and this host's per-core speed drifts ±30 % in minutes
+ * (bench/RESULTS.md). What the targets are checked against is the median of the rounds' ratios.
+ */
+export async function runAlternated(opts: IngestOptions, variant: Variant, streams: number, servers: ServerKind[], rounds: number): Promise<AlternatedRounds> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const out: AlternatedRounds = { variant, streams, servers, rounds: [] };
+  for (let i = 0; i < rounds; i++) {
+    const round: LevelResult[] = [];
+    for (let k = 0; k < servers.length; k++) {
+      const server = servers[(i + k) % servers.length]!;
+      const r = await runLevel(server, variant, streams, opts, null);
+      round.push(r);
+      log(`alternated ${i + 1}/${rounds} ${server.padEnd(10)} ${variant.padEnd(11)} N=${String(streams).padStart(5)}  ${fmt(r.cpuUsPerMsg, 2)} µs/msg  other ${fmt(r.host.otherCore0Pct, 0)}/${fmt(r.host.otherCore1Pct, 0)}%`);
+    }
+    out.rounds.push(round);
+  }
+  return out;
+}
+
+/** Per round, `a`'s CPU per message over `b`'s (rounds missing either are left out). */
+export function roundRatios(alt: AlternatedRounds, a: ServerKind, b: ServerKind): number[] {
+  const ratios: number[] = [];
+  for (const round of alt.rounds) {
+    const x = round.find((r) => r.server === a);
+    const y = round.find((r) => r.server === b);
+    if (x !== undefined && y !== undefined && y.cpuUsPerMsg > 0) ratios.push(x.cpuUsPerMsg / y.cpuUsPerMsg);
+  }
+  return ratios;
 }
 
 /** Highest passing N per (server, variant), and whether stepping stopped on a failure. */

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import type { GeneratorConfig, GeneratorEvent } from './load-generator.js';
 import { canPin, spawnPinned, type PinnedChild } from './lib/procs.js';
 import type { ReadyReport, TotalsReport } from './lib/server-harness.js';
-import { fmt, fmtInt, machineLine, mdTable } from './lib/stats.js';
+import { fmt, fmtInt, machineLine, mdTable, median } from './lib/stats.js';
 import { gatewayArgs } from './ingest.bench.js';
 
 export interface SoakOptions {
@@ -110,13 +110,6 @@ export function metricSum(text: string, name: string, labelFilter = ''): number 
     found = true;
   }
   return found ? sum : NaN;
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -45,6 +45,14 @@ export function percentile(values: readonly number[], q: number): number {
   return sorted[idx]!;
 }
 
+/** Middle value of a sample (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 export interface MachineInfo {
   cpuModel: string;
   cores: number;

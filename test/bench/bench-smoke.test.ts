@@ -50,6 +50,14 @@ describe('bench/run.ts --quick', () => {
       expect(l.generator.closedEarly).toBe(0);
       expect(Number.isFinite(l.cpuUsPerMsg)).toBe(true);
     }
+    // One alternated round at the compared level (inbound N=20): each of the three servers once,
+    // and the CPU targets judged on it.
+    const alternated = json.ingest.alternated ?? [];
+    expect(alternated.map((a) => [a.variant, a.streams, a.rounds.length])).toEqual([['inbound', 20, 1]]);
+    expect(alternated[0]!.rounds[0]!.map((r) => r.server)).toEqual(['streamgate', 'tcp-floor', 'discard']);
+    for (const r of alternated[0]!.rounds[0]!) expect([r.streams, r.lost, r.connected]).toEqual([20, 0, 20]);
+    expect(stdout).toContain('**inbound, N=20, alternated rounds**');
+    expect(stdout).toMatch(/CPU\/message ≤ 1\.5× the raw-TCP floor \(inbound, N=20: median of 1 alternated round /);
     for (const l of levels.filter((x) => x.server === 'streamgate')) {
       expect(l.metricsFrames).toBe(l.sent);
       expect(l.recordingDropped ?? 0).toBe(0);
