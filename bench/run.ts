@@ -236,15 +236,19 @@ function alternatedMarkdown(alts: readonly AlternatedRounds[]): string {
       ...alt.servers.map((s) => cell(cpu(round, s))),
       ratio(cpu(round, 'streamgate')?.cpuUsPerMsg, cpu(round, 'tcp-floor')?.cpuUsPerMsg),
       ratio(cpu(round, 'streamgate')?.cpuUsPerMsg, cpu(round, 'discard')?.cpuUsPerMsg),
+      `${fmt(Math.max(...round.map((r) => r.host.otherCore0Pct)), 0)} / ${fmt(Math.max(...round.map((r) => r.host.otherCore1Pct)), 0)}`,
     ]);
     const med = (peer: ServerKind) => {
       const rs = roundRatios(alt, 'streamgate', peer);
       return rs.length > 0 ? `**${fmt(median(rs), 2)}×**` : '–';
     };
-    rows.push(['median', '', ...alt.servers.map((s) => fmt(median(alt.rounds.flatMap((round) => round.filter((r) => r.server === s).map((r) => r.cpuUsPerMsg))), 2)), med('tcp-floor'), med('discard')]);
-    out.push(`**${alt.variant}, N=${fmtInt(alt.streams)}, alternated rounds** (CPU µs per message; each round runs the servers back to back, the order rotated, so its ratios are free of the host's drift between the passes above; the CPU targets are judged on the median ratio):`);
+    rows.push(['median', '', ...alt.servers.map((s) => fmt(median(alt.rounds.flatMap((round) => round.filter((r) => r.server === s).map((r) => r.cpuUsPerMsg))), 2)), med('tcp-floor'), med('discard'), '']);
+    out.push(
+      `**${alt.variant}, N=${fmtInt(alt.streams)}, alternated rounds** (CPU µs per message; each round runs the servers back to back, the order rotated, so a ratio compares runs a minute apart, ` +
+        "not the passes' runs minutes apart while the host's speed drifts; the CPU targets are judged on the median ratio):",
+    );
     out.push('');
-    out.push(mdTable(['round', 'order', ...alt.servers, 'ours / TCP floor', 'ours / ws discard'], rows));
+    out.push(mdTable(['round', 'order', ...alt.servers, 'ours / TCP floor', 'ours / ws discard', 'other load on core 0 / 1, % (most in the round)'], rows));
     out.push('');
   }
   return out.join('\n').trimEnd();
