@@ -425,7 +425,7 @@ export async function main(argv: string[]): Promise<string> {
     servers: SERVERS,
     variants: VARIANTS,
     levels: opts.inboundLevels,
-    levelsByVariant: { inbound: opts.inboundLevels, both_tracks: opts.quick ? both : both },
+    levelsByVariant: { inbound: opts.inboundLevels, both_tracks: both },
     // The quick run checks plumbing only: both_tracks on streamgate alone keeps it to seconds.
     // The full run adds the gateway without its recording sink (inbound), to price recording.
     serversByVariant: opts.quick

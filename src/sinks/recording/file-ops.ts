@@ -80,7 +80,7 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
  * The first half of {@link writeTextAtomic}: `text` written to `${path}.tmp` and fsynced (on
  * libuv's pool); the caller renames it. Returns the temp file's path.
  */
-export async function writeTextSynced(path: string, text: string): Promise<string> {
+async function writeTextSynced(path: string, text: string): Promise<string> {
   const fd = writeTemp(path, text);
   try {
     await fsyncFd(fd);
@@ -124,7 +124,7 @@ function writeTemp(path: string, text: string): number {
 }
 
 /** fsync(fd) on libuv's pool: the wait for the disk is the pool's, not the caller's thread. */
-export function fsyncFd(fd: number): Promise<void> {
+function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
 }
 
